@@ -1,0 +1,28 @@
+"""iontocore: a safety-critical control core for iontophoresis devices.
+
+    from iontocore import Controller, DeviceLimits, Sample, profiles
+    ctl = Controller(profiles.load("hyperhidrosis-palms"), DeviceLimits(), tick_ms=10)
+    ctl.start()
+    cmd = ctl.step(Sample(t_ms=0, current_ua=0, voltage_mv=0))   # once per tick
+
+Sans-I/O and deterministic; depends on `transitions` only. Specs: specs/; safety case:
+SAFETY.md.
+"""
+
+from .controller import Controller
+from .errors import InvalidSettings, Problem
+from .events import Reply, StateChanged
+from .faults import CATALOGUE, FaultCode, FaultRecord, Reaction
+from .interface import OFF, Command, Sample
+from .limits import DeviceLimits
+from .prescription import Prescription
+from .supervision import SupervisionLimits
+from . import profiles
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CATALOGUE", "Command", "Controller", "DeviceLimits", "FaultCode", "FaultRecord",
+    "InvalidSettings", "OFF", "Prescription", "Problem", "Reaction", "Reply", "Sample",
+    "StateChanged", "SupervisionLimits", "profiles", "__version__",
+]

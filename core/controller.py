@@ -1,0 +1,609 @@
+"""The controller: one Sample in, one Command out, per tick. Sans-I/O.
+
+    cmd = controller.step(sample)        # sample from the HAL, or None if none arrived
+
+No clock reads, sleeps, files or serial: time arrives inside each sample, so the same
+inputs always give the same outputs. Requests (start, stop, emergency_stop, reset,
+adjust) return a Reply and never raise; a refused request changes nothing.
+
+Safety contract (requirement IDs in specs/requirements.toml):
+- CTL-001 the command never exceeds the effective limit;
+- CTL-002 no abrupt step (see core/shaping.py);
+- CTL-003 polarity changes only after the dead time at zero with measured current near zero;
+- SM-002 `fault` is absorbing and commands the output off;
+- CTL-005 any exception while handling a tick or request ends in `fault`, output off;
+  nothing escapes to the caller.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from . import machine as sm
+from .dose import dose_end_due
+from .errors import Checker
+from .events import Reply, StateChanged
+from .faults import BY_CODE, FaultCode, FaultRecord, Reaction
+from .interface import OFF, Command, Sample
+from .limits import DeviceLimits, trip_threshold_ua
+from .prescription import Prescription
+from .shaping import NA_PER_UA, max_step_ua, next_magnitude_na, polarity_may_change, step_na
+from .supervision import Debounce, SupervisionLimits, Supervisor, admit
+
+IDLE, RAMP_UP, TREAT, POLARITY_SWAP = sm.IDLE, sm.RAMP_UP, sm.TREAT, sm.POLARITY_SWAP
+PAUSED, PULSE_GAP, RAMP_DOWN, FAULT = sm.PAUSED, sm.PULSE_GAP, sm.RAMP_DOWN, sm.FAULT
+
+TIME_STATES = frozenset({RAMP_UP, TREAT, POLARITY_SWAP, PULSE_GAP})
+"""Treatment time counts here (not while paused, not in the final ramp-down)."""
+DOSE_STATES = frozenset({RAMP_UP, TREAT, POLARITY_SWAP, PULSE_GAP, RAMP_DOWN, FAULT})
+"""Delivered charge is integrated from the measured current here (frozen while paused)."""
+ENABLED_STATES = frozenset({RAMP_UP, TREAT, POLARITY_SWAP, PAUSED, PULSE_GAP, RAMP_DOWN})
+
+SENSOR_FAULTS = frozenset({FaultCode.SENSOR_STUCK, FaultCode.IMPLAUSIBLE_SAMPLE})
+"""While ramping down towards one of these, the sensor is not believed: open-loop ramp,
+no sensor-based monitors."""
+
+COMPLETED, STOPPED, FAULTED = "completed", "stopped", "fault"
+
+
+class _Model:
+    """The object `transitions` drives; kept apart so triggers never shadow controller names."""
+
+    state: str
+
+
+class Controller:
+    """Runs one session of one prescription on one device."""
+
+    def __init__(self, prescription: Prescription, device: DeviceLimits | None = None,
+                 supervision: SupervisionLimits | None = None, *, tick_ms: int = 10) -> None:
+        device = device if device is not None else DeviceLimits()
+        supervision = supervision if supervision is not None else SupervisionLimits()
+        c = Checker("controller")
+        c.check(isinstance(prescription, Prescription), "prescription", type(prescription).__name__,
+                "a Prescription")
+        c.check(isinstance(device, DeviceLimits), "device", type(device).__name__, "DeviceLimits")
+        c.check(isinstance(supervision, SupervisionLimits), "supervision",
+                type(supervision).__name__, "SupervisionLimits")
+        c.raise_if_any()
+        prescription.check_against(device)
+        supervision.check_tick(tick_ms)
+
+        self.prescription = prescription
+        self.device = device
+        self.supervision = supervision
+        self.tick_ms = tick_ms
+        self.limit_ua = prescription.limit_ua(device)
+        self.trip_ua = trip_threshold_ua(self.limit_ua, device.trip_ua,
+                                         supervision.trip_margin_permille, supervision.trip_floor_ua)
+        self.slew_ua_per_s = min(prescription.slew_ua_per_s, device.max_slew_ua_per_s)
+        self.max_step_ua = max_step_ua(self.slew_ua_per_s, tick_ms)
+        self.dead_time_ms = device.dead_time_ms
+        self.zero_tolerance_ua = device.zero_tolerance_ua
+
+        self._model = _Model()
+        self._machine = sm.build_machine(self._model)
+        self._sup = Supervisor(supervision, device.compliance_mv, device.zero_tolerance_ua, tick_ms)
+        self._contact_back = Debounce(prescription.contact_stable_ms)
+        self._handlers: dict[str, Callable[[int, int, int], int]] = {
+            IDLE: self._h_idle, RAMP_UP: self._h_ramp_up, TREAT: self._h_treat,
+            POLARITY_SWAP: self._h_swap, PAUSED: self._h_paused, PULSE_GAP: self._h_gap,
+            RAMP_DOWN: self._h_ramp_down,
+        }
+        self._duty = prescription.duty_permille
+        # The command follows a falling measured current only beyond the tracking tolerance.
+        self._follow_margin_ua = supervision.tracking_tolerance_ua
+        self._follow_margin_permille = supervision.tracking_tolerance_permille
+        self._polarity = prescription.polarity
+
+        # Output and shaping state
+        self._cmd_na = 0
+        self._command = OFF
+        self._t_prev = -1          # time of the last fresh sample (-1: none yet)
+        self._zero_since = -1      # time the command first sat at zero (-1: not at zero)
+        self._off_since = -1       # time the output was first commanded off (-1: on)
+        self._quiet_since = -1     # in fault: time measured current first sat near zero
+        self._blind_ms = 0         # time without a fresh sample
+        self._bad_samples = 0      # consecutive implausible samples
+        self._hold_ua = -1         # compliance hold (-1: none)
+        self._hold_clear_since = -1
+        self._flipped = False      # polarity already flipped in this polarity_swap
+        self._reversed = False     # the half-time reversal has happened
+        self._pause_ms = 0
+        self._pulse_on_ms = 0
+        self._gap_ms = 0
+        self._ending: tuple[str, str] | None = None  # outcome and reason of a ramp-down
+        self._pending: int = -1    # index in faults of a ramp-then-fault in progress
+        self._ack_needed = False   # an over-current trip awaits acknowledgement
+
+        # Public record of the session
+        self.tick = 0
+        self.setpoint_ua = prescription.target_ua
+        self.delivered_uams = 0
+        self.treatment_ms = 0
+        self.paused_ms = 0
+        self.compliance_limited_ms = 0
+        self.pauses = 0
+        self.pulses_done = 0
+        self.outcome: str | None = None
+        self.end_reason = ""
+        self.faults: list[FaultRecord] = []
+        self.events: list[StateChanged | FaultRecord] = []
+
+    # ------------------------------------------------------------------ read-only views
+
+    @property
+    def state(self) -> str:
+        return self._model.state
+
+    @property
+    def command(self) -> Command:
+        """The last command returned."""
+        return self._command
+
+    @property
+    def polarity(self) -> int:
+        return self._polarity
+
+    @property
+    def late_ticks(self) -> int:
+        return self._sup.late_ticks
+
+    @property
+    def compliance_limited(self) -> bool:
+        return self._hold_ua >= 0
+
+    @property
+    def remaining_ms(self) -> int:
+        """Planned treatment time still to run (time-based sessions), never negative."""
+        return max(0, self.prescription.planned_ms - self.treatment_ms)
+
+    def drain_events(self) -> list[StateChanged | FaultRecord]:
+        """Events since the last drain, oldest first."""
+        ev, self.events = self.events, []
+        return ev
+
+    # ------------------------------------------------------------------ the tick
+
+    def step(self, sample: Sample | None) -> Command:
+        """Handle one tick. `sample` is None when the HAL had no fresh sample.
+
+        Never raises: an exception ends in `fault` with the output off (CTL-005).
+        """
+        try:
+            return self._tick(sample)
+        except Exception as exc:  # noqa: BLE001 - every exception is a fault here
+            return self._crash(exc)
+
+    def _tick(self, sample: Sample | None) -> Command:
+        self.tick += 1
+        state = self._model.state
+        got = None if sample is None else admit(sample, self.device.sensor_max_ua,
+                                                 self.device.sensor_max_mv)
+        if state == FAULT:
+            return self._in_fault(got)
+        if got is None:
+            return self._blind(sample is None, state)
+        t, i, v, relay = got
+        tp = self._t_prev
+        dt = 0 if tp < 0 else t - tp
+        if tp >= 0:
+            if dt == 0:  # stale: the same time stamp again is not a fresh sample
+                return self._blind(True, state)
+            code = self._sup.check_time(dt)
+            if code is not None:
+                out = self._react(code, t, state)
+                if out is not None:
+                    return out
+                state = self._model.state
+        self._t_prev = t
+        self._blind_ms = 0
+        self._bad_samples = 0
+        if state in DOSE_STATES:
+            self.delivered_uams += (i if i >= 0 else -i) * dt
+        if state in TIME_STATES:
+            self.treatment_ms += dt
+        if self._pending < 0 or self.faults[self._pending].code not in SENSOR_FAULTS:
+            cmd = self._command
+            code = self._sup.observe(t, i, v, relay, dt, cmd.setpoint_ua, cmd.enabled, self._duty,
+                                     self.trip_ua,
+                                     t - self._off_since if self._off_since >= 0 else -1)
+            if code is not None:
+                out = self._react(code, t, state)
+                if out is not None:
+                    return out
+                state = self._model.state
+        if state in ENABLED_STATES and state != RAMP_DOWN:
+            self._update_hold(t, i, dt)
+        target = self._handlers[state](t, i, dt)
+        return self._shape(target, t, i, dt)
+
+    def _shape(self, target_ua: int, t: int, i: int, dt: int) -> Command:
+        """Slew-limit towards `target_ua` and build the command (CTL-001..003)."""
+        pol = self._polarity
+        if self._pending >= 0:
+            along = self._cmd_na // NA_PER_UA  # ramping towards a fault: open loop
+        else:
+            along = i * pol
+            if self._duty < 1000:
+                along = along * 1000 // self._duty
+        prev_ua = self._cmd_na // NA_PER_UA
+        margin = max(self._follow_margin_ua, prev_ua * self._follow_margin_permille // 1000)
+        new_na = next_magnitude_na(self._cmd_na, along, target_ua,
+                                   step_na(self.slew_ua_per_s, dt, self.tick_ms), margin)
+        state = self._model.state
+        if state not in ENABLED_STATES:
+            new_na = 0
+        self._cmd_na = new_na
+        ua = new_na // NA_PER_UA
+        if ua == 0:
+            if self._zero_since < 0:
+                self._zero_since = t
+            if self._pending >= 0:
+                return self._finish_pending(t)
+        else:
+            self._zero_since = -1
+        if state not in ENABLED_STATES:
+            if self._off_since < 0:
+                self._off_since = t
+            cmd = OFF
+        else:
+            self._off_since = -1
+            prev = self._command
+            setpoint = ua * pol
+            cmd = prev if prev.enabled and prev.setpoint_ua == setpoint else \
+                Command(setpoint, True, self._duty)
+        self._command = cmd
+        return cmd
+
+    # ------------------------------------------------------------------ state handlers
+    # Each returns the target magnitude (uA) for this tick, after firing any trigger.
+
+    def _h_idle(self, t: int, i: int, dt: int) -> int:
+        return 0
+
+    def _h_ramp_up(self, t: int, i: int, dt: int) -> int:
+        if self._sup.contact_open:
+            return self._enter_pause()
+        if self._goal_reached():
+            return 0
+        target = self._load_target()
+        if self._cmd_na >= target * NA_PER_UA:
+            self._fire("at_target", f"command at {target} uA")
+        return target
+
+    def _h_treat(self, t: int, i: int, dt: int) -> int:
+        if self._sup.contact_open:
+            return self._enter_pause()
+        if self._goal_reached():
+            return 0
+        rx = self.prescription
+        if rx.pulse_count:
+            self._pulse_on_ms += dt
+            if self._pulse_on_ms >= rx.pulse_on_ms:
+                self.pulses_done += 1
+                self._pulse_on_ms = 0
+                if self.pulses_done < rx.pulse_count:
+                    self._gap_ms = 0
+                    self._fire("end_pulse", f"pulse {self.pulses_done} of {rx.pulse_count} done")
+                else:
+                    self._end("finish", COMPLETED, f"all {rx.pulse_count} pulses delivered")
+                return 0
+        if rx.reverse_at_half and not self._reversed and self.treatment_ms * 2 >= rx.duration_ms:
+            self._flipped = False
+            self._fire("reverse", f"half time ({self.treatment_ms} ms)")
+            return 0
+        return self._load_target()
+
+    def _h_swap(self, t: int, i: int, dt: int) -> int:
+        if self._sup.contact_open:
+            return self._enter_pause()
+        if self._goal_reached():
+            return 0
+        if not self._flipped:
+            zero_for = t - self._zero_since if self._zero_since >= 0 else -1
+            if self._cmd_na == 0 and polarity_may_change(zero_for, self.dead_time_ms, i,
+                                                         self.zero_tolerance_ua):
+                self._polarity = -self._polarity
+                self._flipped = self._reversed = True
+                return self._load_target()
+            return 0
+        target = self._load_target()
+        if self._cmd_na >= target * NA_PER_UA:
+            self._fire("reversed", f"command at {target} uA, polarity {self._polarity:+d}")
+        return target
+
+    def _h_paused(self, t: int, i: int, dt: int) -> int:
+        rx = self.prescription
+        self._pause_ms += dt
+        self.paused_ms += dt
+        if self._pause_ms > rx.max_pause_ms:
+            self._end("stop", STOPPED, f"contact lost for more than {rx.max_pause_ms} ms")
+            return 0
+        probe = min(rx.probe_ua, self.setpoint_ua)
+        cmd_ua = self._cmd_na // NA_PER_UA
+        present = (cmd_ua > 0 and not self._sup.at_compliance and 2 * abs(i) >= cmd_ua)
+        if self._contact_back.update(present, t):
+            self._contact_back.clear()
+            self._fire("contact_back", f"contact stable for {rx.contact_stable_ms} ms")
+            return self._load_target()
+        return probe
+
+    def _h_gap(self, t: int, i: int, dt: int) -> int:
+        if self._cmd_na == 0 and abs(i) <= self.zero_tolerance_ua:
+            self._gap_ms += dt
+        if self._gap_ms >= self.prescription.pulse_gap_ms:
+            self._fire("next_pulse", f"gap of {self._gap_ms} ms done")
+            return self._load_target()
+        return 0
+
+    def _h_ramp_down(self, t: int, i: int, dt: int) -> int:
+        if self._cmd_na == 0 and abs(i) <= self.zero_tolerance_ua and self._pending < 0:
+            outcome, reason = self._ending or (STOPPED, "ramp-down")
+            self.outcome, self.end_reason = outcome, reason
+            self._fire("settled", reason)
+        return 0
+
+    # ------------------------------------------------------------------ helpers
+
+    def _load_target(self) -> int:
+        """The target the load allows: the set-point, or the compliance hold below it."""
+        hold = self._hold_ua
+        return self.setpoint_ua if hold < 0 or hold > self.setpoint_ua else hold
+
+    def _update_hold(self, t: int, i: int, dt: int) -> None:
+        """SUP-007: at compliance with contact present, hold the current the load allows;
+        release the hold after the load has been off compliance for the release time."""
+        sup = self._sup
+        if sup.compliance_limited:
+            amp = abs(i) if self._duty >= 1000 else abs(i) * 1000 // self._duty
+            self._hold_ua = amp
+            self._hold_clear_since = -1
+        elif self._hold_ua >= 0:
+            if sup.at_compliance:
+                self._hold_clear_since = -1
+            elif self._hold_clear_since < 0:
+                self._hold_clear_since = t
+            elif t - self._hold_clear_since >= self.supervision.hold_release_ms:
+                self._hold_ua = -1
+        if self._hold_ua >= 0:
+            self.compliance_limited_ms += dt
+
+    def _goal_reached(self) -> bool:
+        """Check the session's end conditions; fire finish/stop and return True when met."""
+        rx = self.prescription
+        if rx.family == "drug":
+            avg = (self._cmd_na // NA_PER_UA) * self._duty // 1000
+            slew = max(1, self.slew_ua_per_s * self._duty // 1000)
+            if dose_end_due(self.delivered_uams, avg, slew, rx.dose_uams):
+                self._end("finish", COMPLETED, f"dose of {rx.dose_uams} uA*ms reached")
+                return True
+            if self.treatment_ms >= rx.duration_ms:
+                self._end("stop", STOPPED,
+                          f"dose not reached within {rx.duration_ms} ms: delivered "
+                          f"{self.delivered_uams} of {rx.dose_uams} uA*ms")
+                return True
+        elif rx.family == "tap-water" and self.treatment_ms >= rx.duration_ms:
+            self._end("finish", COMPLETED, f"treatment time of {rx.duration_ms} ms reached")
+            return True
+        return False
+
+    def _end(self, trigger: str, outcome: str, reason: str) -> None:
+        self._ending = (outcome, reason)
+        self._fire(trigger, reason)
+
+    def _enter_pause(self) -> int:
+        self._pause_ms = 0
+        self.pauses += 1
+        self._contact_back.clear()
+        self._fire("contact_lost", self._sup.detail or "load open")
+        return min(self.prescription.probe_ua, self.setpoint_ua)
+
+    def _fire(self, trigger: str, reason: str) -> None:
+        source = self._model.state
+        self._machine.events[trigger].trigger(self._model)
+        self.events.append(StateChanged(self.tick, max(self._t_prev, 0), trigger, source,
+                                        self._model.state, reason))
+
+    # ------------------------------------------------------------------ faults
+
+    def _react(self, code: FaultCode, t: int, state: str) -> Command | None:
+        """Apply the catalogue's reaction. Returns the command to send now, or None when the
+        tick goes on (a ramp-down towards the fault was started)."""
+        fc = BY_CODE[code]
+        detail = self._sup.detail or fc.detection
+        if fc.reaction is Reaction.HARD_CUT:
+            return self._cut(code, detail, t)
+        if self._pending >= 0:
+            return None  # already ramping down towards a fault
+        record = FaultRecord(code, detail, self.tick, t, Reaction.RAMP_THEN_FAULT)
+        self.faults.append(record)
+        self.events.append(record)
+        if state in (IDLE, FAULT) or self._cmd_na == 0:
+            self._pending = len(self.faults) - 1
+            return self._finish_pending(t)
+        self._pending = len(self.faults) - 1
+        if state != RAMP_DOWN:
+            self._fire("stop", f"{code.value}: ramping down before fault")
+        return None
+
+    def _finish_pending(self, t: int) -> Command:
+        idx, self._pending = self._pending, -1
+        rec = self.faults[idx]
+        done = FaultRecord(rec.code, rec.reason, rec.tick, rec.t_ms, rec.reaction, self.tick)
+        self.faults[idx] = done
+        return self._to_fault(f"{rec.code.value}: output at zero", t)
+
+    def _cut(self, code: FaultCode, reason: str, t: int) -> Command:
+        """Hard cut: output off at once, latched fault."""
+        record = FaultRecord(code, reason, self.tick, t, Reaction.HARD_CUT, self.tick)
+        self.faults.append(record)
+        self.events.append(record)
+        if code is FaultCode.OVERCURRENT:
+            self._ack_needed = True
+        if self._pending >= 0:  # a ramp towards a fault was running: it ends now
+            idx, self._pending = self._pending, -1
+            rec = self.faults[idx]
+            self.faults[idx] = FaultRecord(rec.code, rec.reason, rec.tick, rec.t_ms, rec.reaction,
+                                           self.tick)
+        return self._to_fault(f"{code.value}: {reason}", t)
+
+    def _to_fault(self, reason: str, t: int) -> Command:
+        if self._model.state != FAULT:
+            self._fire("fault", reason)
+        self._cmd_na = 0
+        self._command = OFF
+        if self._off_since < 0:
+            self._off_since = t
+        self._zero_since = t if self._zero_since < 0 else self._zero_since
+        self._quiet_since = -1
+        self.outcome, self.end_reason = FAULTED, reason
+        return OFF
+
+    def _in_fault(self, got: tuple[int, int, int, int | None] | None) -> Command:
+        """In fault the output stays off. Charge still flowing is counted (a leak is real
+        delivery); the quiet period a reset needs is watched."""
+        self._command = OFF
+        self._cmd_na = 0
+        dt = -1 if got is None or self._t_prev < 0 else got[0] - self._t_prev
+        if got is None or dt < 0 or (dt == 0 and self._t_prev >= 0):
+            self._quiet_since = -1  # no fresh evidence that the output is quiet
+            return OFF
+        t, i = got[0], got[1]
+        self._t_prev = t
+        self.delivered_uams += abs(i) * dt
+        if abs(i) <= self.zero_tolerance_ua:
+            if self._quiet_since < 0:
+                self._quiet_since = t
+        else:
+            self._quiet_since = -1
+        return OFF
+
+    def _blind(self, missing: bool, state: str) -> Command:
+        """A tick without a usable sample: hold (never rise); keep a ramp-down going open-loop."""
+        if missing:
+            self._blind_ms += self.tick_ms
+            if self._blind_ms >= self.supervision.sample_deadline_ms:
+                return self._cut(FaultCode.SAMPLE_LOSS,
+                                 f"no fresh sample for {self._blind_ms} ms", self._t_prev)
+        else:
+            self._bad_samples += 1
+            if self._bad_samples >= self.supervision.implausible_max_consecutive:
+                self._sup.detail = f"{self._bad_samples} implausible samples in a row"
+                out = self._react(FaultCode.IMPLAUSIBLE_SAMPLE, max(self._t_prev, 0), state)
+                if out is not None:
+                    return out
+                state = self._model.state
+        if state == RAMP_DOWN and self._cmd_na > 0:
+            # open loop: trust the command, not the sensor
+            return self._shape(0, max(self._t_prev, 0), self._command.setpoint_ua, self.tick_ms)
+        return self._command
+
+    def _crash(self, exc: BaseException) -> Command:
+        """CTL-005: an exception anywhere ends in fault with the output off."""
+        try:
+            return self._cut(FaultCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}",
+                             max(self._t_prev, 0))
+        except Exception:  # noqa: BLE001 - even the fault path failed: force the safe state
+            self._model.state = FAULT
+            self._cmd_na = 0
+            self._command = OFF
+            self.outcome = FAULTED
+            return OFF
+
+    # ------------------------------------------------------------------ requests
+
+    def start(self) -> Reply:
+        """Start (or, after a reset, resume) the session: idle -> ramp_up."""
+        return self._request(self._start)
+
+    def stop(self) -> Reply:
+        """Controlled stop: ramp down to zero at the slew, then idle."""
+        return self._request(self._stop)
+
+    def emergency_stop(self) -> Reply:
+        """Cut the output at once; latched fault (SUP-012)."""
+        return self._request(self._estop)
+
+    def reset(self, *, acknowledge_overcurrent: bool = False) -> Reply:
+        """Leave fault for idle. Accepted only with the output off and the measured current
+        near zero for the reset quiet time; an over-current trip also needs
+        `acknowledge_overcurrent=True` (SUP-013)."""
+        return self._request(lambda: self._reset(acknowledge_overcurrent))
+
+    def adjust(self, delta_ua: int) -> Reply:
+        """Patient adjustment: move the set-point by whole steps within the prescription's
+        floor and ceiling. The change is ramped at the slew (RX-005)."""
+        return self._request(lambda: self._adjust(delta_ua))
+
+    def _request(self, fn: Callable[[], Reply]) -> Reply:
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001
+            self._crash(exc)
+            return Reply(False, f"internal error, output off: {type(exc).__name__}: {exc}")
+
+    def _start(self) -> Reply:
+        state = self._model.state
+        if state != IDLE:
+            return Reply(False, f"cannot start in state '{state}'")
+        if self.outcome in (COMPLETED, STOPPED):
+            return Reply(False, f"session already ended ({self.outcome}); a new session needs "
+                                "a new Controller")
+        self.outcome, self.end_reason, self._ending = None, "", None
+        self._fire("start", "start requested")
+        return Reply(True)
+
+    def _stop(self) -> Reply:
+        state = self._model.state
+        if state == RAMP_DOWN:
+            return Reply(True, "already ramping down")
+        if state not in sm.ACTIVE_STATES:
+            return Reply(False, f"nothing to stop in state '{state}'")
+        self._end("stop", STOPPED, "stop requested")
+        return Reply(True)
+
+    def _estop(self) -> Reply:
+        if self._model.state == FAULT:
+            return Reply(True, "already in fault, output off")
+        self._cut(FaultCode.EMERGENCY_STOP, "emergency stop requested", max(self._t_prev, 0))
+        return Reply(True)
+
+    def _reset(self, acknowledge_overcurrent: bool) -> Reply:
+        state = self._model.state
+        if state != FAULT:
+            return Reply(False, f"reset only leaves fault; state is '{state}'")
+        if self._command.enabled or self._cmd_na != 0:
+            return Reply(False, "output is not off")
+        need = self.supervision.reset_quiet_ms
+        quiet = self._t_prev - self._quiet_since if self._quiet_since >= 0 else -1
+        if quiet < need:
+            return Reply(False, f"measured current not near zero (<= {self.zero_tolerance_ua} uA) "
+                                f"for {need} ms yet (quiet for {max(quiet, 0)} ms)")
+        if self._ack_needed and acknowledge_overcurrent is not True:
+            return Reply(False, "an over-current trip needs acknowledge_overcurrent=True")
+        self._ack_needed = False
+        self._pending = -1
+        self._hold_ua = -1
+        self._bad_samples = self._blind_ms = 0
+        self._sup = Supervisor(self.supervision, self.device.compliance_mv,
+                               self.device.zero_tolerance_ua, self.tick_ms)
+        self.outcome, self.end_reason = None, ""
+        self._fire("reset", f"reset accepted after {quiet} ms quiet")
+        return Reply(True)
+
+    def _adjust(self, delta_ua: int) -> Reply:
+        rx = self.prescription
+        state = self._model.state
+        if state == FAULT or state == RAMP_DOWN:
+            return Reply(False, f"no adjustment in state '{state}'")
+        step = rx.adjust_step_ua
+        if type(delta_ua) is not int or delta_ua == 0 or delta_ua % step:
+            return Reply(False, f"delta_ua = {delta_ua!r}: allowed a non-zero multiple of the "
+                                f"step {step} uA")
+        new = self.setpoint_ua + delta_ua
+        if not rx.floor_ua <= new <= min(rx.ceiling_ua, self.limit_ua):
+            return Reply(False, f"set-point {new} uA: allowed {rx.floor_ua} to "
+                                f"{min(rx.ceiling_ua, self.limit_ua)} uA")
+        self.setpoint_ua = new
+        return Reply(True)

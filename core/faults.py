@@ -1,0 +1,125 @@
+"""Fault catalogue: every condition the core detects, its requirement ID and its reaction.
+
+Declared once, as data: SAFETY.md, the fault matrix and the CLI's --help read it.
+
+Reactions
+- HARD_CUT: output off at once, latched `fault`. For hazards where the control path
+  itself cannot be trusted (the current is already wrong, or we cannot see or time it).
+- RAMP_THEN_FAULT: controlled ramp-down on the command alone (open loop, at the slew),
+  then latched `fault`. For a sensor we cannot trust while the output stage still
+  follows commands: a ramp avoids the shock of a cut.
+- PAUSE: command follows the collapsing current to the probe level; time and dose stop.
+- HOLD: the command is held at the highest current the load allows; no fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Reaction(str, Enum):
+    HARD_CUT = "hard-cut"
+    RAMP_THEN_FAULT = "ramp-down-then-fault"
+    PAUSE = "pause"
+    HOLD = "hold"
+
+
+class FaultCode(str, Enum):
+    OVERCURRENT = "overcurrent"
+    TRACKING = "tracking"
+    SENSOR_STUCK = "sensor_stuck"
+    IMPLAUSIBLE_SAMPLE = "implausible_sample"
+    SHORT_CIRCUIT = "short_circuit"
+    SAMPLE_LOSS = "sample_loss"
+    CLOCK_BACKWARDS = "clock_backwards"
+    CLOCK_JUMP = "clock_jump"
+    LATE_TICKS = "late_ticks"
+    RELAY_MISMATCH = "relay_mismatch"
+    LEAK = "leak"
+    INTERNAL_ERROR = "internal_error"
+    EMERGENCY_STOP = "emergency_stop"
+
+
+@dataclass(frozen=True)
+class FaultClass:
+    code: FaultCode
+    requirement: str
+    reaction: Reaction
+    detection: str
+    why: str
+
+
+CATALOGUE: tuple[FaultClass, ...] = (
+    FaultClass(FaultCode.OVERCURRENT, "SUP-001", Reaction.HARD_CUT,
+               "|measured| above the session trip (effective limit + trip margin, capped at "
+               "the device trip), on the first sample",
+               "the current is already too high: the control path failed; any ramp would "
+               "prolong the excess. Latched; reset needs an explicit acknowledgement."),
+    FaultClass(FaultCode.TRACKING, "SUP-002", Reaction.HARD_CUT,
+               "|measured - expected| above the tracking tolerance for the tracking debounce, "
+               "output enabled, not at compliance",
+               "the output stage does not follow commands, so a ramp-down command cannot be "
+               "trusted to lower the current either"),
+    FaultClass(FaultCode.SENSOR_STUCK, "SUP-003", Reaction.RAMP_THEN_FAULT,
+               "current and voltage readings bit-identical for the stuck time while the "
+               "command moved by at least the stuck move",
+               "the output stage still follows commands; only the feedback is lost, so an "
+               "open-loop ramp at the slew is the gentler safe stop"),
+    FaultClass(FaultCode.IMPLAUSIBLE_SAMPLE, "SUP-004", Reaction.RAMP_THEN_FAULT,
+               "a field missing, not an integer (or a non-finite float), or beyond the "
+               "sensor's range, for the implausible debounce; single bad samples hold the command",
+               "as for a stuck sensor: feedback lost, actuator trusted; the command never rises "
+               "on a bad sample"),
+    FaultClass(FaultCode.SHORT_CIRCUIT, "SUP-006", Reaction.HARD_CUT,
+               "impedance below the short threshold at a current of at least the short sense "
+               "current, for the short debounce",
+               "the current bypasses the intended path (both electrodes in one tray, bridged "
+               "patches): stop it at once; alarm"),
+    FaultClass(FaultCode.SAMPLE_LOSS, "SUP-008", Reaction.HARD_CUT,
+               "no fresh sample (none, or a time stamp not advancing) for the sample deadline",
+               "without samples the core is blind and its commands may not arrive; the "
+               "device-side watchdog cuts too"),
+    FaultClass(FaultCode.CLOCK_BACKWARDS, "SUP-009", Reaction.HARD_CUT,
+               "sample time earlier than the previous sample",
+               "slew, dead time, treatment time and dose all depend on time"),
+    FaultClass(FaultCode.CLOCK_JUMP, "SUP-009", Reaction.HARD_CUT,
+               "sample time more than the jump bound after the previous sample",
+               "a jump means lost control for that long, or a broken clock"),
+    FaultClass(FaultCode.LATE_TICKS, "SUP-009", Reaction.RAMP_THEN_FAULT,
+               "ticks later than the tolerance fill a leaky bucket (late +10, on time -1) "
+               "up to its limit",
+               "the loop still works but is not keeping time; ramp down while it still can"),
+    FaultClass(FaultCode.RELAY_MISMATCH, "SUP-010", Reaction.HARD_CUT,
+               "the relay reports a polarity other than the command's (or closed while the "
+               "output is off) for the relay debounce",
+               "current may flow in the wrong direction: stop it"),
+    FaultClass(FaultCode.LEAK, "SUP-010", Reaction.HARD_CUT,
+               "|measured| above the zero tolerance while the output has been commanded off "
+               "for the leak settle time",
+               "current flows that nobody commands: cut and latch"),
+    FaultClass(FaultCode.INTERNAL_ERROR, "SUP-011", Reaction.HARD_CUT,
+               "any exception while handling a tick or a request",
+               "the software itself cannot be trusted"),
+    FaultClass(FaultCode.EMERGENCY_STOP, "SUP-012", Reaction.HARD_CUT,
+               "emergency stop requested",
+               "an operator asked for the output off now, not in 30 s"),
+)
+
+BY_CODE: dict[FaultCode, FaultClass] = {f.code: f for f in CATALOGUE}
+
+
+@dataclass(frozen=True)
+class FaultRecord:
+    """One detected fault. `zero_tick` is the tick on which the command reached zero."""
+
+    code: FaultCode
+    reason: str
+    tick: int
+    t_ms: int
+    reaction: Reaction
+    zero_tick: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"code": self.code.value, "reason": self.reason, "tick": self.tick,
+                "t_ms": self.t_ms, "reaction": self.reaction.value, "zero_tick": self.zero_tick}

@@ -1,0 +1,268 @@
+"""The prescription: what a clinician set for one session, in integer units.
+
+Three layers, each able only to narrow the one above: device limits (frozen, set by
+the maker) > prescription (this module) > patient adjustments during the session
+(`Controller.adjust`). A prescription is validated on its own when created and
+against a device by `check_against`; asking for more than the device allows is
+rejected with every problem listed, never clamped.
+
+Field names here are the internal ones; `iontocore.profiles` maps them to the TOML
+keys a profile file uses (specs/profile_format.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import Checker, InvalidSettings, Problem
+from .limits import DeviceLimits, effective_limit_ua
+
+FAMILIES = ("tap-water", "drug", "research")
+WAVEFORMS = ("dc", "pulsed")
+ANODE, CATHODE = "anode", "cathode"
+
+
+@dataclass(frozen=True)
+class Prescription:
+    """One session's settings. Currents in uA, times in ms, charge in uA*ms, area in mm2."""
+
+    name: str
+    family: str
+    target_ua: int
+    """Intensity at the start of treatment (the pulse amplitude in pulsed mode)."""
+    ramp_ms: int
+    """Time to ramp from zero to the target; sets the slew for every change."""
+    duration_ms: int = 0
+    """tap-water: session time; drug: longest time allowed to reach the dose; research: 0."""
+    max_ua: int = 0
+    """Ceiling the patient may raise to (0: the target)."""
+    min_ua: int = 0
+    """Floor the patient may lower to (0: one step)."""
+    step_ua: int = 0
+    """Patient adjustment step (0: a tenth of the target, at least 1 uA)."""
+    electrode_a: str = ANODE
+    """Role of electrode A at the start: 'anode' (current flows A->B, sign +) or 'cathode'.
+    In drug iontophoresis electrode A is the drug electrode."""
+    reverse_at_half: bool = False
+    waveform: str = "dc"
+    pulse_hz: int = 0
+    duty_permille: int = 1000
+    area_mm2: int = 0
+    """Active electrode area (0: not given; the density layer is then not used)."""
+    max_density_ua_per_cm2: int = 0
+    dose_uams: int = 0
+    """drug: the prescribed dose; the session ends when it is delivered."""
+    electrode_max_uams: int = 0
+    """drug: the electrode's rated maximum dose; a hard limit."""
+    pulse_count: int = 0
+    pulse_on_ms: int = 0
+    pulse_gap_ms: int = 0
+    max_pause_ms: int = 120_000
+    """A contact-loss pause longer than this ends the session as stopped."""
+    contact_stable_ms: int = 2_000
+    """Contact must be back this long before the current ramps up again."""
+    probe_ua: int = 50
+    """Current held while paused so that returning contact can be seen."""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise InvalidSettings(problems, f"prescription '{self.name}'")
+
+    @classmethod
+    def draft(cls, **fields: Any) -> "Prescription":
+        """An unvalidated instance, only for listing its `problems()` (profile files use it
+        to report every problem at once). Never hand a draft to a Controller."""
+        obj = cls.__new__(cls)
+        for f in dataclasses.fields(cls):
+            default = None if f.default is dataclasses.MISSING else f.default
+            object.__setattr__(obj, f.name, fields.get(f.name, default))
+        return obj
+
+    def problems(self, device: DeviceLimits | None = None) -> list[Problem]:
+        """Every problem with this prescription (and, given a device, with running it there).
+        A rule that involves a field already found bad is skipped, so nothing is reported
+        twice and no rule trips over a value of the wrong type."""
+        c = Checker(f"prescription '{self.name}'")
+        c.check(isinstance(self.name, str) and 0 < len(self.name) <= 64, "name", self.name,
+                "a non-empty string of at most 64 characters")
+        c.check(self.family in FAMILIES, "family", self.family, f"one of {list(FAMILIES)}")
+        c.int_range("target_ua", self.target_ua, 1, 100_000, "uA")
+        c.int_range("ramp_ms", self.ramp_ms, 1_000, 600_000, "ms")
+        c.int_range("duration_ms", self.duration_ms, 0, 14_400_000, "ms")
+        c.int_range("max_ua", self.max_ua, 0, 100_000, "uA")
+        c.int_range("min_ua", self.min_ua, 0, 100_000, "uA")
+        c.int_range("step_ua", self.step_ua, 0, 100_000, "uA")
+        c.check(self.electrode_a in (ANODE, CATHODE), "electrode_a", self.electrode_a,
+                f"'{ANODE}' or '{CATHODE}'")
+        c.check(type(self.reverse_at_half) is bool, "reverse_at_half", self.reverse_at_half,
+                "true or false")
+        c.check(self.waveform in WAVEFORMS, "waveform", self.waveform, f"one of {list(WAVEFORMS)}")
+        c.int_range("pulse_hz", self.pulse_hz, 0, 100_000, "Hz")
+        c.int_range("duty_permille", self.duty_permille, 1, 1000, "permille")
+        c.int_range("area_mm2", self.area_mm2, 0, 10_000_000, "mm2")
+        c.int_range("max_density_ua_per_cm2", self.max_density_ua_per_cm2, 0, 100_000, "uA/cm2")
+        c.int_range("dose_uams", self.dose_uams, 0, 10**12, "uA*ms")
+        c.int_range("electrode_max_uams", self.electrode_max_uams, 0, 10**12, "uA*ms")
+        c.int_range("pulse_count", self.pulse_count, 0, 1_000)
+        c.int_range("pulse_on_ms", self.pulse_on_ms, 0, 3_600_000, "ms")
+        c.int_range("pulse_gap_ms", self.pulse_gap_ms, 0, 3_600_000, "ms")
+        c.int_range("max_pause_ms", self.max_pause_ms, 1_000, 3_600_000, "ms")
+        c.int_range("contact_stable_ms", self.contact_stable_ms, 0, 60_000, "ms")
+        c.int_range("probe_ua", self.probe_ua, 1, 1_000, "uA")
+        c.check(isinstance(self.description, str), "description", self.description, "a string")
+        bad = {p.field for p in c.problems}
+        self._check_relations(c, bad)
+        if device is not None:
+            self._check_device(c, bad, device)
+        return c.problems
+
+    def _check_relations(self, c: Checker, bad: set[str]) -> None:
+        def ok(*names: str) -> bool:
+            return not bad.intersection(names)
+
+        t = self.target_ua
+        if ok("target_ua", "max_ua"):
+            c.check(self.max_ua == 0 or self.max_ua >= t, "max_ua", self.max_ua,
+                    f"at least the target ({t} uA), or 0 for 'the target'")
+        if ok("target_ua", "min_ua"):
+            c.check(self.min_ua <= t, "min_ua", self.min_ua, f"at most the target ({t} uA)")
+        if ok("target_ua", "max_ua", "step_ua"):
+            c.check(self.step_ua <= self.ceiling_ua, "step_ua", self.step_ua,
+                    f"at most the ceiling ({self.ceiling_ua} uA)")
+        if ok("target_ua", "probe_ua"):
+            c.check(self.probe_ua <= t, "probe_ua", self.probe_ua, f"at most the target ({t} uA)")
+        if ok("waveform", "pulse_hz", "duty_permille"):
+            if self.waveform == "pulsed":
+                c.check(self.pulse_hz > 0, "pulse_hz", self.pulse_hz, "> 0 for a pulsed waveform")
+                c.check(self.duty_permille < 1000, "duty_permille", self.duty_permille,
+                        "below 1000 for a pulsed waveform")
+            else:
+                c.check(self.pulse_hz == 0, "pulse_hz", self.pulse_hz, "0 for DC")
+                c.check(self.duty_permille == 1000, "duty_permille", self.duty_permille,
+                        "1000 for DC")
+        if ok("area_mm2", "max_density_ua_per_cm2"):
+            c.check((self.area_mm2 == 0) == (self.max_density_ua_per_cm2 == 0),
+                    "max_density_ua_per_cm2", self.max_density_ua_per_cm2,
+                    "given together with area_mm2 (both or neither)")
+        if ok("area_mm2", "max_density_ua_per_cm2", "target_ua", "max_ua") \
+                and self.area_mm2 > 0 and self.max_density_ua_per_cm2 > 0:
+            density_cap = self.max_density_ua_per_cm2 * self.area_mm2 // 100
+            c.check(self.ceiling_ua <= density_cap, "max_ua" if self.max_ua else "target_ua",
+                    self.ceiling_ua,
+                    f"at most density x area = {self.max_density_ua_per_cm2} uA/cm2 x "
+                    f"{self.area_mm2} mm2 = {density_cap} uA")
+        if not ok("family", "duration_ms", "dose_uams", "electrode_max_uams", "pulse_count",
+                  "pulse_on_ms", "pulse_gap_ms", "reverse_at_half"):
+            return
+        fam = self.family
+        if fam == "tap-water":
+            c.check(self.duration_ms >= 10_000, "duration_ms", self.duration_ms,
+                    ">= 10000 ms: a tap-water session ends by time")
+            c.check(self.dose_uams == 0, "dose_uams", self.dose_uams, "0 for tap-water (ends by time)")
+            c.check(self.pulse_count == 0, "pulse_count", self.pulse_count, "0 for tap-water")
+        elif fam == "drug":
+            c.check(self.dose_uams > 0, "dose_uams", self.dose_uams, "> 0: a drug session ends by dose")
+            c.check(self.electrode_max_uams >= self.dose_uams > 0, "electrode_max_uams",
+                    self.electrode_max_uams, f"given and at least dose_uams ({self.dose_uams} uA*ms)")
+            c.check(self.duration_ms >= 10_000, "duration_ms", self.duration_ms,
+                    ">= 10000 ms: the longest time allowed to reach the dose")
+            c.check(not self.reverse_at_half, "reverse_at_half", self.reverse_at_half,
+                    "false: the drug electrode's polarity is fixed by the drug's charge")
+            c.check(self.pulse_count == 0, "pulse_count", self.pulse_count, "0 for drug")
+        elif fam == "research":
+            c.check(self.pulse_count >= 1, "pulse_count", self.pulse_count, ">= 1 for research pulses")
+            c.check(self.pulse_on_ms >= 1_000, "pulse_on_ms", self.pulse_on_ms, ">= 1000 ms")
+            c.check(self.pulse_count == 1 or self.pulse_gap_ms >= 1_000, "pulse_gap_ms",
+                    self.pulse_gap_ms, ">= 1000 ms between pulses")
+            c.check(self.duration_ms == 0, "duration_ms", self.duration_ms,
+                    "0 for research (the pulse train sets the time)")
+            c.check(not self.reverse_at_half, "reverse_at_half", self.reverse_at_half,
+                    "false for research pulses")
+            c.check(self.dose_uams == 0, "dose_uams", self.dose_uams, "0 for research")
+
+    # Derived values -----------------------------------------------------------------
+
+    @property
+    def ceiling_ua(self) -> int:
+        """Highest intensity the patient may raise to."""
+        return self.max_ua or self.target_ua
+
+    @property
+    def floor_ua(self) -> int:
+        """Lowest intensity the patient may lower to."""
+        return self.min_ua or self.adjust_step_ua
+
+    @property
+    def adjust_step_ua(self) -> int:
+        return self.step_ua or max(1, self.target_ua // 10)
+
+    @property
+    def polarity(self) -> int:
+        """Sign of the current at the start: +1 when electrode A is the anode."""
+        return 1 if self.electrode_a == ANODE else -1
+
+    @property
+    def slew_ua_per_s(self) -> int:
+        """Slew from the ramp time: target / ramp, rounded down (the ramp is never shorter)."""
+        return max(1, self.target_ua * 1000 // self.ramp_ms)
+
+    @property
+    def planned_ms(self) -> int:
+        """Planned session time without pauses or ramp-down: the duration, or the pulse train."""
+        if self.family == "research":
+            return self.pulse_count * self.pulse_on_ms + (self.pulse_count - 1) * self.pulse_gap_ms
+        return self.duration_ms
+
+    def check_against(self, device: DeviceLimits) -> None:
+        """Raise InvalidSettings listing every way this prescription exceeds the device."""
+        c = Checker(f"prescription '{self.name}' on this device")
+        self._check_device(c, set(), device)
+        c.raise_if_any()
+
+    def _check_device(self, c: Checker, bad: set[str], device: DeviceLimits) -> None:
+        def ok(*names: str) -> bool:
+            return not bad.intersection(names)
+
+        if ok("target_ua", "max_ua"):
+            c.check(self.ceiling_ua <= device.max_current_ua, "max_ua" if self.max_ua else "target_ua",
+                    self.ceiling_ua, f"at most the device maximum {device.max_current_ua} uA")
+        if ok("target_ua", "ramp_ms"):
+            c.check(self.slew_ua_per_s <= device.max_slew_ua_per_s, "ramp_ms", self.ramp_ms,
+                    f"at least {-(-self.target_ua * 1000 // device.max_slew_ua_per_s)} ms for "
+                    f"{self.target_ua} uA (device max slew {device.max_slew_ua_per_s} uA/s)")
+        if ok("family", "duration_ms", "pulse_count", "pulse_on_ms", "pulse_gap_ms") \
+                and self.family in FAMILIES:
+            research = self.family == "research"
+            c.check(self.planned_ms <= device.max_session_ms,
+                    "pulse_count" if research else "duration_ms",
+                    self.pulse_count if research else self.duration_ms,
+                    f"a session of at most {device.max_session_ms} ms (device limit); "
+                    f"planned {self.planned_ms} ms")
+        if ok("reverse_at_half", "duration_ms") and self.reverse_at_half:
+            c.check(device.reversal_allowed, "reverse_at_half", True,
+                    "false: this device does not allow polarity reversal")
+            c.check(self.duration_ms >= device.min_reversal_session_ms, "duration_ms",
+                    self.duration_ms, f"at least {device.min_reversal_session_ms} ms "
+                    "for a reversal at half time (device minimum)")
+        if ok("waveform", "pulse_hz", "duty_permille"):
+            c.check(self.waveform in device.waveforms, "waveform", self.waveform,
+                    f"one of the device's waveforms {sorted(device.waveforms)}")
+            if self.waveform == "pulsed":
+                c.check(device.pulse_hz_min <= self.pulse_hz <= device.pulse_hz_max, "pulse_hz",
+                        self.pulse_hz, f"{device.pulse_hz_min} to {device.pulse_hz_max} Hz (device)")
+                c.check(device.duty_permille_min <= self.duty_permille <= device.duty_permille_max,
+                        "duty_permille", self.duty_permille,
+                        f"{device.duty_permille_min} to {device.duty_permille_max} permille (device)")
+        if ok("max_density_ua_per_cm2"):
+            c.check(self.max_density_ua_per_cm2 <= device.max_density_ua_per_cm2,
+                    "max_density_ua_per_cm2", self.max_density_ua_per_cm2,
+                    f"at most {device.max_density_ua_per_cm2} uA/cm2 (device)")
+
+    def limit_ua(self, device: DeviceLimits) -> int:
+        """The effective current limit on this device (all layers)."""
+        return effective_limit_ua(device.max_current_ua, self.ceiling_ua,
+                                  self.max_density_ua_per_cm2, self.area_mm2)

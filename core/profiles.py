@@ -1,0 +1,233 @@
+"""Profiles: prescriptions as TOML files in human units, converted exactly to integers.
+
+A key is `<name>_<unit>`: `target_ma = 15` and `target_ua = 15000` mean the same. Values
+may be integers or decimals; a decimal that is not a whole number of the internal unit
+(1 uA, 1 ms, 1 uA*ms, 1 mm2, 1 permille) is rejected, never rounded. Every problem
+names the key as written in the file. The format: specs/profile_format.md.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from fractions import Fraction
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidSettings, Problem
+from .limits import DeviceLimits
+from .prescription import Prescription
+
+CURRENT = {"ma": 1000, "ua": 1}
+TIME = {"min": 60_000, "s": 1000, "ms": 1}
+CHARGE = {"ma_min": 60_000_000, "mc": 1_000_000, "uams": 1}
+DENSITY = {"ma_per_cm2": 1000, "ua_per_cm2": 1}
+AREA = {"cm2": 100, "mm2": 1}
+DUTY = {"percent": 10, "permille": 1}
+PLAIN = {"": 1}
+
+
+@dataclass(frozen=True)
+class Key:
+    """One profile key: section, base name, the Prescription field it fills, its units."""
+
+    section: str
+    base: str
+    field: str
+    units: dict[str, int] | None  # None: a string or boolean, taken as is
+    doc: str
+    default: str
+
+
+KEYS: tuple[Key, ...] = (
+    Key("", "name", "name", None, "profile name (letters, digits, dashes)", "required"),
+    Key("", "family", "family", None, "'tap-water', 'drug' or 'research'", "required"),
+    Key("", "description", "description", None, "free text shown by `ionto profiles`", "''"),
+    Key("current", "target", "target_ua", CURRENT, "intensity at the start (pulse amplitude "
+        "when pulsed)", "required"),
+    Key("current", "max", "max_ua", CURRENT, "ceiling the patient may raise to", "the target"),
+    Key("current", "min", "min_ua", CURRENT, "floor the patient may lower to", "one step"),
+    Key("current", "step", "step_ua", CURRENT, "patient adjustment step",
+        "a tenth of the target"),
+    Key("current", "ramp", "ramp_ms", TIME, "time from zero to the target; sets the slew used "
+        "for every change", "required"),
+    Key("current", "electrode_a", "electrode_a", None, "role of electrode A at the start: "
+        "'anode' or 'cathode' (drug: A is the drug electrode)", "'anode'"),
+    Key("current", "reverse_at_half", "reverse_at_half", None, "reverse polarity at half time "
+        "(tap-water only)", "false"),
+    Key("current", "waveform", "waveform", None, "'dc' or 'pulsed'", "'dc'"),
+    Key("current", "pulse", "pulse_hz", {"hz": 1}, "pulse frequency (pulsed only)", "0"),
+    Key("current", "duty", "duty_permille", DUTY, "pulse duty cycle (pulsed only)", "100 %"),
+    Key("time", "duration", "duration_ms", TIME, "tap-water: session time", "required for "
+        "tap-water"),
+    Key("dose", "target", "dose_uams", CHARGE, "drug: the session ends when delivered",
+        "required for drug"),
+    Key("dose", "electrode_max", "electrode_max_uams", CHARGE, "drug: the electrode's rated "
+        "maximum dose (hard limit)", "required for drug"),
+    Key("dose", "max_duration", "duration_ms", TIME, "drug: longest time allowed to reach the "
+        "dose (the session then stops)", "required for drug"),
+    Key("electrode", "area", "area_mm2", AREA, "active electrode area", "not given"),
+    Key("electrode", "max_density", "max_density_ua_per_cm2", DENSITY, "current-density limit "
+        "(with area)", "not given"),
+    Key("pulses", "count", "pulse_count", PLAIN, "research: number of pulses",
+        "required for research"),
+    Key("pulses", "on", "pulse_on_ms", TIME, "research: time at the set current per pulse",
+        "required for research"),
+    Key("pulses", "gap", "pulse_gap_ms", TIME, "research: current-free gap between pulses",
+        "required for research (2+ pulses)"),
+    Key("pause", "max", "max_pause_ms", TIME, "a contact-loss pause longer than this stops "
+        "the session", "120 s"),
+    Key("pause", "stable", "contact_stable_ms", TIME, "contact must be back this long before "
+        "the current ramps up again", "2 s"),
+    Key("pause", "probe", "probe_ua", CURRENT, "current held while paused to see contact "
+        "return", "50 uA"),
+)
+
+SECTIONS = tuple(sorted({k.section for k in KEYS if k.section}))
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in profiles, sorted."""
+    folder = resources.files("iontocore") / "builtin_profiles"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def builtin_text(name: str) -> str:
+    """The TOML text of a built-in profile. Raises KeyError for an unknown name."""
+    if name not in builtin_names():
+        raise KeyError(name)
+    return (resources.files("iontocore") / "builtin_profiles" / f"{name}.toml").read_text("utf-8")
+
+
+def load(name_or_path: str, device: DeviceLimits | None = None) -> Prescription:
+    """A built-in profile by name, or a TOML file by path, validated (against `device` too
+    when given). Raises InvalidSettings (or FileNotFoundError for a missing file)."""
+    if name_or_path in builtin_names():
+        text, origin = builtin_text(name_or_path), name_or_path
+    elif name_or_path.endswith(".toml") or "/" in name_or_path:
+        text, origin = Path(name_or_path).read_text("utf-8"), name_or_path
+    else:
+        raise InvalidSettings([Problem("profile", name_or_path,
+                                       f"a built-in profile ({', '.join(builtin_names())}) "
+                                       "or a path to a .toml file")], "profile")
+    return parse(text, device, origin)
+
+
+def parse(text: str, device: DeviceLimits | None = None, origin: str = "profile") -> Prescription:
+    """Parse and validate profile TOML text. Every problem is reported at once."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidSettings([Problem("file", origin, f"valid TOML ({exc})")], origin) from None
+    fields, written, problems = _convert(data)
+    named = {p.field for p in problems}
+    for p in Prescription.draft(**fields).problems(device):
+        renamed = _rename(p, written)
+        if renamed.field not in named and not any(renamed.field.startswith(n.split("<")[0])
+                                                  for n in named if n.endswith("<unit>")):
+            problems.append(renamed)
+            named.add(renamed.field)
+    if problems:
+        raise InvalidSettings(problems, origin)
+    return Prescription(**fields)
+
+
+def _convert(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[str, int]], list[Problem]]:
+    fields: dict[str, Any] = {}
+    written: dict[str, tuple[str, int]] = {}  # field -> (key as written, scale)
+    problems: list[Problem] = []
+    for top, value in data.items():
+        if isinstance(value, dict):
+            if top not in SECTIONS:
+                problems.append(Problem(f"[{top}]", "section", f"one of {list(SECTIONS)}"))
+                continue
+            for key, v in value.items():
+                _take(top, key, v, fields, written, problems)
+        else:
+            _take("", top, value, fields, written, problems)
+    tried = {p.field for p in problems}
+    for key in KEYS:
+        if key.default == "required" and key.field not in fields:
+            path = _path(key.section, key.base + ("_<unit>" if key.units else ""))
+            if not any(t.startswith(_path(key.section, key.base)) for t in tried):
+                problems.append(Problem(path, "(not given)", "required"))
+    return fields, written, problems
+
+
+def _take(section: str, key: str, value: Any, fields: dict[str, Any],
+          written: dict[str, tuple[str, int]], problems: list[Problem]) -> None:
+    path = _path(section, key)
+    match = _match(section, key)
+    if match is None:
+        choices = [k.base + ("_" + next(iter(k.units)) if k.units and "" not in k.units else "")
+                   for k in KEYS if k.section == section]
+        problems.append(Problem(path, value, f"a known key of [{section or 'top level'}]: "
+                                             f"{', '.join(choices)}"))
+        return
+    spec, scale = match
+    if spec.field in fields:
+        problems.append(Problem(path, value, f"only one of the keys for {spec.field} "
+                                             f"(also given as {written[spec.field][0]})"))
+        return
+    if spec.units is None:
+        fields[spec.field] = value
+        written[spec.field] = (path, 0)
+        return
+    converted = _exact(value, scale)
+    if converted is None:
+        unit = key[len(spec.base) + 1:] or "count"
+        problems.append(Problem(path, value, f"a number that is a whole multiple of "
+                                             f"{Fraction(1, scale)} {unit}"))
+        return
+    fields[spec.field] = converted
+    written[spec.field] = (path, scale)
+
+
+def _match(section: str, key: str) -> tuple[Key, int] | None:
+    for spec in KEYS:
+        if spec.section != section:
+            continue
+        if spec.units is None or "" in spec.units:
+            if key == spec.base:
+                return spec, (spec.units or {"": 0})[""]
+            continue
+        for unit, scale in spec.units.items():
+            if key == f"{spec.base}_{unit}":
+                return spec, scale
+    return None
+
+
+def _exact(value: Any, scale: int) -> int | None:
+    """value x scale as an exact integer, or None. Decimals are read from their TOML text."""
+    if type(value) is bool or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    try:
+        exact = Fraction(str(value)) * scale
+    except (ValueError, OverflowError):
+        return None
+    return int(exact) if exact.denominator == 1 else None
+
+
+def _rename(p: Problem, written: dict[str, tuple[str, int]]) -> Problem:
+    """Name a prescription problem by the key the file used, and show the file's value."""
+    if p.field not in written:
+        key = next((k for k in KEYS if k.field == p.field), None)
+        if key is None:
+            return p
+        unit = next(iter(key.units)) if key.units else ""
+        path = _path(key.section, f"{key.base}_{unit}" if unit else key.base)
+        return Problem(path, "(not given)" if p.value in (0, "") else p.value, p.allowed)
+    path, scale = written[p.field]
+    value: object = p.value
+    if scale > 1 and isinstance(p.value, int) and not isinstance(p.value, bool):
+        shown = Fraction(p.value, scale)  # back in the file's unit
+        value = int(shown) if shown.denominator == 1 else float(shown)
+    return Problem(path, value, p.allowed)
+
+
+def _path(section: str, key: str) -> str:
+    return f"{section}.{key}" if section else key
+

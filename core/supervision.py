@@ -1,0 +1,306 @@
+"""Supervision: the monitors that judge each sample, with named thresholds and debounces.
+
+Pure integer predicates (CrossHair-checked) decide each condition; `Debounce` turns a
+condition into a detection once it has held for its debounce time; `Supervisor`
+runs every monitor on one admitted sample and returns the first fault found, in the
+order of the catalogue's severity (over-current first). It also reports the load
+status the controller needs: at compliance, contact open (debounced), and
+compliance-limited (the load cannot take the commanded current).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, cast
+
+from .errors import Checker
+from .faults import FaultCode
+
+
+@dataclass(frozen=True)
+class SupervisionLimits:
+    """Thresholds and debounces of every monitor. Integers in the unit their name ends with."""
+
+    trip_margin_permille: int = 100
+    """Session over-current trip: this far above the effective limit (SUP-001)."""
+    trip_floor_ua: int = 100
+    """...but at least this far above it, so noise at microamp currents cannot trip."""
+    tracking_tolerance_ua: int = 50
+    tracking_tolerance_permille: int = 100
+    """Tracking error: |measured - expected| above max(ua, permille x expected) (SUP-002)."""
+    tracking_debounce_ms: int = 200
+    stuck_ms: int = 300
+    """Bit-identical readings this long while the command moved counts as stuck (SUP-003)."""
+    stuck_move_ua: int = 50
+    implausible_max_consecutive: int = 3
+    """Consecutive implausible samples before the fault (SUP-004). Counted, not timed:
+    a bad sample's time stamp cannot be trusted."""
+    compliance_margin_mv: int = 1_500
+    """|voltage| within this of the compliance voltage counts as 'at compliance'."""
+    contact_open_ohm: int = 200_000
+    """At compliance with an impedance above this: contact lost (SUP-005)."""
+    contact_sense_ua: int = 10
+    """Contact is judged only while at least this much current is commanded."""
+    contact_loss_debounce_ms: int = 30
+    short_ohm: int = 300
+    """Impedance below this at or above the short sense current: short circuit (SUP-006)."""
+    short_sense_ua: int = 500
+    short_debounce_ms: int = 30
+    hold_release_ms: int = 2_000
+    """Compliance hold released after this long off compliance (SUP-007)."""
+    sample_deadline_ms: int = 100
+    """No fresh sample for this long: sample loss (SUP-008)."""
+    clock_jump_ms: int = 100
+    """A sample more than this after the previous one: clock jump (SUP-009)."""
+    late_tolerance_permille: int = 500
+    """A tick later than tick x (1 + this) is late (SUP-009)."""
+    late_bucket_limit: int = 100
+    """Leaky bucket: +10 per late tick, -1 per punctual tick; fault at this level."""
+    relay_debounce_ms: int = 30
+    """Relay disagreeing with the command this long: relay fault (SUP-010)."""
+    leak_settle_ms: int = 100
+    """After the output is commanded off, current above the zero tolerance after this
+    long is a leak (SUP-010)."""
+    reset_quiet_ms: int = 1_000
+    """A reset needs the measured current near zero for this long (SUP-013)."""
+
+    def __post_init__(self) -> None:
+        c = Checker("supervision limits")
+        for name, value in self.__dict__.items():
+            c.int_range(name, value, 0, 10_000_000)
+        c.raise_if_any()
+
+    def check_tick(self, tick_ms: int) -> None:
+        """Reject a tick period these deadlines cannot supervise."""
+        c = Checker("tick period")
+        if c.int_range("tick_ms", tick_ms, 1, 100, "ms"):
+            c.check(self.sample_deadline_ms >= 3 * tick_ms, "tick_ms", tick_ms,
+                    f"at most a third of sample_deadline_ms ({self.sample_deadline_ms} ms)")
+            c.check(self.clock_jump_ms >= 2 * tick_ms, "tick_ms", tick_ms,
+                    f"at most half of clock_jump_ms ({self.clock_jump_ms} ms)")
+        c.raise_if_any()
+
+
+# --- pure predicates (integer; CrossHair contracts) --------------------------------------
+
+
+def over_current(measured_ua: int, trip_ua: int) -> bool:
+    """pre: trip_ua >= 0
+    post: __return__ == (abs(measured_ua) > trip_ua)
+    """
+    return measured_ua > trip_ua or -measured_ua > trip_ua
+
+
+def at_compliance(voltage_mv: int, compliance_mv: int, margin_mv: int) -> bool:
+    """pre: compliance_mv >= 0 and margin_mv >= 0
+    post: __return__ == (abs(voltage_mv) >= compliance_mv - margin_mv)
+    """
+    return (voltage_mv if voltage_mv >= 0 else -voltage_mv) >= compliance_mv - margin_mv
+
+
+def impedance_above(voltage_mv: int, current_ua: int, ohm: int) -> bool:
+    """|V| / |I| > ohm, without dividing (an open circuit, I = 0, is above any threshold
+    as soon as any voltage shows). mV / uA = kOhm, so |V| * 1000 > ohm * |I|.
+
+    pre: ohm >= 0
+    post: __return__ == (abs(voltage_mv) * 1000 > ohm * abs(current_ua))
+    """
+    return abs(voltage_mv) * 1000 > ohm * abs(current_ua)
+
+
+def impedance_below(voltage_mv: int, current_ua: int, ohm: int) -> bool:
+    """|V| / |I| < ohm (false at I = 0).
+
+    pre: ohm >= 0
+    post: __return__ == (abs(voltage_mv) * 1000 < ohm * abs(current_ua))
+    """
+    return abs(voltage_mv) * 1000 < ohm * abs(current_ua)
+
+
+def tracking_error(measured_ua: int, expected_ua: int, tolerance_ua: int,
+                   tolerance_permille: int) -> bool:
+    """|measured - expected| > max(tolerance_ua, |expected| * permille / 1000).
+
+    pre: tolerance_ua >= 0 and tolerance_permille >= 0
+    post: __return__ == (abs(measured_ua - expected_ua) * 1000 > max(tolerance_ua * 1000, abs(expected_ua) * tolerance_permille))
+    """
+    return abs(measured_ua - expected_ua) * 1000 > max(tolerance_ua * 1000,
+                                                        abs(expected_ua) * tolerance_permille)
+
+
+def late(dt_ms: int, tick_ms: int, tolerance_permille: int) -> bool:
+    """A tick is late when dt > tick * (1 + tolerance).
+
+    pre: tick_ms >= 1 and tolerance_permille >= 0
+    post: __return__ == (dt_ms * 1000 > tick_ms * (1000 + tolerance_permille))
+    """
+    return dt_ms * 1000 > tick_ms * (1000 + tolerance_permille)
+
+
+def admit(sample: object, max_ua: int, max_mv: int) -> tuple[int, int, int, int | None] | None:
+    """The sample's fields as integers, or None when it is implausible: a field missing,
+    not a number, a non-finite or non-integral float, a bool, or beyond the sensor range."""
+    try:
+        t, i, v, relay = cast(Any, sample)
+    except (TypeError, ValueError):
+        return None
+    if type(t) is not int or type(i) is not int or type(v) is not int:
+        t, i, v = _as_int(t), _as_int(i), _as_int(v)
+        if t is None or i is None or v is None:
+            return None
+    if relay is not None and (type(relay) is not int or relay not in (-1, 0, 1)):
+        return None
+    if not (-max_ua <= i <= max_ua and -max_mv <= v <= max_mv and t >= 0):
+        return None
+    return t, i, v, relay
+
+
+def _as_int(x: object) -> int | None:
+    if type(x) is int:
+        return x
+    if type(x) is float and math.isfinite(x) and x == int(x):
+        return int(x)
+    return None
+
+
+class Debounce:
+    """A condition that must hold continuously for `limit_ms` (by sample time) to count."""
+
+    __slots__ = ("limit_ms", "since_ms")
+
+    def __init__(self, limit_ms: int) -> None:
+        self.limit_ms = limit_ms
+        self.since_ms = -1
+
+    def update(self, condition: bool, t_ms: int) -> bool:
+        if not condition:
+            self.since_ms = -1
+            return False
+        if self.since_ms < 0:
+            self.since_ms = t_ms
+        return t_ms - self.since_ms >= self.limit_ms
+
+    def clear(self) -> None:
+        self.since_ms = -1
+
+
+class Supervisor:
+    """Runs every per-sample monitor. One instance per controller; not thread-safe.
+
+    After `observe`, the load status fields describe the sample just judged.
+    """
+
+    def __init__(self, limits: SupervisionLimits, compliance_mv: int, zero_tolerance_ua: int,
+                 tick_ms: int) -> None:
+        self.lim = limits
+        self.compliance_mv = compliance_mv
+        self.zero_tolerance_ua = zero_tolerance_ua
+        self.tick_ms = tick_ms
+        self.tracking = Debounce(limits.tracking_debounce_ms)
+        self.short = Debounce(limits.short_debounce_ms)
+        self.relay = Debounce(limits.relay_debounce_ms)
+        self.contact = Debounce(limits.contact_loss_debounce_ms)
+        self.late_bucket = 0
+        self.late_ticks = 0
+        self.stuck_ms = 0
+        self.stuck_moved_ua = 0
+        self._last_reading: tuple[int, int] | None = None
+        # load status of the last observed sample
+        self.at_compliance = False
+        self.contact_open = False
+        self.compliance_limited = False
+        self.detail = ""
+
+    def check_time(self, dt_ms: int) -> FaultCode | None:
+        """Clock monitors on the interval since the previous fresh sample (dt > 0)."""
+        lim = self.lim
+        if dt_ms < 0:
+            self.detail = f"sample time went back by {-dt_ms} ms"
+            return FaultCode.CLOCK_BACKWARDS
+        if dt_ms > lim.clock_jump_ms:
+            self.detail = f"sample time jumped {dt_ms} ms (bound {lim.clock_jump_ms} ms)"
+            return FaultCode.CLOCK_JUMP
+        if late(dt_ms, self.tick_ms, lim.late_tolerance_permille):
+            self.late_ticks += 1
+            self.late_bucket += 10
+            if self.late_bucket >= lim.late_bucket_limit:
+                self.detail = (f"{self.late_ticks} late ticks; bucket {self.late_bucket} "
+                               f">= {lim.late_bucket_limit}")
+                return FaultCode.LATE_TICKS
+        elif self.late_bucket:
+            self.late_bucket -= 1
+        return None
+
+    def observe(self, t: int, i: int, v: int, relay: int | None, dt: int, command: int,
+                enabled: bool, duty_permille: int, trip_ua: int, off_for_ms: int) -> FaultCode | None:
+        """Judge one admitted sample against the command that governed the tick before it.
+
+        `command` is that signed set-point, `enabled` its output flag, `off_for_ms` how long
+        the output has been commanded off (-1 when on).
+        """
+        lim = self.lim
+        # SUP-001 over-current: no debounce. In pulsed mode the sensor reads the average.
+        if over_current(i, trip_ua * duty_permille // 1000 if duty_permille < 1000 else trip_ua):
+            self.detail = f"measured {i} uA beyond the trip at {trip_ua} uA"
+            return FaultCode.OVERCURRENT
+        if not enabled:
+            self.at_compliance = self.contact_open = self.compliance_limited = False
+            self.tracking.clear()
+            self.short.clear()
+            self.contact.clear()
+            self._last_reading = None
+            # SUP-010 leak: current while commanded off, once the output had time to settle.
+            if off_for_ms >= lim.leak_settle_ms and abs(i) > self.zero_tolerance_ua:
+                self.detail = f"{i} uA flowing with the output off for {off_for_ms} ms"
+                return FaultCode.LEAK
+            if relay is not None and self.relay.update(relay != 0, t):
+                self.detail = f"relay reports {relay} with the output off"
+                return FaultCode.RELAY_MISMATCH
+            if relay is not None and relay == 0:
+                self.relay.clear()
+            return None
+        expected = command * duty_permille // 1000 if duty_permille < 1000 else command
+        comp = at_compliance(v, self.compliance_mv, lim.compliance_margin_mv)
+        self.at_compliance = comp
+        # SUP-010 relay: while current is commanded, the relay must show its polarity.
+        if relay is not None:
+            want = (command > 0) - (command < 0)
+            if self.relay.update(want != 0 and relay != want, t):
+                self.detail = f"relay reports {relay}, command polarity {want}"
+                return FaultCode.RELAY_MISMATCH
+        # SUP-006 short circuit.
+        if self.short.update(abs(i) >= lim.short_sense_ua and impedance_below(v, i, lim.short_ohm), t):
+            self.detail = f"impedance {abs(v) * 1000 // max(abs(i), 1)} ohm below {lim.short_ohm} ohm"
+            return FaultCode.SHORT_CIRCUIT
+        # SUP-005 contact: open load = at compliance with a very high impedance.
+        judged = abs(command) >= lim.contact_sense_ua
+        open_now = judged and comp and impedance_above(v, i, lim.contact_open_ohm)
+        self.contact_open = self.contact.update(open_now, t)
+        # SUP-007 compliance-limited: at compliance, contact present, current short of command.
+        self.compliance_limited = (comp and not open_now
+                                   and abs(i) + lim.tracking_tolerance_ua < abs(expected))
+        # SUP-002 tracking, not judged at compliance (the load limits the current there).
+        if self.tracking.update(not comp and tracking_error(
+                i, expected, lim.tracking_tolerance_ua, lim.tracking_tolerance_permille), t):
+            self.detail = f"measured {i} uA, expected {expected} uA"
+            return FaultCode.TRACKING
+        # SUP-003 stuck sensor: bit-identical readings while the command moves.
+        reading = (i, v)
+        if reading == self._last_reading:
+            self.stuck_ms += dt
+            self.stuck_moved_ua += abs(command - self._stuck_cmd)
+            self._stuck_cmd = command
+            if self.stuck_ms >= lim.stuck_ms and self.stuck_moved_ua >= lim.stuck_move_ua:
+                self.detail = (f"reading {i} uA / {v} mV unchanged for {self.stuck_ms} ms while "
+                               f"the command moved {self.stuck_moved_ua} uA")
+                return FaultCode.SENSOR_STUCK
+        else:
+            self._last_reading = reading
+            self.stuck_ms = 0
+            self.stuck_moved_ua = 0
+            self._stuck_cmd = command
+        return None
+
+    _stuck_cmd = 0
+

@@ -1,0 +1,240 @@
+"""A simulated output stage and patient load, with its own clock and fault injection.
+
+Physics (floats: this is the plant model, not the safety path):
+- a current source with a compliance voltage drives the load;
+- the load is a series resistance plus the skin: a resistance in parallel with a
+  capacitance (exact exponential update per tick); `body_ohm` is the total resistance;
+- at compliance the source turns into a voltage source at the compliance voltage;
+- contact loss opens the load: no current, the voltage rises to compliance;
+- pulsed mode: the sensor reports the average current (amplitude x duty) and the
+  peak voltage (a simplification: the capacitor sees the amplitude);
+- measurement noise comes from a seeded generator: same seed, same run.
+
+Device-side obligations it models (HAL-002): a watchdog that turns the output off when
+no command arrives within `watchdog_ms` and stays off until an OFF command is received,
+and a hardware over-current trip that latches until `reset_trip()`.
+
+Time: the simulator keeps its own clock; each `read()` advances it by one tick, so a run
+can go as fast as the CPU allows or be paced in real time by the runner.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from iontocore.interface import Command, Sample
+
+INJECTIONS: dict[str, str] = {
+    "contact-loss": "load opens (hand out of the tray)",
+    "high-resistance": "load resistance x10 (dry skin): compliance reached, contact present",
+    "short": "load of 50 ohm (both electrodes in one tray)",
+    "overcurrent": "output stage runs away: 10 mA above the set-point",
+    "tracking": "output stage gain drops to 60 % of the set-point",
+    "sensor-stuck": "current and voltage readings freeze",
+    "sensor-garbage": "current readings become NaN / out of range / missing",
+    "sample-loss": "link down both ways: no samples arrive, commands are lost",
+    "clock-back": "reported time steps back by 1 s (once)",
+    "clock-jump": "reported time jumps forward by 5 s (once)",
+    "late-ticks": "each tick arrives one tick late",
+    "relay-stuck": "polarity relay stays where it is (current follows the relay)",
+    "leak": "200 uA flow while the output is off",
+}
+ONE_SHOT = frozenset({"clock-back", "clock-jump"})
+
+
+@dataclass(frozen=True)
+class Injection:
+    kind: str
+    at_ms: int
+    duration_ms: int | None = None  # None: until the end of the run
+
+    def active(self, t_ms: int) -> bool:
+        if t_ms < self.at_ms:
+            return False
+        return self.duration_ms is None or t_ms < self.at_ms + self.duration_ms
+
+
+def parse_injection(text: str) -> Injection:
+    """'KIND@SECONDS[:DURATION_S]', e.g. 'contact-loss@300:20'. Raises ValueError naming
+    what is wrong."""
+    kind, sep, when = text.partition("@")
+    if kind not in INJECTIONS:
+        raise ValueError(f"--inject {text!r}: unknown kind {kind!r}; allowed: "
+                         f"{', '.join(INJECTIONS)}")
+    if not sep:
+        raise ValueError(f"--inject {text!r}: expected KIND@SECONDS[:DURATION_S]")
+    at, _, dur = when.partition(":")
+    try:
+        at_ms = round(float(at) * 1000)
+        dur_ms = round(float(dur) * 1000) if dur else None
+    except ValueError:
+        raise ValueError(f"--inject {text!r}: SECONDS and DURATION_S must be numbers") from None
+    if at_ms < 0 or (dur_ms is not None and dur_ms <= 0) or not math.isfinite(at_ms):
+        raise ValueError(f"--inject {text!r}: SECONDS must be >= 0 and DURATION_S > 0")
+    return Injection(kind, at_ms, dur_ms)
+
+
+@dataclass
+class SimConfig:
+    tick_ms: int = 10
+    seed: int = 0
+    body_ohm: float = 2000.0
+    series_fraction: float = 0.25
+    skin_capacitance_uf: float = 10.0
+    compliance_mv: float = 60_000.0
+    noise_ua: float = 2.0
+    noise_permille: float = 2.0
+    noise_mv: float = 5.0
+    noise_v_permille: float = 1.0
+    watchdog_ms: int = 100
+    hw_trip_ua: float = 35_000.0
+    injections: list[Injection] = field(default_factory=list)
+
+
+class SimulatedDevice:
+    """The simulator as a HAL backend (read / apply / cut / close)."""
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.cfg = cfg = config or SimConfig()
+        if cfg.tick_ms < 1 or cfg.body_ohm <= 0 or not 0 < cfg.series_fraction < 1:
+            raise ValueError("simulator: tick_ms >= 1, body_ohm > 0, 0 < series_fraction < 1")
+        self._rng = random.Random(cfg.seed)
+        self._gauss = self._rng.gauss
+        self.t_ms = 0                  # the simulator's own clock
+        self._started = False
+        self._command = Command(0, False)
+        self._last_apply_ms = 0
+        self._vc_mv = 0.0              # skin capacitor voltage
+        self.relay = 0
+        self.true_ua = 0.0             # what really flows (amplitude x duty = average)
+        self.true_mv = 0.0
+        self.watchdog_tripped = False
+        self.hw_tripped = False
+        self.commands_lost = 0
+        self._clock_offset = 0
+        self._fired: set[Injection] = set()
+        self._frozen: Sample | None = None
+        self._garbage = 0
+        self._relay_frozen: int | None = None
+        self._c_uf = cfg.skin_capacitance_uf
+
+    # ---------------------------------------------------------------- HAL
+
+    def read(self) -> Sample | None:
+        """Advance the simulated clock by one tick (not on the first read) and measure."""
+        active = self._active()
+        if self._started:
+            self._advance(self.cfg.tick_ms * (2 if "late-ticks" in active else 1), active)
+        self._started = True
+        for inj in self.cfg.injections:
+            if inj.kind in ONE_SHOT and inj not in self._fired and self.t_ms >= inj.at_ms:
+                self._fired.add(inj)
+                self._clock_offset += -1000 if inj.kind == "clock-back" else 5000
+        if "sample-loss" in active:
+            return None
+        cfg = self.cfg
+        i = self.true_ua + self._gauss(0.0, cfg.noise_ua + abs(self.true_ua) * cfg.noise_permille / 1000)
+        v = self.true_mv + self._gauss(0.0, cfg.noise_mv + abs(self.true_mv) * cfg.noise_v_permille / 1000)
+        sample = Sample(self.t_ms + self._clock_offset, round(i), round(v), self.relay)
+        if "sensor-stuck" in active:
+            if self._frozen is None:
+                self._frozen = sample
+            sample = Sample(sample.t_ms, self._frozen.current_ua, self._frozen.voltage_mv, sample.relay)
+        else:
+            self._frozen = None
+        if "sensor-garbage" in active:
+            self._garbage += 1
+            bad: object = (float("nan"), 10**9, None)[self._garbage % 3]
+            sample = Sample(sample.t_ms, bad, sample.voltage_mv, sample.relay)  # type: ignore[arg-type]
+        return sample
+
+    def apply(self, command: Command) -> None:
+        if "sample-loss" in self._active():
+            self.commands_lost += 1
+            return
+        self._command = command
+        self._last_apply_ms = self.t_ms
+        if not command.enabled:
+            self.watchdog_tripped = False  # an OFF command re-arms the watchdog
+
+    def cut(self) -> None:
+        self._command = Command(0, False)
+        self.true_ua = 0.0
+
+    def close(self) -> None:
+        self.cut()
+
+    def reset_trip(self) -> None:
+        """Service action: clear the latched hardware over-current trip."""
+        self.hw_tripped = False
+
+    # ---------------------------------------------------------------- physics
+
+    def _active(self) -> set[str]:
+        t = self.t_ms
+        return {inj.kind for inj in self.cfg.injections if inj.active(t)} if self.cfg.injections else set()
+
+    def _advance(self, dt: int, active: set[str]) -> None:
+        cfg = self.cfg
+        self.t_ms += dt
+        if self.t_ms - self._last_apply_ms > cfg.watchdog_ms:
+            self.watchdog_tripped = True
+        cmd = self._command
+        on = cmd.enabled and not self.watchdog_tripped and not self.hw_tripped
+        # relay: follows the command's sign while on, opens when off
+        if "relay-stuck" in active:
+            if self._relay_frozen is None:
+                self._relay_frozen = self.relay
+            self.relay = self._relay_frozen
+        else:
+            self._relay_frozen = None
+            if not on:
+                self.relay = 0
+            elif cmd.setpoint_ua:
+                self.relay = 1 if cmd.setpoint_ua > 0 else -1
+        r_total = cfg.body_ohm * (10 if "high-resistance" in active else 1)
+        r_s, r_p = r_total * cfg.series_fraction, r_total * (1 - cfg.series_fraction)
+        if "short" in active:
+            r_s, r_p = 20.0, 30.0
+        if not on:
+            amp = 200.0 if "leak" in active else 0.0
+            self._vc_mv *= math.exp(-dt / (r_p * self._c_uf / 1000))
+            self.true_ua = amp
+            self.true_mv = amp * (r_s + r_p) / 1000
+            return
+        amp = float(abs(cmd.setpoint_ua))
+        if "tracking" in active:
+            amp *= 0.6
+        if "overcurrent" in active:
+            amp += 10_000.0
+        direction = self.relay if self.relay else (1 if cmd.setpoint_ua >= 0 else -1)
+        if amp == 0.0:
+            self._vc_mv *= math.exp(-dt / (r_p * self._c_uf / 1000))
+            self.true_ua, self.true_mv = 0.0, self._vc_mv
+            return
+        if "contact-loss" in active:
+            self._vc_mv = 0.0
+            self.true_ua = 0.0
+            self.true_mv = direction * cfg.compliance_mv
+            return
+        # magnitudes from here; the capacitor voltage is kept signed
+        vc = self._vc_mv * direction
+        tau_ms = r_p * self._c_uf / 1000  # ohm * uF = us
+        v_inf = amp * r_p / 1000
+        vc_new = v_inf + (vc - v_inf) * math.exp(-dt / tau_ms)
+        v = amp * r_s / 1000 + vc_new
+        if v > cfg.compliance_mv:
+            v = cfg.compliance_mv
+            r_th = r_s * r_p / (r_s + r_p)
+            v_th = v * r_p / (r_s + r_p)
+            vc_new = v_th + (vc - v_th) * math.exp(-dt / (r_th * self._c_uf / 1000))
+            amp = max(0.0, (v - vc_new) * 1000 / r_s)
+        if amp > cfg.hw_trip_ua:
+            self.hw_tripped = True
+            amp, v, vc_new = 0.0, 0.0, 0.0
+        self._vc_mv = vc_new * direction
+        duty = cmd.duty_permille / 1000 if cmd.duty_permille < 1000 else 1.0
+        self.true_ua = direction * amp * duty
+        self.true_mv = direction * v

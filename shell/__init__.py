@@ -1,0 +1,4 @@
+"""The imperative shell around the sans-I/O core: runner, CLI, traces and records.
+
+Everything with a clock, a file, a signal or a terminal lives here, never in core/.
+"""

@@ -1,0 +1,267 @@
+"""`ionto`: run simulated sessions, inspect profiles and the state machine.
+
+Exit status: 0 completed (or command succeeded), 1 the session ended in fault,
+2 bad input (one line naming what is wrong), 3 the session was stopped early.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from contextlib import ExitStack
+from types import FrameType
+from typing import NoReturn, Sequence
+
+from iontocore import profiles
+from iontocore.controller import COMPLETED, FAULTED, Controller
+from iontocore.dose import uams_to_ma_min
+from iontocore.errors import InvalidSettings
+from iontocore.faults import CATALOGUE
+from iontocore.hal import Hal
+from iontocore.hal.sim import INJECTIONS, SimConfig, SimulatedDevice, parse_injection
+from iontocore.interface import Sample
+from iontocore.limits import DeviceLimits
+from iontocore.prescription import Prescription
+from iontocore.machine import mermaid, render_spec
+
+from .runner import Adjustment, Runner, TickSink, summary
+from .trace import TraceWriter
+
+EXIT_OK, EXIT_FAULT, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 3
+
+
+class BadInput(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"ionto: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _inject_help() -> str:
+    kinds = "; ".join(f"{k}: {d}" for k, d in INJECTIONS.items())
+    return ("simulate a fault or event KIND at SECONDS of simulated time, for DURATION_S "
+            f"(default: to the end); repeatable. Kinds: {kinds}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ionto", description="iontocore: control core for iontophoresis devices")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a session on a simulated device",
+                         description="Run one session. Ctrl-C asks for a controlled ramp-down.",
+                         epilog="Fault codes the core detects: "
+                         + ", ".join(f"{f.code.value} ({f.requirement}, {f.reaction.value})"
+                                     for f in CATALOGUE))
+    run.add_argument("--profile", required=True, metavar="NAME|FILE.toml",
+                     help="built-in profile name (see `ionto profiles`) or a TOML file")
+    run.add_argument("--device", default="sim", help="'sim' (default)")
+    run.add_argument("--fast", action="store_true", help="as fast as possible (no pacing)")
+    run.add_argument("--tick-ms", type=int, default=10, help="control tick in ms (default 10)")
+    run.add_argument("--seed", type=int, default=0, help="simulator noise seed (default 0)")
+    run.add_argument("--sim-ohms", type=float, default=2000.0,
+                     help="simulated body resistance in ohm (default 2000)")
+    run.add_argument("--inject", action="append", default=[], metavar="KIND@SECONDS[:DURATION_S]",
+                     help=_inject_help())
+    run.add_argument("--adjust", action="append", default=[], metavar="[+-]UA@SECONDS",
+                     help="patient adjustment: move the intensity by UA microamps at SECONDS of "
+                          "treatment time, e.g. +1000@120 or -500@300; repeatable")
+    run.add_argument("--trace", metavar="FILE.csv", help="write one CSV row per tick")
+    run.add_argument("--json", action="store_true",
+                     help="print the summary as one JSON object on the last line of stdout")
+
+    sub.add_parser("profiles", help="list the built-in profiles")
+    show = sub.add_parser("profile", help="show a built-in profile as TOML")
+    show_sub = show.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
+    show_one = show_sub.add_parser("show", help="print a built-in profile, ready to copy and edit")
+    show_one.add_argument("name")
+
+    val = sub.add_parser("validate", help="validate a profile file against the device")
+    val.add_argument("file", metavar="FILE.toml")
+
+    dia = sub.add_parser("diagram", help="print the state machine as a Mermaid diagram")
+    dia.add_argument("--spec", action="store_true",
+                     help="print specs/state_machine.md (states, transitions, diagram)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        handler = {"run": cmd_run, "profiles": cmd_profiles, "profile": cmd_profile_show,
+                   "validate": cmd_validate, "diagram": cmd_diagram}[args.command]
+        return handler(args)
+    except BadInput as exc:
+        print(f"ionto: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except InvalidSettings as exc:
+        print(f"ionto: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+# ---------------------------------------------------------------------- run
+
+
+def _load_profile(ref: str, device: DeviceLimits) -> Prescription:
+    try:
+        return profiles.load(ref, device)
+    except FileNotFoundError:
+        raise BadInput(f"--profile {ref}: no such file") from None
+    except OSError as exc:
+        raise BadInput(f"--profile {ref}: {exc.strerror}") from None
+
+
+def _parse_adjust(text: str) -> Adjustment:
+    delta, sep, at = text.partition("@")
+    try:
+        if not sep or delta[:1] not in "+-" or not delta[1:].isdigit():
+            raise ValueError
+        return Adjustment(round(float(at) * 1000), int(delta))
+    except ValueError:
+        raise BadInput(f"--adjust {text!r}: expected [+-]UA@SECONDS, e.g. +1000@120") from None
+
+
+def _make_hal(args: argparse.Namespace, device: DeviceLimits, tick_ms: int) -> Hal:
+    if args.device != "sim":
+        raise BadInput(f"--device {args.device!r}: allowed 'sim'")
+    if not args.sim_ohms > 0:
+        raise BadInput(f"--sim-ohms {args.sim_ohms}: allowed > 0")
+    try:
+        injections = [parse_injection(t) for t in args.inject]
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    return SimulatedDevice(SimConfig(tick_ms=tick_ms, seed=args.seed, body_ohm=args.sim_ohms,
+                                     compliance_mv=device.compliance_mv,
+                                     hw_trip_ua=device.trip_ua, injections=injections))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    device = DeviceLimits()
+    rx = _load_profile(args.profile, device)
+    adjustments = [_parse_adjust(a) for a in args.adjust]
+    controller = Controller(rx, device, tick_ms=args.tick_ms)
+    hal = _make_hal(args, device, args.tick_ms)
+    with ExitStack() as stack:
+        sinks: list[TickSink] = []
+        if args.trace:
+            try:
+                stream = stack.enter_context(open(args.trace, "w", encoding="utf-8", newline=""))
+            except OSError as exc:
+                raise BadInput(f"--trace {args.trace}: {exc.strerror}") from None
+            sinks.append(TraceWriter(stream))
+        runner = Runner(controller, hal, realtime=not args.fast, sinks=sinks,
+                        progress=None if args.fast else _progress, adjustments=adjustments)
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_sigint(signum: int, frame: FrameType | None) -> None:
+            print("\nionto: stop requested: ramping down (not cutting)", file=sys.stderr)
+            runner.request_stop()
+
+        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            result = runner.run()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            hal.close()
+    info = summary(controller, args.profile, result)
+    if not args.fast and sys.stderr.isatty():
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(info, separators=(",", ":")))
+    else:
+        _print_summary(info)
+    if controller.outcome == COMPLETED:
+        return EXIT_OK
+    return EXIT_FAULT if controller.outcome == FAULTED else EXIT_STOPPED
+
+
+def _progress(ctl: Controller, sample: Sample | None) -> None:
+    measured = "" if sample is None else f" measured {sample.current_ua / 1000:7.3f} mA"
+    left = ctl.remaining_ms // 1000
+    line = (f"{ctl.state:<13} command {ctl.command.setpoint_ua / 1000:7.3f} mA{measured}  "
+            f"dose {uams_to_ma_min(ctl.delivered_uams):7.3f} mA*min  left {left // 60:02d}:{left % 60:02d}")
+    if sys.stderr.isatty():
+        print("\r" + line, end="", file=sys.stderr, flush=True)
+    elif ctl.tick % max(1, 10_000 // ctl.tick_ms) == 0:
+        print(line, file=sys.stderr, flush=True)
+
+
+def _print_summary(info: dict[str, object]) -> None:
+    fault = info["fault"]
+    print(f"profile      {info['profile']} ({info['family']})")
+    print(f"outcome      {info['outcome']}" + (f": {info['end_reason']}" if info["end_reason"] else ""))
+    if isinstance(fault, dict):
+        print(f"fault        {fault['code']} at {fault['t_ms']} ms: {fault['reason']}")
+    print(f"delivered    {info['delivered_mA_min']} mA*min ({info['delivered_uams']} uA*ms)")
+    print(f"treatment    {int(str(info['treatment_ms'])) / 60000:.2f} min, paused "
+          f"{int(str(info['paused_ms'])) / 1000:.1f} s in {info['pauses']} pause(s)")
+    print(f"limits       {info['limit_ua']} uA limit, trip {info['trip_ua']} uA, "
+          f"{info['max_step_ua']} uA max step per {info['tick_ms']} ms tick, "
+          f"dead time {info['dead_time_ms']} ms")
+    for key in ("dose_target_mA_min", "time_extension_ms", "pulses_delivered", "charge_mC_per_cm2"):
+        if key in info:
+            print(f"{key:<12} {info[key]}")
+
+
+# ---------------------------------------------------------------------- profiles, diagram
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    device = DeviceLimits()
+    print(f"{'name':<28} {'family':<10} {'current':>10} {'ends by':<22} polarity")
+    for name in profiles.builtin_names():
+        rx = profiles.load(name, device)
+        current = f"{rx.target_ua / 1000:g} mA" if rx.target_ua >= 1000 else f"{rx.target_ua} uA"
+        if rx.family == "drug":
+            ends = f"{uams_to_ma_min(rx.dose_uams):g} mA*min"
+        elif rx.family == "research":
+            ends = f"{rx.pulse_count} x {rx.pulse_on_ms // 1000} s, gaps {rx.pulse_gap_ms // 1000} s"
+        else:
+            ends = f"{rx.duration_ms / 60000:g} min"
+        polarity = f"A {rx.electrode_a}" + (", reversed at half" if rx.reverse_at_half else "")
+        wave = "" if rx.waveform == "dc" else f" pulsed {rx.pulse_hz} Hz {rx.duty_permille / 10:g} %"
+        print(f"{name:<28} {rx.family:<10} {current:>10} {ends:<22} {polarity}{wave}")
+    return EXIT_OK
+
+
+def cmd_profile_show(args: argparse.Namespace) -> int:
+    try:
+        print(profiles.builtin_text(args.name), end="")
+    except KeyError:
+        raise BadInput(f"profile {args.name!r}: allowed one of {', '.join(profiles.builtin_names())}") from None
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    device = DeviceLimits()
+    try:
+        with open(args.file, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise BadInput(f"{args.file}: {exc.strerror}") from None
+    try:
+        rx = profiles.parse(text, device, args.file)
+    except InvalidSettings as exc:
+        print(f"{args.file}: {len(exc.problems)} problem(s)")
+        for problem in exc.problems:
+            print(f"  {problem}")
+        return EXIT_BAD_INPUT
+    limit = rx.limit_ua(device)
+    print(f"{args.file}: valid ({rx.family}) '{rx.name}'")
+    print(f"  target {rx.target_ua} uA, patient range {rx.floor_ua}..{rx.ceiling_ua} uA "
+          f"in steps of {rx.adjust_step_ua} uA; effective limit {limit} uA")
+    print(f"  ramp {rx.ramp_ms} ms (slew {rx.slew_ua_per_s} uA/s), planned {rx.planned_ms} ms")
+    return EXIT_OK
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    print(render_spec() if args.spec else mermaid(), end="" if args.spec else "\n")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""The runner: steps a Controller against a HAL, paced in real time or as fast as possible.
+
+    sample = hal.read(); command = controller.step(sample); hal.apply(command)
+
+The runner owns everything the core may not touch: the clock, sleeping, signals (via
+`request_stop`, safe to call from a signal handler) and the sinks for traces and
+records. Whatever happens, `hal.cut()` runs on the way out (HAL-001).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from iontocore.controller import FAULTED, Controller
+from iontocore.dose import uams_to_ma_min
+from iontocore.events import StateChanged
+from iontocore.faults import FaultRecord
+from iontocore.hal import Hal
+from iontocore.interface import Command, Sample
+from iontocore.machine import FAULT, IDLE
+
+
+class TickSink(Protocol):
+    def tick(self, controller: Controller, sample: Sample | None, command: Command) -> None: ...
+
+    def events(self, controller: Controller, events: list[StateChanged | FaultRecord]) -> None: ...
+
+
+@dataclass
+class Adjustment:
+    """A scheduled patient adjustment: at `at_ms` of session time, move by `delta_ua`."""
+
+    at_ms: int
+    delta_ua: int
+
+
+@dataclass
+class RunResult:
+    ticks: int
+    wall_s: float
+    interrupted: bool
+    adjustments: list[dict[str, object]] = field(default_factory=list)
+
+
+class Runner:
+    def __init__(self, controller: Controller, hal: Hal, *, realtime: bool = False,
+                 sinks: list[TickSink] | None = None,
+                 progress: Callable[[Controller, Sample | None], None] | None = None,
+                 progress_every_ms: int = 1000,
+                 adjustments: list[Adjustment] | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.controller = controller
+        self.hal = hal
+        self.realtime = realtime
+        self.sinks = sinks or []
+        self.progress = progress
+        self.progress_every = max(1, progress_every_ms // controller.tick_ms)
+        self.adjustments = sorted(adjustments or [], key=lambda a: a.at_ms)
+        self.clock = clock
+        self.sleep = sleep
+        self._stop_requested = False
+        self._stop_sent = False
+
+    def request_stop(self) -> None:
+        """Ask for a controlled ramp-down at the next tick (signal-handler safe)."""
+        self._stop_requested = True
+
+    def run(self) -> RunResult:
+        ctl, hal = self.controller, self.hal
+        tick_s = ctl.tick_ms / 1000
+        guard_ticks = 3 * ctl.device.max_session_ms // ctl.tick_ms
+        pending = list(self.adjustments)
+        done_adj: list[dict[str, object]] = []
+        sinks = self.sinks
+        progress, every = self.progress, self.progress_every
+        started = self.clock()
+        deadline = started
+        ticks = 0
+        try:
+            reply = ctl.start()
+            if not reply:
+                raise RuntimeError(f"controller refused to start: {reply.reason}")
+            step, read, apply = ctl.step, hal.read, hal.apply
+            while True:
+                sample = read()
+                command = step(sample)
+                apply(command)
+                ticks += 1
+                if sinks:
+                    for sink in sinks:
+                        sink.tick(ctl, sample, command)
+                    if ctl.events:
+                        events = ctl.drain_events()
+                        for sink in sinks:
+                            sink.events(ctl, events)
+                elif ctl.events:
+                    ctl.events.clear()
+                state = ctl.state
+                if state == FAULT or (state == IDLE and ctl.outcome is not None):
+                    break
+                if pending and ctl.treatment_ms >= pending[0].at_ms:
+                    adj = pending.pop(0)
+                    r = ctl.adjust(adj.delta_ua)
+                    done_adj.append({"at_ms": adj.at_ms, "delta_ua": adj.delta_ua,
+                                     "accepted": r.accepted, "reason": r.reason,
+                                     "setpoint_ua": ctl.setpoint_ua})
+                if self._stop_requested and not self._stop_sent:
+                    self._stop_sent = True
+                    ctl.stop()
+                if ticks >= guard_ticks and not self._stop_sent:
+                    self._stop_sent = True
+                    ctl.stop()
+                if progress is not None and ticks % every == 0:
+                    progress(ctl, sample)
+                if self.realtime:
+                    deadline += tick_s
+                    delay = deadline - self.clock()
+                    if delay > 0:
+                        self.sleep(delay)
+                    elif delay < -1.0:
+                        deadline = self.clock()  # far behind: do not try to catch up
+        finally:
+            hal.cut()
+            if sinks and ctl.events:
+                events = ctl.drain_events()
+                for sink in sinks:
+                    sink.events(ctl, events)
+        return RunResult(ticks, self.clock() - started, self._stop_requested, done_adj)
+
+
+def summary(ctl: Controller, profile: str, result: RunResult | None = None) -> dict[str, object]:
+    """The session summary `ionto run --json` prints (one JSON object)."""
+    rx = ctl.prescription
+    last_fault = ctl.faults[-1] if ctl.faults and ctl.outcome == FAULTED else None
+    out: dict[str, object] = {
+        "outcome": ctl.outcome or "incomplete",
+        "final_state": ctl.state,
+        "end_reason": ctl.end_reason,
+        "fault": None if last_fault is None else {"code": last_fault.code.value,
+                                                  "reason": last_fault.reason,
+                                                  "t_ms": last_fault.t_ms,
+                                                  "tick": last_fault.tick,
+                                                  "zero_tick": last_fault.zero_tick},
+        "faults": [f.as_dict() for f in ctl.faults],
+        "delivered_uams": ctl.delivered_uams,
+        "delivered_mA_min": round(uams_to_ma_min(ctl.delivered_uams), 4),
+        "treatment_ms": ctl.treatment_ms,
+        "paused_ms": ctl.paused_ms,
+        "pauses": ctl.pauses,
+        "compliance_limited_ms": ctl.compliance_limited_ms,
+        "late_ticks": ctl.late_ticks,
+        "limit_ua": ctl.limit_ua,
+        "trip_ua": ctl.trip_ua,
+        "slew_ua_per_s": ctl.slew_ua_per_s,
+        "max_step_ua": ctl.max_step_ua,
+        "dead_time_ms": ctl.dead_time_ms,
+        "tick_ms": ctl.tick_ms,
+        "ticks": ctl.tick,
+        "profile": profile,
+        "family": rx.family,
+        "setpoint_ua": ctl.setpoint_ua,
+    }
+    if rx.family == "drug":
+        out["dose_target_uams"] = rx.dose_uams
+        out["dose_target_mA_min"] = round(uams_to_ma_min(rx.dose_uams), 4)
+        out["electrode_max_mA_min"] = round(uams_to_ma_min(rx.electrode_max_uams), 4)
+        nominal_ms = rx.dose_uams // max(1, rx.target_ua)
+        out["time_extension_ms"] = max(0, ctl.treatment_ms - nominal_ms)
+    if rx.family == "research":
+        out["pulses_planned"] = rx.pulse_count
+        out["pulses_delivered"] = ctl.pulses_done
+    if rx.area_mm2:
+        # uA*ms / mm2 -> mC/cm2: 1 mC = 1e6 uA*ms, 1 cm2 = 100 mm2
+        out["charge_mC_per_cm2"] = round(ctl.delivered_uams * 100 / rx.area_mm2 / 1e6, 4)
+    if result is not None:
+        out["wall_s"] = round(result.wall_s, 3)
+        out["interrupted"] = result.interrupted
+        if result.adjustments:
+            out["adjustments"] = result.adjustments
+    return out

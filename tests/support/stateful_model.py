@@ -1,0 +1,88 @@
+"""The Hypothesis state machine that drives the real Controller with arbitrary samples
+and requests, checking every invariant after every tick and every request."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from invariants import InvariantChecker
+from iontocore import Controller, Prescription, profiles
+from plant import KINDS, Plant
+from strategies import DEVICE, prescriptions
+
+BUILTIN = [profiles.load(name, DEVICE) for name in profiles.builtin_names()]
+
+# Input classes weighted towards the physical ones, so sessions actually progress.
+KIND = st.sampled_from(("follow",) * 30 + ("open",) * 4 + ("high_r",) * 2 + KINDS)
+REQUEST = st.sampled_from(("start",) * 4 + ("stop", "emergency_stop") + ("reset",) * 2
+                          + ("adjust",) * 3)
+
+
+class ControllerMachine(RuleBasedStateMachine):
+    """One controller, one plant; rules are requests and runs of ticks."""
+
+    controller: Controller
+
+    @initialize(rx=st.one_of(prescriptions(), st.sampled_from(BUILTIN)),
+                tick=st.sampled_from([1, 5, 10, 20]), ohm=st.sampled_from([1000, 2000, 6000]))
+    def setup(self, rx: Prescription, tick: int, ohm: int) -> None:
+        self.controller = Controller(rx, DEVICE, tick_ms=tick)
+        self.check = InvariantChecker(self.controller)
+        self.plant = Plant(tick, ohm)
+
+    def _request(self, name: str, reply_ok: bool) -> None:
+        self.check.request(name, reply_ok, self.controller.state)
+
+    @rule(name=REQUEST, ack=st.booleans(), steps=st.integers(-3, 3))
+    def request(self, name: str, ack: bool, steps: int) -> None:
+        ctl = self.controller
+        if name == "start":
+            reply = ctl.start()
+        elif name == "stop":
+            reply = ctl.stop()
+        elif name == "emergency_stop":
+            reply = ctl.emergency_stop()
+        elif name == "reset":
+            reply = ctl.reset(acknowledge_overcurrent=ack)
+        else:
+            reply = ctl.adjust(steps * ctl.prescription.adjust_step_ua)
+        self._request(name, reply.accepted)
+
+    @rule()
+    def recover(self) -> None:
+        """Quiet ticks long enough for a reset, then reset (acknowledged) and start."""
+        ctl = self.controller
+        quiet_ticks = ctl.supervision.reset_quiet_ms // ctl.tick_ms + 2
+        self.ticks("follow", quiet_ticks, 0, 0)
+        self._request("reset", ctl.reset(acknowledge_overcurrent=True).accepted)
+        self._request("start", ctl.start().accepted)
+
+    @rule(kind=KIND, n=st.integers(1, 400), noise=st.integers(-40, 40),
+          value=st.integers(-(2**31), 2**31))
+    def ticks(self, kind: str, n: int, noise: int, value: int) -> None:
+        ctl, check, plant = self.controller, self.check, self.plant
+        for k in range(n):
+            sample = plant.sample(ctl.command, kind, noise if k % 2 else -noise, value + k)
+            cmd = ctl.step(sample)
+            check.step(sample, cmd, ctl.state)
+
+    @precondition(lambda self: self.controller.state not in ("idle", "fault"))
+    @rule(kind=st.sampled_from(["follow", "follow", "follow", "high_r"]), noise=st.integers(-20, 20))
+    def until_state_changes(self, kind: str, noise: int) -> None:
+        """Tick (at most 6,000 times) until the state changes: reaches half time, the end of
+        a pulse or of the session without thousands of separate rules."""
+        ctl, check, plant = self.controller, self.check, self.plant
+        before = ctl.state
+        for k in range(6_000):
+            sample = plant.sample(ctl.command, kind, noise if k % 2 else -noise, k)
+            cmd = ctl.step(sample)
+            check.step(sample, cmd, ctl.state)
+            if ctl.state != before:
+                break
+
+    @invariant()
+    def no_internal_error(self) -> None:
+        # CTL-005: exceptions end in fault; none are expected from valid use of the API.
+        codes = [f.code.value for f in self.controller.faults]
+        assert "internal_error" not in codes, self.controller.faults

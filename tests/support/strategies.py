@@ -1,0 +1,54 @@
+"""Hypothesis strategies for valid prescriptions of every family, scaled so that whole
+sessions (ramps, reversal, pulses, dose) fit in a few hundred ticks."""
+
+from __future__ import annotations
+
+from hypothesis import assume
+from hypothesis import strategies as st
+
+from iontocore import DeviceLimits, InvalidSettings, Prescription
+
+# The test device allows reversal in short sessions so the swap is reachable quickly.
+DEVICE = DeviceLimits(min_reversal_session_ms=10_000)
+
+
+@st.composite
+def prescriptions(draw: st.DrawFn, device: DeviceLimits = DEVICE) -> Prescription:
+    family = draw(st.sampled_from(["tap-water", "drug", "research"]))
+    target = draw(st.integers(20, 20_000))
+    ceiling = min(device.max_current_ua, target + draw(st.integers(0, 5_000)))
+    step = draw(st.integers(1, max(1, target // 4)))
+    floor = draw(st.integers(step, target)) if draw(st.booleans()) else 0
+    min_ramp = -(-target * 1000 // device.max_slew_ua_per_s)
+    ramp = draw(st.integers(max(1_000, min_ramp), max(1_000, min_ramp) + 4_000))
+    kw: dict[str, object] = dict(name="generated", family=family, target_ua=target,
+                                 ramp_ms=ramp, max_ua=ceiling, min_ua=floor, step_ua=step,
+                                 electrode_a=draw(st.sampled_from(["anode", "cathode"])),
+                                 max_pause_ms=draw(st.integers(1_000, 10_000)),
+                                 contact_stable_ms=draw(st.integers(0, 2_000)),
+                                 probe_ua=draw(st.integers(1, min(target, 200))))
+    if draw(st.booleans()) and "pulsed" in device.waveforms:
+        kw.update(waveform="pulsed", pulse_hz=draw(st.integers(100, 20_000)),
+                  duty_permille=draw(st.integers(100, 900)))
+    if draw(st.booleans()):
+        area = draw(st.integers(50, 50_000))
+        density = -(-ceiling * 100 // area) + draw(st.integers(0, 200))
+        if density <= device.max_density_ua_per_cm2:
+            kw.update(area_mm2=area, max_density_ua_per_cm2=density)
+    if family == "tap-water":
+        kw.update(duration_ms=draw(st.integers(10_000, 60_000)),
+                  reverse_at_half=draw(st.booleans()))
+    elif family == "drug":
+        dose = target * draw(st.integers(5_000, 30_000))
+        kw.update(dose_uams=dose, electrode_max_uams=dose + draw(st.integers(0, dose)),
+                  duration_ms=draw(st.integers(10_000, 60_000)))
+    else:
+        kw.update(pulse_count=draw(st.integers(1, 4)), pulse_on_ms=draw(st.integers(1_000, 5_000)),
+                  pulse_gap_ms=draw(st.integers(1_000, 5_000)))
+    try:
+        rx = Prescription(**kw)  # type: ignore[arg-type]
+        rx.check_against(device)
+    except InvalidSettings:
+        assume(False)
+        raise
+    return rx

@@ -1,0 +1,135 @@
+"""The `ionto` command: summaries, traces, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from iontocore.hal.sim import SimulatedDevice
+from iontocore.shell import cli
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_run_json_is_the_last_line_with_the_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "run", "--profile", "hyperhidrosis-palms", "--fast", "--json")
+    assert code == 0
+    info = json.loads(out.strip().splitlines()[-1])
+    for key in ("outcome", "final_state", "fault", "delivered_uams", "delivered_mA_min",
+                "treatment_ms", "limit_ua", "max_step_ua", "dead_time_ms", "tick_ms", "profile"):
+        assert key in info
+    assert (info["outcome"], info["final_state"], info["fault"]) == ("completed", "idle", None)
+    assert info["delivered_mA_min"] == pytest.approx(292.375, rel=2e-4)
+    assert (info["limit_ua"], info["max_step_ua"], info["tick_ms"]) == (20_000, 5, 10)
+
+
+def test_fault_exit_status_and_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "run", "--profile", "hyperhidrosis-palms", "--fast", "--json",
+                           "--inject", "short@60")
+    info = json.loads(out.strip().splitlines()[-1])
+    assert code == 1 and info["outcome"] == "fault"
+    assert info["fault"]["code"] == "short_circuit" and info["fault"]["t_ms"] >= 60_000
+
+
+def test_stopped_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "run", "--profile", "hyperhidrosis-palms", "--fast",
+                           "--inject", "contact-loss@60")
+    assert code == 3 and "stopped: contact lost" in out
+
+
+def test_trace_has_the_header_and_one_row_per_tick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = tmp_path / "t.csv"
+    code, out, _ = run_cli(capsys, "run", "--profile", "acetylcholine-pulses", "--fast", "--json",
+                           "--trace", str(trace))
+    rows = list(csv.reader(trace.open()))
+    assert rows[0] == ["t_ms", "state", "command_ua", "measured_ua", "voltage_mv", "delivered_uams"]
+    info = json.loads(out.strip().splitlines()[-1])
+    assert len(rows) - 1 == info["ticks"]
+    assert int(rows[-1][5]) == info["delivered_uams"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "--profile", "no-such-profile", "--fast"], "profile = 'no-such-profile'"),
+    (["run", "--profile", "/nonexistent/x.toml", "--fast"], "--profile /nonexistent/x.toml: no such file"),
+    (["run", "--profile", "hyperhidrosis-palms", "--inject", "meteor@3"], "unknown kind 'meteor'"),
+    (["run", "--profile", "hyperhidrosis-palms", "--tick-ms", "0"], "tick_ms = 0"),
+    (["run", "--profile", "hyperhidrosis-palms", "--device", "usb"], "--device 'usb'"),
+    (["run", "--profile", "hyperhidrosis-palms", "--adjust", "1000@3"], "--adjust '1000@3'"),
+    (["run", "--profile", "hyperhidrosis-palms", "--bogus"], "unrecognized arguments: --bogus"),
+    (["run"], "--profile"),
+])
+def test_bad_input_exits_2_with_one_line(capsys: pytest.CaptureFixture[str], args: list[str], needle: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        raise SystemExit(cli.main(args))
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and needle in err, err
+
+
+def test_profiles_and_profile_show(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "profiles")
+    assert code == 0 and "dexamethasone-40" in out and "40 mA*min" in out
+    code, out, _ = run_cli(capsys, "profile", "show", "hyperhidrosis-palms")
+    assert code == 0 and 'name = "hyperhidrosis-palms"' in out
+
+
+def test_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(cli.profiles.builtin_text("dexamethasone-40"))
+    code, out, _ = run_cli(capsys, "validate", str(good))
+    assert code == 0 and "valid (drug)" in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(good.read_text().replace("target_ma = 4", "target_ma = 40").replace("ramp_s = 30", "ramp_s = 0"))
+    code, out, _ = run_cli(capsys, "validate", str(bad))
+    assert code == 2
+    assert "current.max_ma = 4: allowed at least the target (40000 uA)" in out
+    assert "current.ramp_s = 0" in out and "2 problem(s)" in out
+
+
+def test_diagram(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "diagram")
+    assert code == 0 and "stateDiagram-v2" in out and "fault --> idle: reset" in out
+
+
+@pytest.mark.req("HAL-001")
+def test_ctrl_c_ramps_down(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A real SIGINT during a run: the handler asks for a ramp-down, the session ends stopped."""
+    real_read = SimulatedDevice.read
+    reads = [0]
+
+    def read(self: SimulatedDevice):  # type: ignore[no-untyped-def]
+        reads[0] += 1
+        if reads[0] == 1_500:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_read(self)
+
+    monkeypatch.setattr(SimulatedDevice, "read", read)
+    trace = tmp_path / "t.csv"
+    code, out, err = run_cli(capsys, "run", "--profile", "hyperhidrosis-palms", "--fast", "--json",
+                             "--trace", str(trace))
+    info = json.loads(out.strip().splitlines()[-1])
+    assert code == 3 and info["outcome"] == "stopped" and info["interrupted"] is True
+    assert "ramping down" in err
+    commands = [abs(int(r["command_ua"])) for r in csv.DictReader(trace.open())][1_499:]
+    assert commands[0] > 7_000 and commands[-1] == 0
+    assert all(0 <= a - b <= info["max_step_ua"] for a, b in zip(commands, commands[1:]))
+
+
+def test_console_script_runs(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "ionto"
+    out = subprocess.run([str(exe), "run", "--profile", "acetylcholine-pulses", "--fast", "--json"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1])["pulses_delivered"] == 5

@@ -1,0 +1,135 @@
+"""CTL-005: an exception anywhere in the controller ends in fault with the output off and
+never reaches the caller. Each callback, handler and monitor is made to raise in turn."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from transitions.core import Event
+
+from iontocore import OFF, Controller, DeviceLimits, Sample, profiles
+from iontocore import controller as controller_mod
+from iontocore import supervision
+from iontocore.faults import FaultCode
+
+DEVICE = DeviceLimits(min_reversal_session_ms=10_000)
+SHORT = dataclasses.replace(profiles.load("hyperhidrosis-palms"), duration_ms=20_000, ramp_ms=1_000,
+                            target_ua=1_000, max_ua=2_000, min_ua=100, step_ua=100)
+PULSES = profiles.load("acetylcholine-pulses")
+DRUG = profiles.load("dexamethasone-40")
+
+METHODS = ["_h_idle", "_h_ramp_up", "_h_treat", "_h_swap", "_h_gap", "_h_ramp_down",
+           "_shape", "_update_hold", "_goal_reached", "_load_target", "_react", "_blind"]
+FUNCTIONS = ["admit", "step_na", "next_magnitude_na", "polarity_may_change", "dose_end_due"]
+MONITORS = ["observe", "check_time"]
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def _drive(ctl: Controller, plan: str) -> None:
+    """Run a session (after a few idle ticks); `plan` adds inputs that reach the paused and
+    blind paths."""
+    t, cmd = 0, OFF
+    for k in range(6_000):
+        if k == 3:
+            ctl.start()
+        open_load = plan == "open" and 200 <= k < 600
+        i = 0 if open_load else cmd.setpoint_ua * cmd.duty_permille // 1000
+        v = (60_000 if cmd.setpoint_ua >= 0 else -60_000) if open_load else cmd.setpoint_ua * 2
+        if plan == "overcurrent" and k == 300:
+            i = 50_000
+        sample = None if plan == "blind" and k % 50 == 49 else Sample(t, i, v)
+        cmd = ctl.step(sample)  # must never raise
+        t += 10
+        if ctl.state == "fault":
+            return
+        if ctl.state == "idle" and ctl.outcome:
+            return
+
+
+def _check(ctl: Controller, calls: list[int]) -> None:
+    assert calls, "the patched code was never reached: the test would prove nothing"
+    assert ctl.state == "fault"
+    assert ctl.command == OFF
+    assert ctl.faults[-1].code is FaultCode.INTERNAL_ERROR
+    assert "Boom" in ctl.faults[-1].reason
+
+
+def _raiser(calls: list[int]):  # type: ignore[no-untyped-def]
+    def boom(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        raise Boom("injected")
+    return boom
+
+
+@pytest.mark.req("CTL-005")
+@pytest.mark.parametrize("name", METHODS)
+def test_exception_in_controller_method(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    calls: list[int] = []
+    rx = PULSES if name == "_h_gap" else SHORT
+    ctl = Controller(rx, DEVICE, tick_ms=10)
+    monkeypatch.setattr(ctl, name, _raiser(calls))
+    if name.startswith("_h_"):
+        ctl._handlers = {k: (getattr(ctl, name) if v.__name__ == name else v)
+                         for k, v in ctl._handlers.items()}
+    _drive(ctl, {"_blind": "blind", "_react": "overcurrent"}.get(name, "normal"))
+    _check(ctl, calls)
+
+
+@pytest.mark.req("CTL-005")
+def test_exception_while_paused(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    ctl = Controller(SHORT, DEVICE, tick_ms=10)
+    ctl._handlers = {**ctl._handlers, "paused": _raiser(calls)}
+    _drive(ctl, "open")
+    _check(ctl, calls)
+
+
+@pytest.mark.req("CTL-005")
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_exception_in_pure_function(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(controller_mod, name, _raiser(calls))
+    ctl = Controller(DRUG if name == "dose_end_due" else SHORT, DEVICE, tick_ms=10)
+    _drive(ctl, "normal")
+    _check(ctl, calls)
+
+
+@pytest.mark.req("CTL-005")
+@pytest.mark.parametrize("name", MONITORS)
+def test_exception_in_monitor(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(supervision.Supervisor, name, _raiser(calls))
+    ctl = Controller(SHORT, DEVICE, tick_ms=10)
+    _drive(ctl, "normal")
+    _check(ctl, calls)
+
+
+@pytest.mark.req("CTL-005")
+def test_exception_in_a_transitions_trigger_and_in_the_fault_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    ctl = Controller(SHORT, DEVICE, tick_ms=10)
+    ctl.start()
+    # every trigger raises from now on, including the one to fault: the last-resort path
+    monkeypatch.setattr(Event, "trigger", _raiser(calls))
+    t, cmd = 0, OFF
+    for _ in range(400):
+        cmd = ctl.step(Sample(t, cmd.setpoint_ua, cmd.setpoint_ua * 2))
+        t += 10
+    assert calls and ctl.state == "fault" and ctl.command == OFF and cmd == OFF
+
+
+@pytest.mark.req("CTL-005")
+@pytest.mark.parametrize("request_name", ["start", "stop", "emergency_stop", "reset", "adjust"])
+def test_exception_in_a_request(monkeypatch: pytest.MonkeyPatch, request_name: str) -> None:
+    calls: list[int] = []
+    ctl = Controller(SHORT, DEVICE, tick_ms=10)
+    monkeypatch.setattr(ctl, f"_{request_name}" if request_name != "emergency_stop" else "_estop",
+                        _raiser(calls))
+    fn = getattr(ctl, request_name)
+    reply = fn(100) if request_name == "adjust" else fn()
+    assert not reply.accepted and "internal error" in reply.reason
+    _check(ctl, calls)

@@ -1,0 +1,88 @@
+"""Layout, packaging and the sans-I/O rule for core/ (CTL-004)."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+import iontocore
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = sorted((ROOT / "core").glob("*.py"))
+
+# Standard-library modules core/ may use: pure computation only.
+ALLOWED_STDLIB = {"__future__", "dataclasses", "enum", "fractions", "importlib", "math",
+                  "pathlib", "tomllib", "typing"}
+# Names that would mean I/O or a clock on the safety path.
+BANNED_CALLS = {"open", "print", "input", "sleep", "monotonic", "time", "perf_counter", "now",
+                "random", "urandom"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text("utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.req("CTL-004")
+@pytest.mark.parametrize("path", CORE, ids=lambda p: p.name)
+def test_core_imports_only_transitions_and_pure_stdlib(path: Path) -> None:
+    extra = _imports(path) - ALLOWED_STDLIB - {"transitions"}
+    assert not extra, f"{path.name} imports {sorted(extra)}"
+
+
+@pytest.mark.req("CTL-004")
+@pytest.mark.parametrize("path", CORE, ids=lambda p: p.name)
+def test_core_calls_no_clock_or_io(path: Path) -> None:
+    tree = ast.parse(path.read_text("utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            if name in BANNED_CALLS:
+                found.add(f"{name}() at line {node.lineno}")
+    # profiles.py reads profile files: that is the one file access in core/, outside the tick.
+    if path.name == "profiles.py":
+        found = {f for f in found if not f.startswith(("read_text", "open"))}
+    assert not found, f"{path.name}: {sorted(found)}"
+
+
+@pytest.mark.req("CTL-004")
+def test_no_bare_core_or_hal_module_is_installed() -> None:
+    assert "core" not in sys.modules and "hal" not in sys.modules
+    out = subprocess.run([sys.executable, "-P", "-c",
+                          "import importlib.util as u; print(u.find_spec('core'), u.find_spec('hal'),"
+                          " u.find_spec('iontocore.hal') is not None)"],
+                         cwd="/", capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["None", "None", "True"], out.stdout
+
+
+def test_distribution_metadata() -> None:
+    dist = metadata.distribution("iontocore")
+    assert dist.metadata["Requires-Python"] == ">=3.11"
+    core_deps = [r for r in dist.requires or [] if "extra ==" not in r]
+    assert [r.split(">")[0].split("<")[0].strip() for r in core_deps] == ["transitions"]
+    assert (Path(iontocore.__file__).parent / "py.typed").exists()
+    assert any(ep.name == "ionto" for ep in metadata.entry_points(group="console_scripts"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("mypy") is None and not (Path(sys.executable).parent / "mypy").exists(),
+                    reason="mypy not installed")
+def test_mypy_strict() -> None:
+    mypy = shutil.which("mypy") or str(Path(sys.executable).parent / "mypy")
+    out = subprocess.run([mypy, "--strict", "core", "hal", "shell"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

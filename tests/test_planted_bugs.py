@@ -1,0 +1,66 @@
+"""The invariant tests can fail: plant one bug at a time and require the stateful
+property test (tests/test_stateful.py) to catch it. Each bug is removed again by
+monkeypatch at the end of its test."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import Phase, settings
+from hypothesis.errors import Flaky
+from hypothesis.stateful import run_state_machine_as_test
+
+from invariants import Violation
+from iontocore import Command, controller as controller_mod, shaping
+from stateful_model import ControllerMachine
+
+FIND = settings(max_examples=300, derandomize=True, database=None, deadline=None,
+                phases=[Phase.explicit, Phase.generate], stateful_step_count=40)
+
+
+def _caught(match: str) -> None:
+    with pytest.raises((Violation, Flaky)) as info:
+        run_state_machine_as_test(ControllerMachine, settings=FIND)
+    assert match in str(info.value), str(info.value)[:500]
+
+
+@pytest.mark.req("CTL-001")
+def test_planted_limit_bypass_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(controller_mod.Controller, "_load_target",
+                        lambda self: self.setpoint_ua * 2)
+    _caught("CTL-001")
+
+
+@pytest.mark.req("CTL-002")
+def test_planted_fast_rise_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = shaping.step_na
+    monkeypatch.setattr(controller_mod, "step_na", lambda s, dt, tick: 3 * real(s, dt, tick))
+    _caught("CTL-002: rise")
+
+
+@pytest.mark.req("CTL-002")
+def test_planted_abrupt_fall_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = shaping.next_magnitude_na
+
+    def drop_at_once(prev_na: int, measured_ua: int, target_ua: int, step: int, margin: int) -> int:
+        if target_ua * 1000 < prev_na:
+            return target_ua * 1000
+        return real(prev_na, measured_ua, target_ua, step, margin)
+
+    monkeypatch.setattr(controller_mod, "next_magnitude_na", drop_at_once)
+    _caught("CTL-002: fell")
+
+
+@pytest.mark.req("CTL-003")
+def test_planted_polarity_without_dead_time_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(controller_mod, "polarity_may_change", lambda *a: True)
+    _caught("CTL-003")
+
+
+@pytest.mark.req("SM-002")
+def test_planted_output_in_fault_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    def leaky_fault(self: controller_mod.Controller, got: object) -> Command:
+        return Command(1, True)
+
+    monkeypatch.setattr(controller_mod.Controller, "_in_fault", leaky_fault)
+    _caught("SM-002")
+

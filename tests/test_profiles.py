@@ -1,0 +1,155 @@
+"""Prescriptions and profile files: validated, exact, rejected with the field named (RX-001,
+RX-002); the effective limit's layers (CTL-001)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from iontocore import DeviceLimits, InvalidSettings, Prescription, profiles
+from iontocore.limits import effective_limit_ua, trip_threshold_ua
+
+DEVICE = DeviceLimits()
+
+PALMS = profiles.builtin_text("hyperhidrosis-palms")
+
+
+def problems_of(text: str, device: DeviceLimits | None = DEVICE) -> list[str]:
+    with pytest.raises(InvalidSettings) as info:
+        profiles.parse(text, device)
+    return [str(p) for p in info.value.problems]
+
+
+@pytest.mark.req("RX-001", "RX-002")
+@pytest.mark.parametrize("name", profiles.builtin_names())
+def test_builtin_profiles_are_valid_on_the_default_device(name: str) -> None:
+    rx = profiles.load(name, DEVICE)
+    assert rx.name == name
+    assert rx.limit_ua(DEVICE) >= rx.target_ua
+
+
+def test_required_builtins_exist() -> None:
+    assert {"hyperhidrosis-palms", "hyperhidrosis-palms-pulsed", "hyperhidrosis-soles",
+            "hyperhidrosis-underarms", "hyperhidrosis-child", "dexamethasone-40",
+            "acetylcholine-pulses"} <= set(profiles.builtin_names())
+
+
+def test_palms_numbers_are_exact() -> None:
+    rx = profiles.load("hyperhidrosis-palms")
+    assert (rx.target_ua, rx.duration_ms, rx.ramp_ms, rx.reverse_at_half) == (15_000, 1_200_000, 30_000, True)
+    assert rx.slew_ua_per_s == 500
+    under = profiles.load("hyperhidrosis-underarms")
+    assert (under.step_ua, under.area_mm2, under.max_density_ua_per_cm2) == (500, 4000, 300)
+
+
+@pytest.mark.req("RX-001")
+def test_units_are_interchangeable_and_exact() -> None:
+    a = profiles.parse(PALMS.replace("target_ma = 15", "target_ua = 15000"))
+    b = profiles.parse(PALMS.replace("target_ma = 15", "target_ma = 15.0"))
+    assert a == b == profiles.parse(PALMS)
+    # 0.0005 mA = 0.5 uA is not a whole microamp: rejected, not rounded
+    found = problems_of(PALMS.replace("step_ma = 1", "step_ma = 0.0005"))
+    assert any(p.startswith("current.step_ma = 0.0005") for p in found), found
+
+
+@pytest.mark.req("RX-001")
+@pytest.mark.parametrize("edit, field", [
+    (("target_ma = 15", "target_ma = -3"), "current.target_ma"),
+    (("ramp_s = 30", "ramp_s = 0.5"), "current.ramp_s"),
+    (("duration_min = 20", "duration_min = 0.1"), "time.duration_min"),
+    (("waveform = \"dc\"", "waveform = \"sine\""), "current.waveform"),
+    (("electrode_a = \"anode\"", "electrode_a = \"left\""), "current.electrode_a"),
+    (("step_ma = 1", "stepp_ma = 1"), "current.stepp_ma"),
+    (("[pause]", "[paws]"), "[paws]"),
+    (("max_ma = 20", "max_ma = 10"), "current.max_ma"),
+    (("probe_ua = 50", "probe_ua = true"), "pause.probe_ua"),
+])
+def test_bad_values_are_rejected_naming_the_key(edit: tuple[str, str], field: str) -> None:
+    found = problems_of(PALMS.replace(*edit))
+    assert any(p.startswith(field) for p in found), found
+    assert all(": allowed " in p for p in found)
+
+
+@pytest.mark.req("RX-002")
+def test_more_than_the_device_allows_is_rejected_not_clamped() -> None:
+    found = problems_of(PALMS.replace("max_ma = 20", "max_ma = 40"))
+    assert found == ["current.max_ma = 40: allowed at most the device maximum 30000 uA"], found
+    small = DeviceLimits(reversal_allowed=False, max_slew_ua_per_s=100)
+    found = problems_of(PALMS, small)
+    assert any(p.startswith("current.reverse_at_half") for p in found), found
+    assert any(p.startswith("current.ramp_s") and "150000 ms" in p for p in found), found
+
+
+@pytest.mark.req("RX-002")
+def test_reversal_refused_below_the_device_minimum_session() -> None:
+    found = problems_of(PALMS.replace("duration_min = 20", "duration_min = 8"))
+    assert any(p.startswith("time.duration_min") and "600000" in p for p in found), found
+
+
+@pytest.mark.req("RX-001")
+def test_every_problem_is_listed_at_once() -> None:
+    text = PALMS.replace("target_ma = 15", "target_ma = 0").replace("ramp_s = 30", "ramp_s = -1")
+    found = problems_of(text)
+    assert len(found) >= 2 and {p.split(" ")[0] for p in found} >= {"current.target_ma", "current.ramp_s"}
+
+
+@pytest.mark.req("RX-001")
+def test_missing_required_keys_are_named() -> None:
+    found = problems_of('name = "x"\nfamily = "tap-water"\n')
+    assert any(p.startswith("current.target_<unit>") for p in found), found
+    assert any(p.startswith("current.ramp_<unit>") for p in found), found
+
+
+@pytest.mark.req("RX-001")
+def test_invalid_toml_is_a_clear_error() -> None:
+    found = problems_of("name = ")
+    assert found[0].startswith("file = ") and "valid TOML" in found[0]
+
+
+@pytest.mark.req("RX-001")
+def test_device_limits_validate_every_field() -> None:
+    with pytest.raises(InvalidSettings) as info:
+        DeviceLimits(max_current_ua=40_000, trip_ua=35_000, dead_time_ms=0)
+    fields = {p.field for p in info.value.problems}
+    assert fields == {"trip_ua", "dead_time_ms"}
+    assert "above max_current_ua (40000 uA)" in str(info.value)
+
+
+@pytest.mark.req("RX-001")
+@given(st.integers(-10**6, 10**6))
+def test_prescription_target_range(target: int) -> None:
+    rx = profiles.load("hyperhidrosis-palms")
+    kwargs = {**dataclasses.asdict(rx), "target_ua": target}
+    if 1 <= target <= 20_000 and target >= rx.min_ua and target >= rx.probe_ua \
+            and target * 1000 // rx.ramp_ms <= 100_000 and rx.step_ua <= rx.max_ua:
+        assert Prescription(**kwargs).target_ua == target
+    else:
+        with pytest.raises(InvalidSettings) as info:
+            Prescription(**kwargs)
+        assert info.value.problems
+
+
+@pytest.mark.req("CTL-001")
+def test_effective_limit_layers() -> None:
+    assert effective_limit_ua(30_000, 20_000, 0, 0) == 20_000
+    assert effective_limit_ua(30_000, 20_000, 300, 4_000) == 12_000  # 0.3 mA/cm2 x 40 cm2
+    assert effective_limit_ua(10_000, 20_000, 300, 4_000) == 10_000
+    assert effective_limit_ua(30_000, 200, 150, 99) == 148           # rounded down
+    assert trip_threshold_ua(20_000, 35_000, 100, 100) == 22_000
+    assert trip_threshold_ua(100, 35_000, 100, 100) == 200
+    assert trip_threshold_ua(34_000, 35_000, 100, 100) == 35_000
+
+
+@pytest.mark.req("CTL-001")
+@given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**5), st.integers(0, 10**6))
+def test_effective_limit_is_the_minimum_of_its_layers(dev: int, rx: int, dens: int, area: int) -> None:
+    lim = effective_limit_ua(dev, rx, dens, area)
+    assert lim <= dev and lim <= rx
+    if area:
+        assert lim * 100 <= dens * area
+        assert lim in (dev, rx, dens * area // 100)
+    else:
+        assert lim == min(dev, rx)

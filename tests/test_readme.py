@@ -1,0 +1,18 @@
+"""The README's two commands are exactly the ones CI runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ci_runs_the_readme_commands_verbatim() -> None:
+    readme = ROOT.joinpath("README.md").read_text("utf-8")
+    ci = ROOT.joinpath(".ci", "run").read_text("utf-8")
+    commands = [line.strip() for line in ci.splitlines() if line.startswith("python3 -m venv")]
+    assert len(commands) == 2
+    for command in commands:
+        assert f"    {command}\n" in readme, command
+    assert "ionto run --profile hyperhidrosis-palms --fast" in commands[0]
+    assert commands[1].endswith(".venv/bin/pytest")

@@ -1,0 +1,105 @@
+"""The runner: the output is cut on every way out; a stop request ramps down (HAL-001)."""
+
+from __future__ import annotations
+
+import pytest
+
+from iontocore import Command, Controller, Sample, profiles
+from iontocore.hal.sim import Injection, SimConfig, SimulatedDevice
+from iontocore.shell.runner import Adjustment, Runner
+
+PALMS = profiles.load("hyperhidrosis-palms")
+
+
+class SpyHal(SimulatedDevice):
+    def __init__(self, fail_at: int | None = None) -> None:
+        super().__init__(SimConfig(tick_ms=10))
+        self.cuts = 0
+        self.applied: list[Command] = []
+        self.fail_at = fail_at
+
+    def read(self) -> Sample | None:
+        if self.fail_at is not None and len(self.applied) >= self.fail_at:
+            raise OSError("link broke")
+        return super().read()
+
+    def apply(self, command: Command) -> None:
+        self.applied.append(command)
+        super().apply(command)
+
+    def cut(self) -> None:
+        self.cuts += 1
+        super().cut()
+
+
+@pytest.mark.req("HAL-001")
+def test_output_cut_after_a_completed_session() -> None:
+    hal = SpyHal()
+    Runner(Controller(PALMS), hal).run()
+    assert hal.cuts == 1 and hal.applied[-1] == Command(0, False)
+
+
+@pytest.mark.req("HAL-001")
+def test_output_cut_when_the_hal_raises() -> None:
+    hal = SpyHal(fail_at=500)
+    with pytest.raises(OSError):
+        Runner(Controller(PALMS), hal).run()
+    assert hal.cuts == 1 and hal.true_ua == 0
+
+
+@pytest.mark.req("HAL-001")
+def test_output_cut_on_fault() -> None:
+    hal = SpyHal()
+    ctl = Controller(PALMS)
+    hal.cfg.injections.append(Injection("short", 5_000))
+    Runner(ctl, hal).run()
+    assert ctl.state == "fault" and hal.cuts == 1
+
+
+@pytest.mark.req("HAL-001", "CTL-006")
+def test_stop_request_ramps_down_instead_of_cutting() -> None:
+    hal = SpyHal()
+    ctl = Controller(PALMS)
+    runner = Runner(ctl, hal)
+
+    def progress(c: Controller, s: Sample | None) -> None:
+        if c.tick == 2_000:
+            runner.request_stop()  # what the SIGINT handler does
+
+    runner.progress, runner.progress_every = progress, 1
+    result = runner.run()
+    assert result.interrupted and ctl.outcome == "stopped"
+    ramp = [abs(c.setpoint_ua) for c in hal.applied[2_000:]]
+    assert ramp[0] > 9_000 and ramp[-1] == 0
+    assert all(0 <= a - b <= ctl.max_step_ua for a, b in zip(ramp, ramp[1:]))
+    assert len(ramp) > 1_800  # about 20 s of ramp at 10 ms ticks, not a cut
+
+
+def test_realtime_pacing_sleeps_to_the_tick() -> None:
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(s: float) -> None:
+        sleeps.append(s)
+        now[0] += s
+
+    def clock() -> float:
+        now[0] += 0.001  # each tick costs 1 ms of work
+        return now[0]
+
+    ctl = Controller(PALMS)
+    runner = Runner(ctl, SpyHal(), realtime=True, clock=clock, sleep=sleep)
+    runner.progress, runner.progress_every = (lambda c, s: runner.request_stop() if c.tick == 50 else None), 1
+    runner.run()
+    assert len(sleeps) > 50
+    assert all(s == pytest.approx(0.009, abs=1e-6) for s in sleeps[5:50])
+
+
+def test_scheduled_patient_adjustments_are_applied_and_reported() -> None:
+    ctl = Controller(PALMS)
+    result = Runner(ctl, SpyHal(), adjustments=[Adjustment(60_000, 2_000), Adjustment(120_000, 9_000),
+                                               Adjustment(180_000, -1_500)]).run()
+    assert [a["accepted"] for a in result.adjustments] == [True, False, False]
+    assert "allowed 2000 to 20000 uA" in str(result.adjustments[1]["reason"])
+    assert "multiple of the step" in str(result.adjustments[2]["reason"])
+    assert ctl.setpoint_ua == 17_000

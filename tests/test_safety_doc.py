@@ -1,0 +1,28 @@
+"""SAFETY.md and the specs agree: every requirement and hazard has its place (SM-001 review)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REQS = tomllib.loads((ROOT / "specs" / "requirements.toml").read_text("utf-8"))
+HAZARDS = tomllib.loads((ROOT / "specs" / "hazards.toml").read_text("utf-8"))
+SAFETY = (ROOT / "SAFETY.md").read_text("utf-8")
+
+
+def test_every_requirement_and_hazard_is_in_safety_md() -> None:
+    missing = [rid for rid in [*REQS, *HAZARDS] if f"| {rid}" not in SAFETY]
+    assert not missing, f"not in SAFETY.md: {missing}"
+
+
+def test_hazards_and_requirements_reference_each_other() -> None:
+    for hid, hazard in HAZARDS.items():
+        assert hazard["controls"], f"{hid} has no control"
+        for rid in hazard["controls"]:
+            assert rid in REQS, f"{hid} names unknown requirement {rid}"
+            assert hid in REQS[rid]["hazards"], f"{rid} does not list {hid}"
+    for rid, req in REQS.items():
+        for hid in req["hazards"]:
+            assert hid in HAZARDS, f"{rid} names unknown hazard {hid}"
+            assert rid in HAZARDS[hid]["controls"], f"{hid} does not list {rid} as a control"
