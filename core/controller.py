@@ -38,6 +38,8 @@ TIME_STATES = frozenset({RAMP_UP, TREAT, POLARITY_SWAP, PULSE_GAP})
 DOSE_STATES = frozenset({RAMP_UP, TREAT, POLARITY_SWAP, PULSE_GAP, RAMP_DOWN, FAULT})
 """Delivered charge is integrated from the measured current here (frozen while paused)."""
 ENABLED_STATES = frozenset({RAMP_UP, TREAT, POLARITY_SWAP, PAUSED, PULSE_GAP, RAMP_DOWN})
+HOLD_STATES = ENABLED_STATES - {RAMP_DOWN}
+"""The compliance hold (SUP-007) applies here."""
 
 SENSOR_FAULTS = frozenset({FaultCode.SENSOR_STUCK, FaultCode.IMPLAUSIBLE_SAMPLE})
 """While ramping down towards one of these, the sensor is not believed: open-loop ramp,
@@ -79,6 +81,7 @@ class Controller:
         self.slew_ua_per_s = min(prescription.slew_ua_per_s, device.max_slew_ua_per_s)
         self.max_step_ua = max_step_ua(self.slew_ua_per_s, tick_ms)
         self.dead_time_ms = device.dead_time_ms
+        self._sensor_ua, self._sensor_mv = device.sensor_max_ua, device.sensor_max_mv
         self.zero_tolerance_ua = device.zero_tolerance_ua
 
         self._model = _Model()
@@ -171,52 +174,46 @@ class Controller:
         Never raises: an exception ends in `fault` with the output off (CTL-005).
         """
         try:
-            return self._tick(sample)
+            self.tick += 1
+            state = self._model.state
+            got = None if sample is None else admit(sample, self._sensor_ua, self._sensor_mv)
+            if state == FAULT:
+                return self._in_fault(got)
+            if got is None:
+                return self._blind(sample is None, state)
+            t, i, v, relay = got
+            tp = self._t_prev
+            dt = 0 if tp < 0 else t - tp
+            sup = self._sup
+            if tp >= 0:
+                if dt == 0:  # stale: the same time stamp again is not a fresh sample
+                    return self._blind(True, state)
+                code = sup.check_time(dt) if dt != self.tick_ms or sup.late_bucket else None
+                if code is not None:
+                    out = self._react(code, t, state)
+                    if out is not None:
+                        return out
+                    state = self._model.state
+            self._t_prev = t
+            if self._blind_ms or self._bad_samples:
+                self._blind_ms = self._bad_samples = 0
+            if state in DOSE_STATES:
+                self.delivered_uams += (i if i >= 0 else -i) * dt
+            if state in TIME_STATES:
+                self.treatment_ms += dt
+            if self._pending < 0 or self.faults[self._pending].code not in SENSOR_FAULTS:
+                code = sup.observe(t, i, v, relay, dt, self._command, self._duty, self.trip_ua,
+                                   t - self._off_since if self._off_since >= 0 else -1)
+                if code is not None:
+                    out = self._react(code, t, state)
+                    if out is not None:
+                        return out
+                    state = self._model.state
+            if (sup.compliance_limited or self._hold_ua >= 0) and state in HOLD_STATES:
+                self._update_hold(t, i, dt)
+            return self._shape(self._handlers[state](t, i, dt), t, i, dt)
         except Exception as exc:  # noqa: BLE001 - every exception is a fault here
             return self._crash(exc)
-
-    def _tick(self, sample: Sample | None) -> Command:
-        self.tick += 1
-        state = self._model.state
-        got = None if sample is None else admit(sample, self.device.sensor_max_ua,
-                                                 self.device.sensor_max_mv)
-        if state == FAULT:
-            return self._in_fault(got)
-        if got is None:
-            return self._blind(sample is None, state)
-        t, i, v, relay = got
-        tp = self._t_prev
-        dt = 0 if tp < 0 else t - tp
-        if tp >= 0:
-            if dt == 0:  # stale: the same time stamp again is not a fresh sample
-                return self._blind(True, state)
-            code = self._sup.check_time(dt)
-            if code is not None:
-                out = self._react(code, t, state)
-                if out is not None:
-                    return out
-                state = self._model.state
-        self._t_prev = t
-        self._blind_ms = 0
-        self._bad_samples = 0
-        if state in DOSE_STATES:
-            self.delivered_uams += (i if i >= 0 else -i) * dt
-        if state in TIME_STATES:
-            self.treatment_ms += dt
-        if self._pending < 0 or self.faults[self._pending].code not in SENSOR_FAULTS:
-            cmd = self._command
-            code = self._sup.observe(t, i, v, relay, dt, cmd.setpoint_ua, cmd.enabled, self._duty,
-                                     self.trip_ua,
-                                     t - self._off_since if self._off_since >= 0 else -1)
-            if code is not None:
-                out = self._react(code, t, state)
-                if out is not None:
-                    return out
-                state = self._model.state
-        if state in ENABLED_STATES and state != RAMP_DOWN:
-            self._update_hold(t, i, dt)
-        target = self._handlers[state](t, i, dt)
-        return self._shape(target, t, i, dt)
 
     def _shape(self, target_ua: int, t: int, i: int, dt: int) -> Command:
         """Slew-limit towards `target_ua` and build the command (CTL-001..003)."""
@@ -227,8 +224,10 @@ class Controller:
             along = i * pol
             if self._duty < 1000:
                 along = along * 1000 // self._duty
-        prev_ua = self._cmd_na // NA_PER_UA
-        margin = max(self._follow_margin_ua, prev_ua * self._follow_margin_permille // 1000)
+        margin = 0
+        if target_ua * NA_PER_UA < self._cmd_na:  # falling: noise margin for following down
+            margin = max(self._follow_margin_ua,
+                         self._cmd_na // NA_PER_UA * self._follow_margin_permille // 1000)
         new_na = next_magnitude_na(self._cmd_na, along, target_ua,
                                    step_na(self.slew_ua_per_s, dt, self.tick_ms), margin)
         state = self._model.state

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from .errors import Checker
 from .faults import FaultCode
+from .interface import Command, Sample
 
 
 @dataclass(frozen=True)
@@ -141,11 +142,16 @@ def late(dt_ms: int, tick_ms: int, tolerance_permille: int) -> bool:
 def admit(sample: object, max_ua: int, max_mv: int) -> tuple[int, int, int, int | None] | None:
     """The sample's fields as integers, or None when it is implausible: a field missing,
     not a number, a non-finite or non-integral float, a bool, or beyond the sensor range."""
+    t: Any
+    i: Any
+    v: Any
+    relay: Any
     try:
-        t, i, v, relay = cast(Any, sample)
+        t, i, v, relay = sample  # type: ignore[misc]
     except (TypeError, ValueError):
         return None
-    if type(t) is not int or type(i) is not int or type(v) is not int:
+    clean = type(t) is int and type(i) is int and type(v) is int
+    if not clean:
         t, i, v = _as_int(t), _as_int(i), _as_int(v)
         if t is None or i is None or v is None:
             return None
@@ -153,6 +159,8 @@ def admit(sample: object, max_ua: int, max_mv: int) -> tuple[int, int, int, int 
         return None
     if not (-max_ua <= i <= max_ua and -max_mv <= v <= max_mv and t >= 0):
         return None
+    if clean and (type(sample) is Sample or type(sample) is tuple):
+        return sample  # already four clean integer fields
     return t, i, v, relay
 
 
@@ -205,7 +213,9 @@ class Supervisor:
         self.late_ticks = 0
         self.stuck_ms = 0
         self.stuck_moved_ua = 0
-        self._last_reading: tuple[int, int] | None = None
+        self._last_i: int | None = None  # last reading, for the stuck monitor
+        self._last_v: int | None = None
+        self._stuck_cmd = 0
         # load status of the last observed sample
         self.at_compliance = False
         self.contact_open = False
@@ -232,14 +242,14 @@ class Supervisor:
             self.late_bucket -= 1
         return None
 
-    def observe(self, t: int, i: int, v: int, relay: int | None, dt: int, command: int,
-                enabled: bool, duty_permille: int, trip_ua: int, off_for_ms: int) -> FaultCode | None:
+    def observe(self, t: int, i: int, v: int, relay: int | None, dt: int, cmd: Command,
+                duty_permille: int, trip_ua: int, off_for_ms: int) -> FaultCode | None:
         """Judge one admitted sample against the command that governed the tick before it.
 
-        `command` is that signed set-point, `enabled` its output flag, `off_for_ms` how long
-        the output has been commanded off (-1 when on).
+        `off_for_ms` is how long the output has been commanded off (-1 when on).
         """
         lim = self.lim
+        command, enabled = cmd.setpoint_ua, cmd.enabled
         # SUP-001 over-current: no debounce. In pulsed mode the sensor reads the average.
         if over_current(i, trip_ua * duty_permille // 1000 if duty_permille < 1000 else trip_ua):
             self.detail = f"measured {i} uA beyond the trip at {trip_ua} uA"
@@ -249,7 +259,7 @@ class Supervisor:
             self.tracking.clear()
             self.short.clear()
             self.contact.clear()
-            self._last_reading = None
+            self._last_i = self._last_v = None
             # SUP-010 leak: current while commanded off, once the output had time to settle.
             if off_for_ms >= lim.leak_settle_ms and abs(i) > self.zero_tolerance_ua:
                 self.detail = f"{i} uA flowing with the output off for {off_for_ms} ms"
@@ -261,33 +271,36 @@ class Supervisor:
                 self.relay.clear()
             return None
         expected = command * duty_permille // 1000 if duty_permille < 1000 else command
+        ai = i if i >= 0 else -i
         comp = at_compliance(v, self.compliance_mv, lim.compliance_margin_mv)
         self.at_compliance = comp
         # SUP-010 relay: while current is commanded, the relay must show its polarity.
         if relay is not None:
             want = (command > 0) - (command < 0)
-            if self.relay.update(want != 0 and relay != want, t):
+            bad_relay = want != 0 and relay != want
+            if (bad_relay or self.relay.since_ms >= 0) and self.relay.update(bad_relay, t):
                 self.detail = f"relay reports {relay}, command polarity {want}"
                 return FaultCode.RELAY_MISMATCH
         # SUP-006 short circuit.
-        if self.short.update(abs(i) >= lim.short_sense_ua and impedance_below(v, i, lim.short_ohm), t):
+        shorted = ai >= lim.short_sense_ua and impedance_below(v, i, lim.short_ohm)
+        if (shorted or self.short.since_ms >= 0) and self.short.update(shorted, t):
             self.detail = f"impedance {abs(v) * 1000 // max(abs(i), 1)} ohm below {lim.short_ohm} ohm"
             return FaultCode.SHORT_CIRCUIT
         # SUP-005 contact: open load = at compliance with a very high impedance.
         judged = abs(command) >= lim.contact_sense_ua
         open_now = judged and comp and impedance_above(v, i, lim.contact_open_ohm)
-        self.contact_open = self.contact.update(open_now, t)
+        self.contact_open = (open_now or self.contact.since_ms >= 0) and self.contact.update(open_now, t)
         # SUP-007 compliance-limited: at compliance, contact present, current short of command.
         self.compliance_limited = (comp and not open_now
-                                   and abs(i) + lim.tracking_tolerance_ua < abs(expected))
+                                   and ai + lim.tracking_tolerance_ua < abs(expected))
         # SUP-002 tracking, not judged at compliance (the load limits the current there).
-        if self.tracking.update(not comp and tracking_error(
-                i, expected, lim.tracking_tolerance_ua, lim.tracking_tolerance_permille), t):
+        off_track = not comp and tracking_error(i, expected, lim.tracking_tolerance_ua,
+                                                 lim.tracking_tolerance_permille)
+        if (off_track or self.tracking.since_ms >= 0) and self.tracking.update(off_track, t):
             self.detail = f"measured {i} uA, expected {expected} uA"
             return FaultCode.TRACKING
         # SUP-003 stuck sensor: bit-identical readings while the command moves.
-        reading = (i, v)
-        if reading == self._last_reading:
+        if i == self._last_i and v == self._last_v:
             self.stuck_ms += dt
             self.stuck_moved_ua += abs(command - self._stuck_cmd)
             self._stuck_cmd = command
@@ -296,11 +309,9 @@ class Supervisor:
                                f"the command moved {self.stuck_moved_ua} uA")
                 return FaultCode.SENSOR_STUCK
         else:
-            self._last_reading = reading
-            self.stuck_ms = 0
-            self.stuck_moved_ua = 0
-            self._stuck_cmd = command
+            self._last_i, self._last_v, self._stuck_cmd = i, v, command
+            if self.stuck_ms:
+                self.stuck_ms = self.stuck_moved_ua = 0
         return None
 
-    _stuck_cmd = 0
 

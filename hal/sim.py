@@ -8,7 +8,8 @@ Physics (floats: this is the plant model, not the safety path):
 - contact loss opens the load: no current, the voltage rises to compliance;
 - pulsed mode: the sensor reports the average current (amplitude x duty) and the
   peak voltage (a simplification: the capacitor sees the amplitude);
-- measurement noise comes from a seeded generator: same seed, same run.
+- measurement noise comes from a seeded generator (Gaussian quantile table picked by
+  `getrandbits`): same seed, same run.
 
 Device-side obligations it models (HAL-002): a watchdog that turns the output off when
 no command arrives within `watchdog_ms` and stays off until an OFF command is received,
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import math
 import random
+from statistics import NormalDist
 from dataclasses import dataclass, field
 
 from iontocore.interface import Command, Sample
@@ -93,6 +95,13 @@ class SimConfig:
     injections: list[Injection] = field(default_factory=list)
 
 
+NOISE_BITS = 12
+# Standard-normal quantiles at the centres of 4096 equal-probability bins: a seeded
+# `getrandbits(12)` picks one, so noise is Gaussian in shape, reproducible and cheap.
+_NORMAL = tuple(NormalDist().inv_cdf((k + 0.5) / (1 << NOISE_BITS)) for k in range(1 << NOISE_BITS))
+_NONE: frozenset[str] = frozenset()
+
+
 class SimulatedDevice:
     """The simulator as a HAL backend (read / apply / cut / close)."""
 
@@ -100,8 +109,7 @@ class SimulatedDevice:
         self.cfg = cfg = config or SimConfig()
         if cfg.tick_ms < 1 or cfg.body_ohm <= 0 or not 0 < cfg.series_fraction < 1:
             raise ValueError("simulator: tick_ms >= 1, body_ohm > 0, 0 < series_fraction < 1")
-        self._rng = random.Random(cfg.seed)
-        self._gauss = self._rng.gauss
+        self._bits = random.Random(cfg.seed).getrandbits
         self.t_ms = 0                  # the simulator's own clock
         self._started = False
         self._command = Command(0, False)
@@ -118,26 +126,51 @@ class SimulatedDevice:
         self._frozen: Sample | None = None
         self._garbage = 0
         self._relay_frozen: int | None = None
-        self._c_uf = cfg.skin_capacitance_uf
+        self._link_down = False
+        self._decay: dict[tuple[int, float], float] = {}
+        self._r_s = cfg.body_ohm * cfg.series_fraction
+        self._r_p = cfg.body_ohm * (1 - cfg.series_fraction)
+
+    def _exp(self, dt: int, r_ohm: float) -> float:
+        """exp(-dt / (R C)), cached: the same few (dt, R) pairs recur every tick."""
+        key = (dt, r_ohm)
+        e = self._decay.get(key)
+        if e is None:
+            e = self._decay[key] = math.exp(-dt / (r_ohm * self.cfg.skin_capacitance_uf / 1000))
+        return e
 
     # ---------------------------------------------------------------- HAL
 
     def read(self) -> Sample | None:
         """Advance the simulated clock by one tick (not on the first read) and measure."""
+        cfg = self.cfg
+        if not cfg.injections:
+            if self._started:
+                self._advance(cfg.tick_ms, _NONE)
+            self._started = True
+            return self._measure()
         active = self._active()
         if self._started:
-            self._advance(self.cfg.tick_ms * (2 if "late-ticks" in active else 1), active)
+            self._advance(cfg.tick_ms * (2 if "late-ticks" in active else 1), active)
         self._started = True
+        return self._read_injected(active)
+
+    def _measure(self) -> Sample:
+        cfg, bits = self.cfg, self._bits
+        i, v = self.true_ua, self.true_mv
+        i += _NORMAL[bits(NOISE_BITS)] * (cfg.noise_ua + abs(i) * cfg.noise_permille / 1000)
+        v += _NORMAL[bits(NOISE_BITS)] * (cfg.noise_mv + abs(v) * cfg.noise_v_permille / 1000)
+        return Sample(self.t_ms + self._clock_offset, round(i), round(v), self.relay)
+
+    def _read_injected(self, active: frozenset[str] | set[str]) -> Sample | None:
         for inj in self.cfg.injections:
             if inj.kind in ONE_SHOT and inj not in self._fired and self.t_ms >= inj.at_ms:
                 self._fired.add(inj)
                 self._clock_offset += -1000 if inj.kind == "clock-back" else 5000
-        if "sample-loss" in active:
+        self._link_down = "sample-loss" in active
+        if self._link_down:
             return None
-        cfg = self.cfg
-        i = self.true_ua + self._gauss(0.0, cfg.noise_ua + abs(self.true_ua) * cfg.noise_permille / 1000)
-        v = self.true_mv + self._gauss(0.0, cfg.noise_mv + abs(self.true_mv) * cfg.noise_v_permille / 1000)
-        sample = Sample(self.t_ms + self._clock_offset, round(i), round(v), self.relay)
+        sample = self._measure()
         if "sensor-stuck" in active:
             if self._frozen is None:
                 self._frozen = sample
@@ -151,7 +184,7 @@ class SimulatedDevice:
         return sample
 
     def apply(self, command: Command) -> None:
-        if "sample-loss" in self._active():
+        if self._link_down:
             self.commands_lost += 1
             return
         self._command = command
@@ -174,9 +207,9 @@ class SimulatedDevice:
 
     def _active(self) -> set[str]:
         t = self.t_ms
-        return {inj.kind for inj in self.cfg.injections if inj.active(t)} if self.cfg.injections else set()
+        return {inj.kind for inj in self.cfg.injections if inj.active(t)}
 
-    def _advance(self, dt: int, active: set[str]) -> None:
+    def _advance(self, dt: int, active: frozenset[str] | set[str]) -> None:
         cfg = self.cfg
         self.t_ms += dt
         if self.t_ms - self._last_apply_ms > cfg.watchdog_ms:
@@ -184,7 +217,7 @@ class SimulatedDevice:
         cmd = self._command
         on = cmd.enabled and not self.watchdog_tripped and not self.hw_tripped
         # relay: follows the command's sign while on, opens when off
-        if "relay-stuck" in active:
+        if active and "relay-stuck" in active:
             if self._relay_frozen is None:
                 self._relay_frozen = self.relay
             self.relay = self._relay_frozen
@@ -194,42 +227,40 @@ class SimulatedDevice:
                 self.relay = 0
             elif cmd.setpoint_ua:
                 self.relay = 1 if cmd.setpoint_ua > 0 else -1
-        r_total = cfg.body_ohm * (10 if "high-resistance" in active else 1)
-        r_s, r_p = r_total * cfg.series_fraction, r_total * (1 - cfg.series_fraction)
-        if "short" in active:
-            r_s, r_p = 20.0, 30.0
-        if not on:
-            amp = 200.0 if "leak" in active else 0.0
-            self._vc_mv *= math.exp(-dt / (r_p * self._c_uf / 1000))
+        r_s, r_p = self._r_s, self._r_p
+        amp = float(abs(cmd.setpoint_ua)) if on else 0.0
+        if active:
+            if "high-resistance" in active:
+                r_s, r_p = r_s * 10, r_p * 10
+            if "short" in active:
+                r_s, r_p = 20.0, 30.0
+            if not on and "leak" in active:
+                amp = 200.0
+            if on and "tracking" in active:
+                amp *= 0.6
+            if on and "overcurrent" in active:
+                amp += 10_000.0
+        if not on or amp == 0.0:
+            self._vc_mv *= self._exp(dt, r_p)
             self.true_ua = amp
-            self.true_mv = amp * (r_s + r_p) / 1000
+            self.true_mv = amp * (r_s + r_p) / 1000 if amp else (self._vc_mv if on else 0.0)
             return
-        amp = float(abs(cmd.setpoint_ua))
-        if "tracking" in active:
-            amp *= 0.6
-        if "overcurrent" in active:
-            amp += 10_000.0
         direction = self.relay if self.relay else (1 if cmd.setpoint_ua >= 0 else -1)
-        if amp == 0.0:
-            self._vc_mv *= math.exp(-dt / (r_p * self._c_uf / 1000))
-            self.true_ua, self.true_mv = 0.0, self._vc_mv
-            return
-        if "contact-loss" in active:
+        if active and "contact-loss" in active:
             self._vc_mv = 0.0
             self.true_ua = 0.0
             self.true_mv = direction * cfg.compliance_mv
             return
         # magnitudes from here; the capacitor voltage is kept signed
         vc = self._vc_mv * direction
-        tau_ms = r_p * self._c_uf / 1000  # ohm * uF = us
         v_inf = amp * r_p / 1000
-        vc_new = v_inf + (vc - v_inf) * math.exp(-dt / tau_ms)
+        vc_new = v_inf + (vc - v_inf) * self._exp(dt, r_p)
         v = amp * r_s / 1000 + vc_new
         if v > cfg.compliance_mv:
             v = cfg.compliance_mv
             r_th = r_s * r_p / (r_s + r_p)
             v_th = v * r_p / (r_s + r_p)
-            vc_new = v_th + (vc - v_th) * math.exp(-dt / (r_th * self._c_uf / 1000))
+            vc_new = v_th + (vc - v_th) * self._exp(dt, r_th)
             amp = max(0.0, (v - vc_new) * 1000 / r_s)
         if amp > cfg.hw_trip_ua:
             self.hw_tripped = True

@@ -79,6 +79,8 @@ class Runner:
         started = self.clock()
         deadline = started
         ticks = 0
+        check_at = 0  # the rarer checks run every tick when needed, else every 16 ticks
+        realtime = self.realtime
         try:
             reply = ctl.start()
             if not reply:
@@ -101,6 +103,10 @@ class Runner:
                 state = ctl.state
                 if state == FAULT or (state == IDLE and ctl.outcome is not None):
                     break
+                if ticks >= check_at:
+                    check_at = ticks + 1 if (pending or realtime or progress) else ticks + 16
+                else:
+                    continue
                 if pending and ctl.treatment_ms >= pending[0].at_ms:
                     adj = pending.pop(0)
                     r = ctl.adjust(adj.delta_ua)
@@ -115,7 +121,7 @@ class Runner:
                     ctl.stop()
                 if progress is not None and ticks % every == 0:
                     progress(ctl, sample)
-                if self.realtime:
+                if realtime:
                     deadline += tick_s
                     delay = deadline - self.clock()
                     if delay > 0:

@@ -41,9 +41,11 @@ def _drive(ctl: Controller, plan: str) -> None:
         v = (60_000 if cmd.setpoint_ua >= 0 else -60_000) if open_load else cmd.setpoint_ua * 2
         if plan == "overcurrent" and k == 300:
             i = 50_000
+        if plan == "compliance" and k >= 200:
+            i, v = i * 8 // 10, (59_000 if cmd.setpoint_ua >= 0 else -59_000)
         sample = None if plan == "blind" and k % 50 == 49 else Sample(t, i, v)
         cmd = ctl.step(sample)  # must never raise
-        t += 10
+        t += 20 if plan == "late" and k == 100 else 10
         if ctl.state == "fault":
             return
         if ctl.state == "idle" and ctl.outcome:
@@ -75,7 +77,8 @@ def test_exception_in_controller_method(monkeypatch: pytest.MonkeyPatch, name: s
     if name.startswith("_h_"):
         ctl._handlers = {k: (getattr(ctl, name) if v.__name__ == name else v)
                          for k, v in ctl._handlers.items()}
-    _drive(ctl, {"_blind": "blind", "_react": "overcurrent"}.get(name, "normal"))
+    _drive(ctl, {"_blind": "blind", "_react": "overcurrent",
+                 "_update_hold": "compliance"}.get(name, "normal"))
     _check(ctl, calls)
 
 
@@ -104,7 +107,7 @@ def test_exception_in_monitor(monkeypatch: pytest.MonkeyPatch, name: str) -> Non
     calls: list[int] = []
     monkeypatch.setattr(supervision.Supervisor, name, _raiser(calls))
     ctl = Controller(SHORT, DEVICE, tick_ms=10)
-    _drive(ctl, "normal")
+    _drive(ctl, "late" if name == "check_time" else "normal")
     _check(ctl, calls)
 
 
