@@ -140,6 +140,11 @@ class Controller:
         return self._model.state
 
     @property
+    def t_ms(self) -> int:
+        """Time of the last fresh sample (0 before the first)."""
+        return max(self._t_prev, 0)
+
+    @property
     def command(self) -> Command:
         """The last command returned."""
         return self._command
@@ -218,8 +223,11 @@ class Controller:
     def _shape(self, target_ua: int, t: int, i: int, dt: int) -> Command:
         """Slew-limit towards `target_ua` and build the command (CTL-001..003)."""
         pol = self._polarity
-        if self._pending >= 0:
-            along = self._cmd_na // NA_PER_UA  # ramping towards a fault: open loop
+        if self._pending >= 0 or not self._sup.at_compliance:
+            # Follow the measured current down only when the load limits it (at compliance:
+            # the load opened or its resistance rose). Elsewhere a low reading means a
+            # broken output stage or sensor: fall at the slew and let supervision judge.
+            along = self._cmd_na // NA_PER_UA
         else:
             along = i * pol
             if self._duty < 1000:
@@ -461,16 +469,20 @@ class Controller:
 
     def _in_fault(self, got: tuple[int, int, int, int | None] | None) -> Command:
         """In fault the output stays off. Charge still flowing is counted (a leak is real
-        delivery); the quiet period a reset needs is watched."""
+        delivery); the quiet period a reset needs is watched on fresh samples only."""
         self._command = OFF
         self._cmd_na = 0
-        dt = -1 if got is None or self._t_prev < 0 else got[0] - self._t_prev
-        if got is None or dt < 0 or (dt == 0 and self._t_prev >= 0):
-            self._quiet_since = -1  # no fresh evidence that the output is quiet
+        if got is None:
+            self._quiet_since = -1  # no evidence that the output is quiet
             return OFF
         t, i = got[0], got[1]
+        if self._t_prev >= 0:
+            dt = t - self._t_prev
+            if dt <= 0:  # stale or backwards: no evidence either
+                self._quiet_since = -1
+                return OFF
+            self.delivered_uams += abs(i) * dt
         self._t_prev = t
-        self.delivered_uams += abs(i) * dt
         if abs(i) <= self.zero_tolerance_ua:
             if self._quiet_since < 0:
                 self._quiet_since = t

@@ -98,7 +98,7 @@ CATALOGUE: tuple[FaultClass, ...] = (
                "|measured| above the zero tolerance while the output has been commanded off "
                "for the leak settle time",
                "current flows that nobody commands: cut and latch"),
-    FaultClass(FaultCode.INTERNAL_ERROR, "SUP-011", Reaction.HARD_CUT,
+    FaultClass(FaultCode.INTERNAL_ERROR, "CTL-005", Reaction.HARD_CUT,
                "any exception while handling a tick or a request",
                "the software itself cannot be trusted"),
     FaultClass(FaultCode.EMERGENCY_STOP, "SUP-012", Reaction.HARD_CUT,

@@ -287,9 +287,15 @@ class Supervisor:
             self.detail = f"impedance {abs(v) * 1000 // max(abs(i), 1)} ohm below {lim.short_ohm} ohm"
             return FaultCode.SHORT_CIRCUIT
         # SUP-005 contact: open load = at compliance with a very high impedance.
+        # Below the sense current contact cannot be judged: an open contact seen before
+        # stays suspected (its debounce keeps running) until a judged sample clears it.
         judged = abs(command) >= lim.contact_sense_ua
         open_now = judged and comp and impedance_above(v, i, lim.contact_open_ohm)
-        self.contact_open = (open_now or self.contact.since_ms >= 0) and self.contact.update(open_now, t)
+        contact = self.contact
+        if judged:
+            self.contact_open = (open_now or contact.since_ms >= 0) and contact.update(open_now, t)
+        else:
+            self.contact_open = contact.since_ms >= 0 and t - contact.since_ms >= contact.limit_ms
         # SUP-007 compliance-limited: at compliance, contact present, current short of command.
         self.compliance_limited = (comp and not open_now
                                    and ai + lim.tracking_tolerance_ua < abs(expected))
@@ -299,8 +305,9 @@ class Supervisor:
         if (off_track or self.tracking.since_ms >= 0) and self.tracking.update(off_track, t):
             self.detail = f"measured {i} uA, expected {expected} uA"
             return FaultCode.TRACKING
-        # SUP-003 stuck sensor: bit-identical readings while the command moves.
-        if i == self._last_i and v == self._last_v:
+        # SUP-003 stuck sensor: bit-identical readings while the command moves (not at
+        # compliance, where the load, not the command, sets the current).
+        if i == self._last_i and v == self._last_v and not comp:
             self.stuck_ms += dt
             self.stuck_moved_ua += abs(command - self._stuck_cmd)
             self._stuck_cmd = command

@@ -22,7 +22,9 @@ can go as fast as the CPU allows or be paced in real time by the runner.
 from __future__ import annotations
 
 import math
+import os
 import random
+import signal
 from statistics import NormalDist
 from dataclasses import dataclass, field
 
@@ -42,6 +44,7 @@ INJECTIONS: dict[str, str] = {
     "late-ticks": "each tick arrives one tick late",
     "relay-stuck": "polarity relay stays where it is (current follows the relay)",
     "leak": "200 uA flow while the output is off",
+    "host-crash": "the host process is killed with SIGKILL (tests the session record)",
 }
 ONE_SHOT = frozenset({"clock-back", "clock-jump"})
 
@@ -167,6 +170,8 @@ class SimulatedDevice:
             if inj.kind in ONE_SHOT and inj not in self._fired and self.t_ms >= inj.at_ms:
                 self._fired.add(inj)
                 self._clock_offset += -1000 if inj.kind == "clock-back" else 5000
+        if "host-crash" in active:
+            os.kill(os.getpid(), signal.SIGKILL)
         self._link_down = "sample-loss" in active
         if self._link_down:
             return None

@@ -27,6 +27,7 @@ from iontocore.prescription import Prescription
 from iontocore.machine import mermaid, render_spec
 
 from .runner import Adjustment, Runner, TickSink, summary
+from .record import RecordWriter, read_record, summarise
 from .trace import TraceWriter
 
 EXIT_OK, EXIT_FAULT, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 3
@@ -42,10 +43,13 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-def _inject_help() -> str:
-    kinds = "; ".join(f"{k}: {d}" for k, d in INJECTIONS.items())
-    return ("simulate a fault or event KIND at SECONDS of simulated time, for DURATION_S "
-            f"(default: to the end); repeatable. Kinds: {kinds}")
+def _run_epilog() -> str:
+    kinds = "\n".join(f"  {k:<16} {d}" for k, d in INJECTIONS.items())
+    faults = "\n".join(f"  {f.code.value:<19} {f.requirement:<8} {f.reaction.value}"
+                       for f in CATALOGUE)
+    return (f"fault injections for --inject KIND@SECONDS[:DURATION_S]:\n{kinds}\n\n"
+            f"faults the core detects (code, requirement, reaction):\n{faults}\n\n"
+            "exit status: 0 completed, 1 fault, 2 bad input, 3 stopped early")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,9 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a session on a simulated device",
                          description="Run one session. Ctrl-C asks for a controlled ramp-down.",
-                         epilog="Fault codes the core detects: "
-                         + ", ".join(f"{f.code.value} ({f.requirement}, {f.reaction.value})"
-                                     for f in CATALOGUE))
+                         epilog=_run_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--profile", required=True, metavar="NAME|FILE.toml",
                      help="built-in profile name (see `ionto profiles`) or a TOML file")
     run.add_argument("--device", default="sim", help="'sim' (default)")
@@ -66,11 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sim-ohms", type=float, default=2000.0,
                      help="simulated body resistance in ohm (default 2000)")
     run.add_argument("--inject", action="append", default=[], metavar="KIND@SECONDS[:DURATION_S]",
-                     help=_inject_help())
+                     help="simulate a fault or event KIND at SECONDS of simulated time, for "
+                          "DURATION_S (default: to the end); repeatable; kinds below")
     run.add_argument("--adjust", action="append", default=[], metavar="[+-]UA@SECONDS",
                      help="patient adjustment: move the intensity by UA microamps at SECONDS of "
                           "treatment time, e.g. +1000@120 or -500@300; repeatable")
     run.add_argument("--trace", metavar="FILE.csv", help="write one CSV row per tick")
+    run.add_argument("--record", metavar="FILE",
+                     help="write a crash-proof session record (must not exist yet); read it "
+                          "with `ionto record show FILE`")
     run.add_argument("--json", action="store_true",
                      help="print the summary as one JSON object on the last line of stdout")
 
@@ -83,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="validate a profile file against the device")
     val.add_argument("file", metavar="FILE.toml")
 
+    rec = sub.add_parser("record", help="session records")
+    rec_sub = rec.add_subparsers(dest="record_command", required=True, parser_class=_Parser)
+    rec_show = rec_sub.add_parser("show", help="read and summarise a session record, also a "
+                                               "damaged or truncated one")
+    rec_show.add_argument("file")
+    rec_show.add_argument("--json", action="store_true", help="print the recovered summary as JSON")
+
     dia = sub.add_parser("diagram", help="print the state machine as a Mermaid diagram")
     dia.add_argument("--spec", action="store_true",
                      help="print specs/state_machine.md (states, transitions, diagram)")
@@ -93,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         handler = {"run": cmd_run, "profiles": cmd_profiles, "profile": cmd_profile_show,
-                   "validate": cmd_validate, "diagram": cmd_diagram}[args.command]
+                   "validate": cmd_validate, "diagram": cmd_diagram,
+                   "record": cmd_record_show}[args.command]
         return handler(args)
     except BadInput as exc:
         print(f"ionto: error: {exc}", file=sys.stderr)
@@ -153,6 +167,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             except OSError as exc:
                 raise BadInput(f"--trace {args.trace}: {exc.strerror}") from None
             sinks.append(TraceWriter(stream))
+        if args.record:
+            try:
+                writer = RecordWriter(args.record, controller, args.profile,
+                                      extra={"seed": args.seed, "device_backend": args.device,
+                                             "injections": args.inject})
+            except FileExistsError:
+                raise BadInput(f"--record {args.record}: exists; a record is never overwritten") from None
+            except OSError as exc:
+                raise BadInput(f"--record {args.record}: {exc.strerror}") from None
+            stack.callback(writer.close, controller)
+            sinks.append(writer)
         runner = Runner(controller, hal, realtime=not args.fast, sinks=sinks,
                         progress=None if args.fast else _progress, adjustments=adjustments)
         previous = signal.getsignal(signal.SIGINT)
@@ -256,6 +281,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
           f"in steps of {rx.adjust_step_ua} uA; effective limit {limit} uA")
     print(f"  ramp {rx.ramp_ms} ms (slew {rx.slew_ua_per_s} uA/s), planned {rx.planned_ms} ms")
     return EXIT_OK
+
+
+def cmd_record_show(args: argparse.Namespace) -> int:
+    """Exit 0: intact and complete; 1: recovered from a damaged or unfinished record;
+    2: nothing usable (not a record, unreadable)."""
+    rec = read_record(args.file)
+    if args.json:
+        last = rec.last
+        print(json.dumps({"complete": rec.complete, "problem": rec.problem or None,
+                          "truncated_tail": rec.truncated_tail, "damaged_lines": rec.damaged_lines,
+                          "entries": len(rec.entries), "end": rec.end,
+                          "profile": (rec.header or {}).get("profile"),
+                          "delivered_uams": None if last is None else last["delivered_uams"],
+                          "t_ms": None if last is None else last.get("t_ms"),
+                          "tick": None if last is None else last.get("tick"),
+                          "faults": [e for e in rec.entries if e.get("type") == "fault"]},
+                         separators=(",", ":")))
+    else:
+        print("\n".join(summarise(rec, args.file)))
+    if rec.problem:
+        return EXIT_BAD_INPUT
+    return EXIT_OK if rec.complete else EXIT_FAULT
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:

@@ -80,6 +80,7 @@ class Runner:
         deadline = started
         ticks = 0
         check_at = 0  # the rarer checks run every tick when needed, else every 16 ticks
+        watch_left = (ctl.supervision.leak_settle_ms + 100) // ctl.tick_ms
         realtime = self.realtime
         try:
             reply = ctl.start()
@@ -101,8 +102,15 @@ class Runner:
                 elif ctl.events:
                     ctl.events.clear()
                 state = ctl.state
-                if state == FAULT or (state == IDLE and ctl.outcome is not None):
+                if state == FAULT:
                     break
+                if state == IDLE and ctl.outcome is not None:
+                    # After the session: keep watching the output off for the leak settle
+                    # time and a bit, so current that nobody commands is still caught (SUP-010).
+                    if watch_left == 0:
+                        break
+                    watch_left -= 1
+                    continue
                 if ticks >= check_at:
                     check_at = ticks + 1 if (pending or realtime or progress) else ticks + 16
                 else:

@@ -47,6 +47,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 if rid not in REQUIREMENTS:
                     unknown.setdefault(str(rid), []).append(item.nodeid)
     if unknown:
-        lines = [f"{rid}: {', '.join(ids)}" for rid, ids in sorted(unknown.items())]
+        lines = [f"{rid}: {len(ids)} test(s), e.g. {ids[0]}" for rid, ids in sorted(unknown.items())]
         raise pytest.UsageError("tests name requirement IDs that specs/requirements.toml does "
                                 "not define:\n" + "\n".join(lines))

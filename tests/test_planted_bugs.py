@@ -64,3 +64,65 @@ def test_planted_output_in_fault_is_caught(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(controller_mod.Controller, "_in_fault", leaky_fault)
     _caught("SM-002")
 
+
+
+def _caught_assertion(match: str) -> None:
+    with pytest.raises((AssertionError, Flaky)) as info:
+        run_state_machine_as_test(ControllerMachine, settings=FIND)
+    assert match in str(info.value), str(info.value)[:500]
+
+
+@pytest.mark.req("SUP-013")
+def test_planted_reset_without_quiet_time_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = controller_mod.Controller._reset
+
+    def lax_reset(self: controller_mod.Controller, ack: bool) -> object:
+        self._quiet_since = 0 if self.state == "fault" else self._quiet_since  # "quiet forever"
+        return real(self, True)
+
+    monkeypatch.setattr(controller_mod.Controller, "_reset", lax_reset)
+    _caught_assertion("Reply(accepted=True")
+
+
+@pytest.mark.req("SUP-013")
+def test_planted_refused_request_with_a_side_effect_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = controller_mod.Controller._adjust
+
+    def leaky_adjust(self: controller_mod.Controller, delta: int) -> object:
+        reply = real(self, delta)
+        if not reply.accepted:  # type: ignore[attr-defined]
+            self.setpoint_ua += 1
+        return reply
+
+    monkeypatch.setattr(controller_mod.Controller, "_adjust", leaky_adjust)
+    _caught_assertion("adjust")
+
+
+@pytest.mark.req("SUP-001")
+def test_planted_wrong_reaction_fails_the_fault_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import fault_matrix as fm
+    from iontocore.faults import BY_CODE, FaultCode, Reaction
+
+    # the controller reacts with a ramp; the catalogue (the spec) still says hard cut
+    soft = dataclasses.replace(BY_CODE[FaultCode.OVERCURRENT], reaction=Reaction.RAMP_THEN_FAULT)
+    monkeypatch.setattr(controller_mod, "BY_CODE", {**BY_CODE, FaultCode.OVERCURRENT: soft})
+    assert not fm.run_cell("overcurrent", "treat").passed
+    monkeypatch.undo()
+    assert fm.run_cell("overcurrent", "treat").passed
+
+
+@pytest.mark.req("SUP-002")
+def test_planted_debounce_off_by_one_fails_the_fault_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fault_matrix as fm
+    from iontocore import supervision
+
+    real = supervision.Debounce.update
+
+    def late_by_one_tick(self: supervision.Debounce, condition: bool, t_ms: int) -> bool:
+        return real(self, condition, t_ms) and t_ms - self.since_ms >= self.limit_ms + 10
+
+    monkeypatch.setattr(supervision.Debounce, "update", late_by_one_tick)
+    cell = fm.run_cell("tracking", "treat")
+    assert not cell.passed and cell.latency == cell.expected_latency + 1

@@ -26,3 +26,18 @@ def test_hazards_and_requirements_reference_each_other() -> None:
         for hid in req["hazards"]:
             assert hid in HAZARDS, f"{rid} names unknown hazard {hid}"
             assert rid in HAZARDS[hid]["controls"], f"{hid} does not list {rid} as a control"
+
+
+def test_every_fault_class_has_its_row_with_its_requirement() -> None:
+    from iontocore.faults import CATALOGUE
+
+    rows = [line for line in SAFETY.splitlines() if line.startswith("| ")]
+    for fault in CATALOGUE:
+        assert any(fault.code.value in row and fault.requirement in row for row in rows), fault.code
+
+
+def test_hazard_table_matches_hazards_toml() -> None:
+    for hid, hazard in HAZARDS.items():
+        row = next(line for line in SAFETY.splitlines() if line.startswith(f"| {hid}"))
+        listed = {c.strip().split(" ")[0] for c in row.split("|")[3].split(",")}
+        assert listed == set(hazard["controls"]), (hid, listed ^ set(hazard["controls"]))

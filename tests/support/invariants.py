@@ -54,19 +54,36 @@ class InvariantChecker:
         self.zero_since: int | None = None
         self.t: int | None = None
         self.state = ctl.state
-        self.reset_accepted = False
         self.ticks = 0
+        self.quiet_since: int | None = None  # in fault: since when the current is near zero
 
     def request(self, name: str, accepted: bool, state_after: str) -> None:
         """Record a request's outcome (start, stop, reset, ...)."""
         if self.state == FAULT and state_after != FAULT and not (name == "reset" and accepted):
             raise Violation(f"SM-002: left fault through {name!r} (accepted={accepted})")
+        if state_after == FAULT and self.state != FAULT:
+            self.quiet_since = None
         self.state = state_after
+
+    def quiet_ms(self) -> int:
+        """How long, by fresh samples seen in fault, the current has been near zero (-1: not)."""
+        if self.quiet_since is None or self.t is None:
+            return -1
+        return self.t - self.quiet_since
 
     def step(self, sample: Any, cmd: Command, state_after: str) -> None:
         self.ticks += 1
         valid = _valid(sample, self.max_ua, self.max_mv)
-        if valid and (self.t is None or int(sample[0]) > self.t):
+        fresh = valid and (self.t is None or int(sample[0]) > self.t)
+        if self.state == FAULT and state_after == FAULT:  # SUP-013: the reset's quiet time
+            if fresh and abs(int(sample[1])) <= self.tol:
+                if self.quiet_since is None:
+                    self.quiet_since = int(sample[0])
+            else:
+                self.quiet_since = None
+        elif state_after == FAULT:
+            self.quiet_since = None
+        if fresh:
             self.t = int(sample[0])
         t = self.t if self.t is not None else 0
         mag, pmag = abs(cmd.setpoint_ua), abs(self.prev.setpoint_ua)

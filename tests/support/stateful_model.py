@@ -30,13 +30,28 @@ class ControllerMachine(RuleBasedStateMachine):
         self.controller = Controller(rx, DEVICE, tick_ms=tick)
         self.check = InvariantChecker(self.controller)
         self.plant = Plant(tick, ohm)
+        self.faults_at_reset = 0
 
     def _request(self, name: str, reply_ok: bool) -> None:
         self.check.request(name, reply_ok, self.controller.state)
 
+    def _snapshot(self) -> tuple[object, ...]:
+        ctl = self.controller
+        return (ctl.state, ctl.command, ctl.setpoint_ua, ctl.delivered_uams, ctl.treatment_ms,
+                ctl.outcome, ctl.end_reason, len(ctl.faults), len(ctl.events), ctl.tick)
+
+    def _reset_expected(self, ack: bool) -> bool:
+        """SUP-013, computed independently: in fault, quiet long enough, acknowledged if an
+        over-current trip happened since the last accepted reset."""
+        ctl = self.controller
+        tripped = any(f.code.value == "overcurrent" for f in ctl.faults[self.faults_at_reset:])
+        return (ctl.state == "fault" and self.check.quiet_ms() >= ctl.supervision.reset_quiet_ms
+                and (ack or not tripped))
+
     @rule(name=REQUEST, ack=st.booleans(), steps=st.integers(-3, 3))
     def request(self, name: str, ack: bool, steps: int) -> None:
         ctl = self.controller
+        before = self._snapshot()
         if name == "start":
             reply = ctl.start()
         elif name == "stop":
@@ -44,9 +59,15 @@ class ControllerMachine(RuleBasedStateMachine):
         elif name == "emergency_stop":
             reply = ctl.emergency_stop()
         elif name == "reset":
+            expected = self._reset_expected(ack)
             reply = ctl.reset(acknowledge_overcurrent=ack)
+            assert reply.accepted == expected, (reply, self.check.quiet_ms(), ctl.faults[-3:])
+            if reply.accepted:
+                self.faults_at_reset = len(ctl.faults)
         else:
             reply = ctl.adjust(steps * ctl.prescription.adjust_step_ua)
+        if not reply.accepted:  # a refused request changes nothing
+            assert self._snapshot() == before, (name, reply, before, self._snapshot())
         self._request(name, reply.accepted)
 
     @rule()
@@ -55,8 +76,8 @@ class ControllerMachine(RuleBasedStateMachine):
         ctl = self.controller
         quiet_ticks = ctl.supervision.reset_quiet_ms // ctl.tick_ms + 2
         self.ticks("follow", quiet_ticks, 0, 0)
-        self._request("reset", ctl.reset(acknowledge_overcurrent=True).accepted)
-        self._request("start", ctl.start().accepted)
+        self.request("reset", True, 0)
+        self.request("start", False, 0)
 
     @rule(kind=KIND, n=st.integers(1, 400), noise=st.integers(-40, 40),
           value=st.integers(-(2**31), 2**31))

@@ -1,0 +1,343 @@
+"""The fault matrix: every fault class injected in every state where it can occur.
+
+For each cell the rig drives the real Controller into the state with a deterministic
+plant, injects the fault from one tick on, and checks: the declared reaction, detection
+on the tick the debounce completes (latency derived from SupervisionLimits, not hard
+coded), the reaction on that same tick, the invariants of the control core on every
+tick (tests/support/invariants.py), and that no exception escapes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from invariants import InvariantChecker
+from iontocore import OFF, Command, Controller, DeviceLimits, Prescription, Sample, SupervisionLimits
+from iontocore.faults import BY_CODE, FaultCode, Reaction
+
+TICK = 10
+DEVICE = DeviceLimits(min_reversal_session_ms=10_000)
+SUP = SupervisionLimits()
+COMPLIANCE = DEVICE.compliance_mv
+
+RX_TAP = Prescription(name="matrix-tap", family="tap-water", target_ua=5_000, ramp_ms=3_000,
+                      duration_ms=20_000, reverse_at_half=True, max_ua=6_000, min_ua=500,
+                      step_ua=500)
+RX_PULSES = Prescription(name="matrix-pulses", family="research", target_ua=2_000, ramp_ms=1_000,
+                         pulse_count=3, pulse_on_ms=2_000, pulse_gap_ms=2_000, probe_ua=50)
+
+STATES = ("idle", "ramp_up", "treat", "polarity_swap", "paused", "pulse_gap", "ramp_down")
+ALL = STATES
+MOVING = ("ramp_up", "polarity_swap", "ramp_down")
+CURRENT = ("ramp_up", "treat", "polarity_swap", "ramp_down")
+
+# Fault kinds of the matrix: the supervision faults, contact loss (pause), high resistance
+# (hold), emergency stop and internal error.
+APPLICABLE: dict[str, tuple[str, ...]] = {
+    "overcurrent": ALL,
+    "tracking": CURRENT,
+    "sensor_stuck": MOVING,
+    "implausible_sample": ALL,
+    "contact_lost": ("ramp_up", "treat", "polarity_swap"),
+    "short_circuit": CURRENT,
+    "high_resistance": ("ramp_up", "treat", "polarity_swap"),
+    "sample_loss": ALL,
+    "clock_backwards": ALL,
+    "clock_jump": ALL,
+    "late_ticks": ALL,
+    "relay_mismatch": ("idle", "ramp_up", "treat", "polarity_swap", "paused", "ramp_down"),
+    "leak": ("idle",),
+    "emergency_stop": ALL,
+    "internal_error": ALL,
+}
+REQUIREMENT = {"contact_lost": "SUP-005", "high_resistance": "SUP-007"}
+
+
+def reaction_of(kind: str) -> Reaction:
+    if kind == "contact_lost":
+        return Reaction.PAUSE
+    if kind == "high_resistance":
+        return Reaction.HOLD
+    return BY_CODE[FaultCode(kind)].reaction
+
+
+def requirement_of(kind: str) -> str:
+    return REQUIREMENT.get(kind) or BY_CODE[FaultCode(kind)].requirement
+
+
+def expected_latency(kind: str) -> int:
+    """Ticks from the first faulty tick to detection, from the named debounces."""
+    def debounce(ms: int) -> int:
+        return math.ceil(ms / TICK)
+
+    return {
+        "tracking": debounce(SUP.tracking_debounce_ms),
+        "sensor_stuck": debounce(SUP.stuck_ms) - 1,  # the first frozen reading already repeats
+        "implausible_sample": SUP.implausible_max_consecutive - 1,
+        "contact_lost": debounce(SUP.contact_loss_debounce_ms),
+        "short_circuit": debounce(SUP.short_debounce_ms),
+        "relay_mismatch": debounce(SUP.relay_debounce_ms),
+        "sample_loss": debounce(SUP.sample_deadline_ms) - 1,
+        "late_ticks": math.ceil(SUP.late_bucket_limit / 10) - 1,
+    }.get(kind, 0)
+
+
+class Boom(RuntimeError):
+    pass
+
+
+class Rig:
+    """A Controller, a noise-free plant that follows the command, and the invariant checker."""
+
+    def __init__(self, rx: Prescription) -> None:
+        self.ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+        self.check = InvariantChecker(self.ctl)
+        self.t = 100_000  # a clock that can step back without going negative
+        self.started = False
+        self.mode = "follow"
+        self.frozen: tuple[int, int] | None = None
+        self.relay = 0
+        self.escaped: list[BaseException] = []
+
+    def sample(self) -> Sample | None:
+        cmd, mode = self.ctl.command, self.mode
+        if self.started:
+            self.t += 2 * TICK if mode == "late_ticks" else TICK
+        self.started = True
+        if mode == "clock_backwards":
+            self.t -= 1_000
+            self.mode = mode = "follow_once"
+        elif mode == "clock_jump":
+            self.t += 5_000
+            self.mode = mode = "follow_once"
+        on = cmd.enabled
+        amp = abs(cmd.setpoint_ua) if on else 0
+        sgn = -1 if cmd.setpoint_ua < 0 else 1
+        if on and cmd.setpoint_ua:
+            self.relay = sgn
+        elif not on:
+            self.relay = 0
+        relay = self.relay
+        avg = amp * cmd.duty_permille // 1000
+        i, v = sgn * avg, sgn * min(amp * 2, COMPLIANCE)
+        if mode in ("open", "contact_lost"):
+            i, v = 0, (sgn * COMPLIANCE if amp else 0)
+        elif mode == "overcurrent":
+            i = sgn * (self.ctl.trip_ua + 500)
+        elif mode == "tracking":
+            i = sgn * avg // 2
+        elif mode == "short_circuit":
+            v = i * 50 // 1000
+        elif mode == "high_resistance":
+            i = sgn * min(avg, COMPLIANCE * 1000 // 100_000)
+            v = sgn * COMPLIANCE if amp * 100 > COMPLIANCE else sgn * amp * 100
+        elif mode == "relay_mismatch":
+            relay = -relay if relay else 1
+        elif mode == "leak" and not on:
+            i = 300
+        if mode == "sensor_stuck":
+            assert self.frozen is not None
+            i, v = self.frozen
+        self.last_reading = (i, v)
+        if mode == "sample_loss":
+            return None
+        if mode == "implausible_sample":
+            return Sample(self.t, float("nan"), v, relay)  # type: ignore[arg-type]
+        return Sample(self.t, i, v, relay)
+
+    def tick(self) -> Command:
+        sample = self.sample()
+        try:
+            cmd = self.ctl.step(sample)
+        except BaseException as exc:  # noqa: BLE001 - counted: must never happen
+            self.escaped.append(exc)
+            raise
+        self.check.step(sample, cmd, self.ctl.state)
+        return cmd
+
+    def request(self, name: str) -> None:
+        reply = getattr(self.ctl, name)()
+        self.check.request(name, reply.accepted, self.ctl.state)
+
+    def until(self, predicate, limit: int = 20_000) -> None:  # type: ignore[no-untyped-def]
+        for _ in range(limit):
+            if predicate():
+                return
+            self.tick()
+        raise AssertionError(f"state not reached; stuck in {self.ctl.state}")
+
+
+def drive_to(state: str) -> Rig:
+    """A rig whose controller is in `state`, in a condition where faults are observable."""
+    rig = Rig(RX_PULSES if state == "pulse_gap" else RX_TAP)
+    ctl = rig.ctl
+    if state == "idle":
+        for _ in range(20):
+            rig.tick()
+        return rig
+    rig.request("start")
+    if state == "ramp_up":
+        rig.until(lambda: abs(ctl.command.setpoint_ua) >= 3_000)
+    elif state == "treat":
+        rig.until(lambda: ctl.state == "treat")
+        for _ in range(10):
+            rig.tick()
+    elif state == "polarity_swap":
+        rig.until(lambda: ctl.state == "polarity_swap")
+        rig.until(lambda: abs(ctl.command.setpoint_ua) <= 3_000)
+    elif state == "paused":
+        rig.until(lambda: ctl.state == "treat")
+        rig.mode = "open"
+        rig.until(lambda: ctl.state == "paused")
+        for _ in range(10):
+            rig.tick()
+    elif state == "pulse_gap":
+        rig.until(lambda: ctl.state == "pulse_gap")
+        for _ in range(20):
+            rig.tick()
+    elif state == "ramp_down":
+        rig.until(lambda: ctl.state == "treat")
+        rig.request("stop")
+        for _ in range(10):
+            rig.tick()
+    assert ctl.state == state, (state, ctl.state)
+    return rig
+
+
+@dataclass
+class Cell:
+    kind: str
+    state: str
+    reaction: str
+    latency: int | None
+    expected_latency: int
+    passed: bool
+    detail: str = ""
+    escaped: bool = False
+
+
+def run_cell(kind: str, state: str) -> Cell:
+    """Inject `kind` in `state` and check the reaction. Never raises: failures are reported."""
+    expected = expected_latency(kind)
+    reaction = reaction_of(kind)
+    try:
+        latency = _run(kind, state, expected, reaction)
+        return Cell(kind, state, reaction.value, latency, expected, latency == expected,
+                    "" if latency == expected else f"detected after {latency} ticks, expected {expected}")
+    except AssertionError as exc:
+        return Cell(kind, state, reaction.value, None, expected, False, str(exc)[:300])
+    except Exception as exc:  # noqa: BLE001 - an exception out of Controller.step
+        return Cell(kind, state, reaction.value, None, expected, False,
+                    f"exception escaped: {exc!r}"[:300], escaped=True)
+
+
+def _run(kind: str, state: str, expected: int, reaction: Reaction) -> int:
+    rig = drive_to(state)
+    ctl = rig.ctl
+    base_mode = rig.mode
+    faults_before = len(ctl.faults)
+    rig.frozen = rig.last_reading
+    first = ctl.tick + 1
+    if kind == "emergency_stop":
+        rig.request("emergency_stop")  # between ticks: recorded on the last tick
+        _check_cut(rig, faults_before, first - 1, FaultCode.EMERGENCY_STOP)
+        return 0
+    if kind == "internal_error":
+        def boom(*args: object) -> int:
+            raise Boom("injected")
+        ctl._handlers = {**ctl._handlers, state: boom}
+        rig.tick()
+        _check_cut(rig, faults_before, first, FaultCode.INTERNAL_ERROR)
+        return 0
+    rig.mode = kind
+    for _ in range(expected + 200):
+        cmd = rig.tick()
+        detected = _detected(ctl, kind, faults_before)
+        if not detected:
+            continue
+        latency = ctl.tick - first
+        if reaction is Reaction.HARD_CUT:
+            _check_cut(rig, faults_before, ctl.tick, FaultCode(kind))
+            return latency
+        if reaction is Reaction.RAMP_THEN_FAULT:
+            rec = ctl.faults[faults_before]
+            assert rec.code is FaultCode(kind) and rec.tick == ctl.tick, rec
+            if ctl.state == "fault":  # the output was already at zero
+                assert cmd == OFF and rec.zero_tick == ctl.tick, (cmd, rec)
+                return latency
+            assert ctl.state == "ramp_down", ctl.state
+            rig.mode = kind if kind in ("sensor_stuck", "implausible_sample", "late_ticks") else base_mode
+            rig.until(lambda: ctl.state == "fault", limit=5_000)
+            rec = ctl.faults[faults_before]
+            assert rec.zero_tick is not None and rec.zero_tick >= rec.tick
+            assert ctl.command == OFF
+            return latency
+        if reaction is Reaction.PAUSE:
+            assert ctl.state == "paused" and abs(cmd.setpoint_ua) <= ctl.prescription.probe_ua, cmd
+            return latency
+        if reaction is Reaction.HOLD:
+            assert not ctl.faults[faults_before:] and ctl.compliance_limited
+            for _ in range(50):
+                rig.tick()
+            assert not ctl.faults[faults_before:], ctl.faults
+            assert abs(ctl.command.setpoint_ua) <= 600 + ctl.max_step_ua, ctl.command
+            return latency
+    raise AssertionError(f"{kind} not detected in {state} within {expected + 200} ticks")
+
+
+def _detected(ctl: Controller, kind: str, faults_before: int) -> bool:
+    if kind == "contact_lost":
+        return ctl.state == "paused"
+    if kind == "high_resistance":
+        return ctl.compliance_limited
+    return len(ctl.faults) > faults_before
+
+
+def _check_cut(rig: Rig, faults_before: int, tick: int, code: FaultCode) -> None:
+    """A hard cut: recorded on `tick`, output off on that same tick and after it."""
+    ctl = rig.ctl
+    rec = ctl.faults[faults_before]
+    assert rec.code is code, rec
+    assert rec.reaction is Reaction.HARD_CUT
+    assert rec.tick == tick and rec.zero_tick == tick, rec
+    assert ctl.state == "fault" and ctl.command == OFF
+    for _ in range(5):
+        assert rig.tick() == OFF
+
+
+def cells() -> list[tuple[str, str]]:
+    return [(kind, state) for kind, states in APPLICABLE.items() for state in states]
+
+
+def render(results: list[Cell]) -> str:
+    """specs/fault_matrix.md: fault x state -> latency in ticks; reaction; pass/fail."""
+    by = {(c.kind, c.state): c for c in results}
+    head = ["# Fault matrix", "",
+            "Generated by `tests/test_fault_matrix.py` (regenerate: `IONTO_REGEN=1 pytest "
+            "tests/test_fault_matrix.py`); the test fails when this file and the code disagree.",
+            f"Each cell: the fault injected from one tick on ({TICK} ms tick) in that state; the "
+            "number is the latency in ticks from the first faulty tick to detection, which must",
+            "equal the debounce in `SupervisionLimits` (a failing cell shows the ticks seen and expected). The "
+            "reaction happens on the detection tick; the invariants of the control core are",
+            "checked on every tick; `-` means the fault cannot occur in that state.", "",
+            "| fault | requirement | reaction | " + " | ".join(STATES) + " | result |",
+            "|---|---|---|" + "---|" * len(STATES) + "---|"]
+    rows = []
+    for kind, states in APPLICABLE.items():
+        cols = []
+        ok = True
+        for state in STATES:
+            c = by.get((kind, state))
+            if c is None:
+                cols.append("-")
+                continue
+            ok &= c.passed
+            cols.append(f"{c.latency}" if c.passed else f"FAIL ({c.latency} vs {c.expected_latency})")
+        rows.append(f"| {kind} | {requirement_of(kind)} | {reaction_of(kind).value} | "
+                    + " | ".join(cols) + f" | {'pass' if ok else 'FAIL'} |")
+    total = len(results)
+    passed = sum(c.passed for c in results)
+    escaped = sum(c.escaped for c in results)
+    tail = ["", f"{passed} of {total} cells pass; exceptions escaped from Controller.step: {escaped}."]
+    return "\n".join(head + rows + tail) + "\n"
