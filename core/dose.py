@@ -10,16 +10,6 @@ UAMS_PER_MA_MIN = 60_000_000
 UAMS_PER_MC = 1_000_000
 
 
-def charge_uams(measured_ua: int, dt_ms: int) -> int:
-    """Charge moved in `dt_ms` at the measured current, whatever its sign (uA*ms).
-
-    pre: dt_ms >= 0
-    post: __return__ >= 0
-    post: __return__ == abs(measured_ua) * dt_ms
-    """
-    return (measured_ua if measured_ua >= 0 else -measured_ua) * dt_ms
-
-
 def ramp_down_charge_uams(current_ua: int, slew_ua_per_s: int) -> int:
     """Charge a linear ramp from `current_ua` to zero at `slew_ua_per_s` still delivers,
     rounded up (uA*ms): I^2 / (2 * slew) seconds*uA = I^2 * 1000 / (2 * slew) uA*ms.

@@ -34,9 +34,14 @@ def test_palms_session_delivers_the_hand_computed_dose(palms: tuple[Controller, 
     # the 1200 s is at 15 mA: 1200 - 30 - 60.5 = 1109.5 s -> 16642.5.
     expected_mas = 225 + 16_642.5 + 225 + 225 + 225
     assert ctl.delivered_uams / 1e6 == pytest.approx(expected_mas, rel=2e-4)
-    # and the core's integral equals the trace's, tick by tick
-    trace = sum(abs(b.measured_ua or 0) * (b.t_ms - a.t_ms) for a, b in zip(rec.rows, rec.rows[1:])
-                if a.state != "idle")
+    # and the core's integral equals the trace's, tick by tick: measured current along the
+    # polarity in force (the sign of the last non-zero command)
+    trace, polarity = 0, PALMS.polarity
+    for a, b in zip(rec.rows, rec.rows[1:]):
+        if a.command_ua:
+            polarity = 1 if a.command_ua > 0 else -1
+        if a.state != "idle":
+            trace += (b.measured_ua or 0) * polarity * (b.t_ms - a.t_ms)
     assert ctl.delivered_uams == trace
 
 

@@ -213,3 +213,28 @@ def test_late_predicate(dt: int, tick: int, tol: int) -> None:
 
 def test_commands_are_named_tuples_with_defaults() -> None:
     assert Command(5, True) == Command(5, True, 1000)
+
+
+@pytest.mark.req("SUP-013", "SUP-009")
+def test_regression_time_after_a_clock_jump_cannot_shorten_the_reset_quiet_time() -> None:
+    """Found by the fuzz profile: after a clock-jump fault, samples stepping back (but still
+    after the pre-jump time) counted as fresh, and a reset was accepted after 380 ms."""
+    ctl = Controller(PALMS)
+    t = 10_000
+    for _ in range(5):
+        ctl.step(Sample(t, 0, 0, 0))
+        t += 10
+    t += 645  # the clock jumps
+    ctl.step(Sample(t, 0, 0, 0))
+    assert ctl.state == "fault" and ctl.faults[-1].code is FaultCode.CLOCK_JUMP
+    t -= 634  # and steps back: earlier than the newest time seen, so no evidence
+    for _ in range(110):
+        t += 10
+        ctl.step(Sample(t, 0, 0, 0))
+    # only samples after the newest time seen (t_jump) count: 460 ms of quiet so far, though
+    # 1090 ms have passed since the pre-jump time
+    assert not ctl.reset().accepted
+    for _ in range(60):
+        t += 10
+        ctl.step(Sample(t, 0, 0, 0))
+    assert ctl.reset().accepted
