@@ -88,7 +88,7 @@ class Controller:
 
         self._model = _Model()
         self._machine = sm.build_machine(self._model)
-        self._sup = Supervisor(supervision, device.compliance_mv, device.zero_tolerance_ua, tick_ms)
+        self._sup = self._new_supervisor()
         self._contact_back = Debounce(prescription.contact_stable_ms)
         self._handlers: dict[str, Callable[[int, int, int], int]] = {
             IDLE: self._h_idle, RAMP_UP: self._h_ramp_up, TREAT: self._h_treat,
@@ -97,7 +97,7 @@ class Controller:
         }
         self._duty = prescription.duty_permille
         # The command follows a falling measured current only beyond the tracking tolerance.
-        self._follow_margin_ua = supervision.tracking_tolerance_ua
+        self._follow_margin_ua = self._sup.tracking_floor_ua
         self._follow_margin_permille = supervision.tracking_tolerance_permille
         self._polarity = prescription.polarity
 
@@ -134,6 +134,10 @@ class Controller:
         self.end_reason = ""
         self.faults: list[FaultRecord] = []
         self.events: list[StateChanged | FaultRecord] = []
+
+    def _new_supervisor(self) -> Supervisor:
+        return Supervisor(self.supervision, self.device.compliance_mv,
+                          self.device.zero_tolerance_ua, self.tick_ms, self.limit_ua)
 
     # ------------------------------------------------------------------ read-only views
 
@@ -391,8 +395,9 @@ class Controller:
                 return True
             if self.treatment_ms >= rx.duration_ms:
                 self._end("stop", STOPPED,
-                          f"dose not reached within {rx.duration_ms} ms: delivered "
-                          f"{self.delivered_uams} of {rx.dose_uams} uA*ms")
+                          f"dose not reached within {rx.duration_ms} ms: "
+                          f"{self.delivered_uams} of {rx.dose_uams} uA*ms delivered when the "
+                          "ramp-down began")
                 return True
         elif rx.family == "tap-water" and self.treatment_ms >= rx.duration_ms:
             self._end("finish", COMPLETED, f"treatment time of {rx.duration_ms} ms reached")
@@ -601,8 +606,7 @@ class Controller:
         self._pending = -1
         self._hold_ua = -1
         self._bad_samples = self._blind_ms = 0
-        self._sup = Supervisor(self.supervision, self.device.compliance_mv,
-                               self.device.zero_tolerance_ua, self.tick_ms)
+        self._sup = self._new_supervisor()
         self.outcome, self.end_reason = None, ""
         self._fire("reset", f"reset accepted after {quiet} ms quiet")
         return Reply(True)

@@ -24,6 +24,30 @@ WAVEFORMS = ("dc", "pulsed")
 ANODE, CATHODE = "anode", "cathode"
 
 
+INT_RANGES: dict[str, tuple[int, int, str]] = {
+    "target_ua": (1, 100_000, "uA"),
+    "ramp_ms": (1_000, 600_000, "ms"),
+    "duration_ms": (0, 14_400_000, "ms"),
+    "max_ua": (0, 100_000, "uA"),
+    "min_ua": (0, 100_000, "uA"),
+    "step_ua": (0, 100_000, "uA"),
+    "pulse_hz": (0, 100_000, "Hz"),
+    "duty_permille": (1, 1000, "permille"),
+    "area_mm2": (0, 10_000_000, "mm2"),
+    "max_density_ua_per_cm2": (0, 100_000, "uA/cm2"),
+    "dose_uams": (0, 10**12, "uA*ms"),
+    "electrode_max_uams": (0, 10**12, "uA*ms"),
+    "pulse_count": (0, 1_000, ""),
+    "pulse_on_ms": (0, 3_600_000, "ms"),
+    "pulse_gap_ms": (0, 3_600_000, "ms"),
+    "max_pause_ms": (1_000, 3_600_000, "ms"),
+    "contact_stable_ms": (0, 60_000, "ms"),
+    "probe_ua": (1, 1_000, "uA"),
+}
+"""Allowed range of every integer field (inclusive) and its unit: the validator and
+specs/profile_format.md both read this table."""
+
+
 @dataclass(frozen=True)
 class Prescription:
     """One session's settings. Currents in uA, times in ms, charge in uA*ms, area in mm2."""
@@ -90,29 +114,13 @@ class Prescription:
         c.check(isinstance(self.name, str) and 0 < len(self.name) <= 64, "name", self.name,
                 "a non-empty string of at most 64 characters")
         c.check(self.family in FAMILIES, "family", self.family, f"one of {list(FAMILIES)}")
-        c.int_range("target_ua", self.target_ua, 1, 100_000, "uA")
-        c.int_range("ramp_ms", self.ramp_ms, 1_000, 600_000, "ms")
-        c.int_range("duration_ms", self.duration_ms, 0, 14_400_000, "ms")
-        c.int_range("max_ua", self.max_ua, 0, 100_000, "uA")
-        c.int_range("min_ua", self.min_ua, 0, 100_000, "uA")
-        c.int_range("step_ua", self.step_ua, 0, 100_000, "uA")
+        for name, (lo, hi, unit) in INT_RANGES.items():
+            c.int_range(name, getattr(self, name), lo, hi, unit)
         c.check(self.electrode_a in (ANODE, CATHODE), "electrode_a", self.electrode_a,
                 f"'{ANODE}' or '{CATHODE}'")
         c.check(type(self.reverse_at_half) is bool, "reverse_at_half", self.reverse_at_half,
                 "true or false")
         c.check(self.waveform in WAVEFORMS, "waveform", self.waveform, f"one of {list(WAVEFORMS)}")
-        c.int_range("pulse_hz", self.pulse_hz, 0, 100_000, "Hz")
-        c.int_range("duty_permille", self.duty_permille, 1, 1000, "permille")
-        c.int_range("area_mm2", self.area_mm2, 0, 10_000_000, "mm2")
-        c.int_range("max_density_ua_per_cm2", self.max_density_ua_per_cm2, 0, 100_000, "uA/cm2")
-        c.int_range("dose_uams", self.dose_uams, 0, 10**12, "uA*ms")
-        c.int_range("electrode_max_uams", self.electrode_max_uams, 0, 10**12, "uA*ms")
-        c.int_range("pulse_count", self.pulse_count, 0, 1_000)
-        c.int_range("pulse_on_ms", self.pulse_on_ms, 0, 3_600_000, "ms")
-        c.int_range("pulse_gap_ms", self.pulse_gap_ms, 0, 3_600_000, "ms")
-        c.int_range("max_pause_ms", self.max_pause_ms, 1_000, 3_600_000, "ms")
-        c.int_range("contact_stable_ms", self.contact_stable_ms, 0, 60_000, "ms")
-        c.int_range("probe_ua", self.probe_ua, 1, 1_000, "uA")
         c.check(isinstance(self.description, str), "description", self.description, "a string")
         bad = {p.field for p in c.problems}
         self._check_relations(c, bad)

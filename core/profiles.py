@@ -231,3 +231,92 @@ def _rename(p: Problem, written: dict[str, tuple[str, int]]) -> Problem:
 def _path(section: str, key: str) -> str:
     return f"{section}.{key}" if section else key
 
+
+
+def render_format() -> str:
+    """specs/profile_format.md: every key, its unit, default and allowed range, rendered from
+    KEYS and the validator's own table (prescription.INT_RANGES)."""
+    from .prescription import ANODE, CATHODE, FAMILIES, INT_RANGES, WAVEFORMS
+
+    def units(key: Key) -> str:
+        if key.units is None:
+            return "-"
+        if "" in key.units:
+            return "count"
+        return " or ".join(f"`_{u}`" for u in key.units)
+
+    def allowed(key: Key) -> str:
+        if key.field in INT_RANGES:
+            lo, hi, unit = INT_RANGES[key.field]
+            return f"{lo} to {hi} {unit}".strip() + (" (internal unit)" if key.units and "" not in key.units else "")
+        return {"name": "1 to 64 characters", "family": ", ".join(FAMILIES),
+                "electrode_a": f"{ANODE}, {CATHODE}", "reverse_at_half": "true, false",
+                "waveform": ", ".join(WAVEFORMS), "description": "any text"}.get(key.field, "-")
+
+    lines = [
+        "# Profile file format (TOML)",
+        "",
+        "Generated from `core/profiles.py` and `core/prescription.py` by "
+        "`ionto profile format > specs/profile_format.md`;",
+        "`tests/test_profiles.py` fails when this file and the code disagree. Requirements: RX-001,",
+        "RX-002, RX-006.",
+        "",
+        "A profile is one clinician's prescription. Keys carry their unit in their name: "
+        "`target_ma = 15` and",
+        "`target_ua = 15000` are the same. Values may be integers or decimals, but a decimal that "
+        "is not a whole",
+        "number of the internal unit (1 uA, 1 ms, 1 uA*ms, 1 mm2, 1 permille) is rejected, never "
+        "rounded. Every",
+        "problem is reported at once, naming the key as written, its value and what is allowed "
+        "(`ionto validate FILE`).",
+        "Start from a built-in profile: `ionto profile show hyperhidrosis-palms > mine.toml`.",
+        "",
+        "## Keys",
+        "",
+        "| key | units | meaning | default | allowed |",
+        "|---|---|---|---|---|",
+    ]
+    for key in KEYS:
+        suffix = ""
+        if key.units and "" not in key.units:
+            suffix = "_<unit>" if len(key.units) > 1 else "_" + next(iter(key.units))
+        name = _path(key.section, key.base + suffix)
+        lines.append(f"| `{name}` | {units(key)} | {key.doc} | {key.default} | {allowed(key)} |")
+    lines += [
+        "",
+        "Unit factors: current `_ma` x1000 = uA; time `_min` x60000, `_s` x1000 = ms; charge "
+        "`_ma_min` x60,000,000,",
+        "`_mc` x1,000,000 = uA*ms; density `_ma_per_cm2` x1000 = uA/cm2; area `_cm2` x100 = mm2; "
+        "duty `_percent` x10 = permille.",
+        "",
+        "## Rules across keys",
+        "",
+        "- `current.max` >= `current.target` >= `current.min`; `current.step` <= the ceiling; "
+        "`pause.probe` <= the target.",
+        "- `electrode.area` and `electrode.max_density` come together; then the ceiling must be "
+        "<= density x area.",
+        "- `waveform = \"pulsed\"` needs `pulse_hz` > 0 and a duty below 100 %; DC needs neither. "
+        "The set current is the",
+        "  pulse amplitude; the average (amplitude x duty) is what the sensor reports and what "
+        "the dose counts.",
+        "- tap-water: `time.duration` >= 10 s; no dose, no pulses; `reverse_at_half` allowed.",
+        "- drug: `dose.target` > 0, `dose.electrode_max` >= it, `dose.max_duration` >= 10 s; "
+        "polarity fixed (no reversal).",
+        "- research: `pulses.count` >= 1, `pulses.on` >= 1 s, `pulses.gap` >= 1 s between "
+        "pulses; no duration, no dose.",
+        "",
+        "## Rules against the device (DeviceLimits, set by the maker)",
+        "",
+        "- the ceiling <= the device maximum current; the slew (target / ramp) <= the device "
+        "maximum slew;",
+        "- the planned session (duration, or the pulse train) <= the device maximum session "
+        "time;",
+        "- `reverse_at_half` only if the device allows reversal and the session is at least the "
+        "device minimum",
+        "  for reversal (10 min by default);",
+        "- the waveform, pulse frequency and duty within what the device supports; the density "
+        "limit <= the",
+        "  device's (2 mA/cm2 by default, IEC 60601-2-10).",
+        "",
+    ]
+    return "\n".join(lines)

@@ -29,7 +29,9 @@ class SupervisionLimits:
     """...but at least this far above it, so noise at microamp currents cannot trip."""
     tracking_tolerance_ua: int = 50
     tracking_tolerance_permille: int = 100
-    """Tracking error: |measured - expected| above max(ua, permille x expected) (SUP-002)."""
+    """Tracking error: |measured - expected| above max(floor, permille x expected) (SUP-002),
+    where the floor is tracking_tolerance_ua, but at most permille x the effective limit so
+    that a 100 uA research session gets a 10 uA floor, not 50 uA."""
     tracking_debounce_ms: int = 200
     stuck_ms: int = 300
     """Bit-identical readings this long while the command moved counts as stuck (SUP-003)."""
@@ -130,6 +132,17 @@ def tracking_error(measured_ua: int, expected_ua: int, tolerance_ua: int,
                                                         abs(expected_ua) * tolerance_permille)
 
 
+def tracking_floor_ua(tolerance_ua: int, tolerance_permille: int, limit_ua: int) -> int:
+    """The absolute floor of the tracking tolerance for a session: tolerance_ua, but at most
+    tolerance_permille of the effective limit (at least 1 uA).
+
+    pre: tolerance_ua >= 0 and tolerance_permille >= 0 and limit_ua >= 0
+    post: 1 <= __return__ <= max(tolerance_ua, 1)
+    post: __return__ <= max(limit_ua * tolerance_permille // 1000, 1)
+    """
+    return max(1, min(tolerance_ua, limit_ua * tolerance_permille // 1000))
+
+
 def late(dt_ms: int, tick_ms: int, tolerance_permille: int) -> bool:
     """A tick is late when dt > tick * (1 + tolerance).
 
@@ -200,8 +213,10 @@ class Supervisor:
     """
 
     def __init__(self, limits: SupervisionLimits, compliance_mv: int, zero_tolerance_ua: int,
-                 tick_ms: int) -> None:
+                 tick_ms: int, limit_ua: int) -> None:
         self.lim = limits
+        self.tracking_floor_ua = tracking_floor_ua(limits.tracking_tolerance_ua,
+                                                   limits.tracking_tolerance_permille, limit_ua)
         self.compliance_mv = compliance_mv
         self.zero_tolerance_ua = zero_tolerance_ua
         self.tick_ms = tick_ms
@@ -298,9 +313,9 @@ class Supervisor:
             self.contact_open = contact.since_ms >= 0 and t - contact.since_ms >= contact.limit_ms
         # SUP-007 compliance-limited: at compliance, contact present, current short of command.
         self.compliance_limited = (comp and not open_now
-                                   and ai + lim.tracking_tolerance_ua < abs(expected))
+                                   and ai + self.tracking_floor_ua < abs(expected))
         # SUP-002 tracking, not judged at compliance (the load limits the current there).
-        off_track = not comp and tracking_error(i, expected, lim.tracking_tolerance_ua,
+        off_track = not comp and tracking_error(i, expected, self.tracking_floor_ua,
                                                  lim.tracking_tolerance_permille)
         if (off_track or self.tracking.since_ms >= 0) and self.tracking.update(off_track, t):
             self.detail = f"measured {i} uA, expected {expected} uA"

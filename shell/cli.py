@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     show_sub = show.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
     show_one = show_sub.add_parser("show", help="print a built-in profile, ready to copy and edit")
     show_one.add_argument("name")
+    show_sub.add_parser("format", help="print the profile file format (specs/profile_format.md)")
 
     val = sub.add_parser("validate", help="validate a profile file against the device")
     val.add_argument("file", metavar="FILE.toml")
@@ -254,6 +255,9 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def cmd_profile_show(args: argparse.Namespace) -> int:
+    if args.profile_command == "format":
+        print(profiles.render_format(), end="")
+        return EXIT_OK
     try:
         print(profiles.builtin_text(args.name), end="")
     except KeyError:

@@ -153,3 +153,62 @@ def test_effective_limit_is_the_minimum_of_its_layers(dev: int, rx: int, dens: i
         assert lim in (dev, rx, dens * area // 100)
     else:
         assert lim == min(dev, rx)
+
+
+@pytest.mark.req("RX-006")
+def test_profile_format_spec_matches_the_code() -> None:
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[1] / "specs" / "profile_format.md"
+    assert spec.read_text("utf-8") == profiles.render_format(), (
+        "specs/profile_format.md is stale: ionto profile format > specs/profile_format.md")
+    text = spec.read_text("utf-8")
+    for key in profiles.KEYS:  # every key documented with its meaning and default
+        assert key.doc in text and key.default in text
+
+
+# ---- properties: every invalid value is rejected naming its field (RX-001) ----------------
+
+from iontocore.prescription import INT_RANGES  # noqa: E402
+from strategies import prescriptions  # noqa: E402
+
+
+@pytest.mark.req("RX-001")
+@given(prescriptions(), st.sampled_from(sorted(INT_RANGES)), st.booleans(), st.integers(1, 10**6))
+def test_any_out_of_range_field_is_rejected_by_name(rx: Prescription, field: str, above: bool,
+                                                     by: int) -> None:
+    lo, hi, _ = INT_RANGES[field]
+    bad = hi + by if above else lo - by
+    with pytest.raises(InvalidSettings) as info:
+        dataclasses.replace(rx, **{field: bad})
+    problem = next(p for p in info.value.problems if p.field == field)
+    assert problem.value == bad and str(lo) in problem.allowed and str(hi) in problem.allowed
+
+
+def dump_toml(data: dict[str, object]) -> str:
+    """A minimal TOML writer for profile dictionaries (strings, booleans, numbers, tables)."""
+    def value(v: object) -> str:
+        return f'"{v}"' if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
+
+    top = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    tables = [f"\n[{k}]\n" + "\n".join(f"{kk} = {value(vv)}" for kk, vv in v.items())
+              for k, v in data.items() if isinstance(v, dict)]
+    return "\n".join(top) + "\n" + "\n".join(tables) + "\n"
+
+
+@pytest.mark.req("RX-001")
+@given(st.sampled_from([k for k in profiles.KEYS if k.field in INT_RANGES and k.units]),
+       st.integers(1, 10**6))
+def test_any_out_of_range_key_in_a_file_is_named(key: profiles.Key, by: int) -> None:
+    import tomllib
+
+    unit = next(u for u, scale in key.units.items() if scale == 1)  # type: ignore[union-attr]
+    name = f"{key.base}_{unit}" if unit else key.base
+    data = tomllib.loads(PALMS)
+    section = data.setdefault(key.section, {})
+    for existing in [k for k in section if k == key.base or k.startswith(key.base + "_")]:
+        del section[existing]
+    section[name] = INT_RANGES[key.field][1] + by
+    found = problems_of(dump_toml(data))
+    path = f"{key.section}.{name}"
+    assert any(p.startswith(f"{path} = ") for p in found), (path, found)

@@ -42,7 +42,12 @@ def _valid(sample: Any, max_ua: int, max_mv: int) -> bool:
 
 class InvariantChecker:
     def __init__(self, ctl: Controller) -> None:
-        self.limit = ctl.limit_ua
+        # CTL-001's limit, computed here from the layers, not taken from the controller
+        rx, dev = ctl.prescription, ctl.device
+        layers = [dev.max_current_ua, rx.max_ua or rx.target_ua]
+        if rx.area_mm2:
+            layers.append(rx.max_density_ua_per_cm2 * rx.area_mm2 // 100)
+        self.limit = min(layers)
         self.max_step = ctl.max_step_ua
         self.dead = ctl.dead_time_ms
         self.tol = ctl.zero_tolerance_ua

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from invariants import InvariantChecker
-from iontocore import Command, Controller, DeviceLimits, Prescription, Sample, profiles
+from iontocore import (Command, Controller, DeviceLimits, Prescription, Sample,
+                       SupervisionLimits, profiles)
 from iontocore.events import StateChanged
 from iontocore.faults import FaultRecord
 from iontocore.hal.sim import Injection, SimConfig, SimulatedDevice, parse_injection
@@ -57,11 +58,11 @@ class _Sink:
 
 def run(profile: str | Prescription, *, inject: list[str] | None = None, tick_ms: int = 10,
         seed: int = 0, ohm: float = 2000.0, device: DeviceLimits | None = None,
-        adjust: list[Adjustment] | None = None,
+        sup: SupervisionLimits | None = None, adjust: list[Adjustment] | None = None,
         sim_kw: dict[str, object] | None = None) -> tuple[Controller, Recorder]:
     device = device or DeviceLimits()
     rx = profile if isinstance(profile, Prescription) else profiles.load(profile, device)
-    ctl = Controller(rx, device, tick_ms=tick_ms)
+    ctl = Controller(rx, device, sup, tick_ms=tick_ms)
     injections: list[Injection] = [parse_injection(t) for t in inject or []]
     sim = SimulatedDevice(SimConfig(tick_ms=tick_ms, seed=seed, body_ohm=ohm,
                                     compliance_mv=device.compliance_mv, hw_trip_ua=device.trip_ua,

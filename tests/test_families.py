@@ -1,0 +1,197 @@
+"""The three families end to end on the simulated device, each checked against numbers
+computed by hand (in the comments), with a high-resistance and a contact-loss case each."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import sessions
+from iontocore import DeviceLimits, SupervisionLimits, profiles
+from iontocore.dose import UAMS_PER_MA_MIN, UAMS_PER_MC
+from iontocore.shell.runner import Adjustment
+
+DEX = profiles.load("dexamethasone-40")
+ACH = profiles.load("acetylcholine-pulses")
+
+
+def ma_min(uams: int) -> float:
+    return uams / UAMS_PER_MA_MIN
+
+
+# ---------------------------------------------------------------- drug (dose in mA*min)
+
+@pytest.mark.req("RX-003", "DOSE-001")
+def test_dexamethasone_ends_at_its_dose() -> None:
+    ctl, rec = sessions.run("dexamethasone-40")
+    assert ctl.outcome == "completed" and "dose" in ctl.end_reason
+    # 4 mA x 10 min = 40 mA*min; the 30 s ramps deliver half of 4 mA x 30 s each, so the
+    # time at full current is (40 - 2 x 1) / 4 = 9.5 min, plus the 0.5 min ramp up: 10 min
+    assert ma_min(ctl.delivered_uams) == pytest.approx(40.0, abs=0.002)
+    assert ctl.treatment_ms == pytest.approx(600_000, abs=100)
+    assert ctl.delivered_uams <= DEX.electrode_max_uams
+    # the drug electrode (A) is the cathode: current always flows B -> A (negative)
+    assert all(r.command_ua <= 0 for r in rec.rows)
+
+
+@pytest.mark.req("RX-003")
+def test_dexamethasone_on_a_high_resistance_load_takes_longer() -> None:
+    ctl, rec = sessions.run("dexamethasone-40", ohm=20_000)
+    assert ctl.outcome == "completed" and not ctl.faults
+    # 60 V / 20 kOhm = 3 mA: ramps up to 3 mA in 22.5 s (0.5625 mA*min), same down;
+    # (40 - 1.125) / 3 = 12.958 min at 3 mA + 0.375 min ramp = 13.33 min
+    assert ma_min(ctl.delivered_uams) == pytest.approx(40.0, abs=0.002)
+    assert ctl.treatment_ms == pytest.approx(800_000, rel=0.01)
+    assert ctl.compliance_limited_ms > 700_000
+
+
+@pytest.mark.req("RX-003")
+def test_dexamethasone_stops_when_the_dose_cannot_be_reached() -> None:
+    ctl, _ = sessions.run("dexamethasone-40", ohm=30_000)
+    # 60 V / 30 kOhm = 2 mA: 20 min would give at most 40 - ramps: not reachable in 20 min
+    assert ctl.outcome == "stopped"
+    assert "dose not reached within 1200000 ms" in ctl.end_reason
+    assert "of 2400000000 uA*ms" in ctl.end_reason
+    assert ctl.treatment_ms == 1_200_000
+    assert 39.0 < ma_min(ctl.delivered_uams) < 40.0
+
+
+@pytest.mark.req("RX-003", "SUP-005")
+def test_dexamethasone_pauses_on_contact_loss_and_still_delivers_its_dose() -> None:
+    ctl, _ = sessions.run("dexamethasone-40", inject=["contact-loss@120:10"])
+    assert ctl.outcome == "completed" and ctl.pauses == 1
+    assert ma_min(ctl.delivered_uams) == pytest.approx(40.0, abs=0.002)
+    # the pause (10 s + 2 s stable) does not count as treatment; the re-ramp from the probe
+    # costs about 30 s at half current: about 15 s more treatment time
+    assert ctl.treatment_ms == pytest.approx(615_000, abs=1_000)
+    assert ctl.paused_ms == pytest.approx(12_000, abs=50)
+
+
+@pytest.mark.req("RX-003")
+def test_the_dose_never_exceeds_the_electrode_rating() -> None:
+    tight = dataclasses.replace(DEX, electrode_max_uams=DEX.dose_uams)
+    ctl, _ = sessions.run(tight)
+    assert ctl.outcome == "completed" and ctl.delivered_uams <= tight.electrode_max_uams
+
+
+# ---------------------------------------------------------------- research (pulse trains)
+
+@pytest.mark.req("RX-003")
+def test_acetylcholine_train_charge_per_area() -> None:
+    ctl, rec = sessions.run("acetylcholine-pulses")
+    assert ctl.outcome == "completed" and ctl.pulses_done == 5
+    # each pulse: 2 s ramp up (100 uA x 2 s / 2 = 0.1 mC), 20 s at 100 uA (2 mC), 2 s ramp
+    # down (0.1 mC): 2.2 mC; 5 pulses = 11 mC over 1 cm2 = 11 mC/cm2
+    charge_mc = ctl.delivered_uams / UAMS_PER_MC
+    assert charge_mc == pytest.approx(11.0, rel=0.005)
+    # pulses are ramped, and the gaps carry no current for 60 s
+    rising = [r.command_ua for r in rec.rows if r.state == "ramp_up"][:150]
+    assert all(0 <= b - a <= ctl.max_step_ua for a, b in zip(rising, rising[1:]))
+    zero_runs, run = [], 0
+    for r in rec.rows:
+        if r.state == "pulse_gap" and r.command_ua == 0:
+            run += 1
+        elif run:
+            zero_runs.append(run)
+            run = 0
+    assert len(zero_runs) == 4 and all(n * ctl.tick_ms >= 60_000 for n in zero_runs)
+
+
+@pytest.mark.req("RX-003", "SUP-005")
+def test_acetylcholine_pulse_interrupted_by_contact_loss_completes_its_on_time() -> None:
+    ctl, _ = sessions.run("acetylcholine-pulses", inject=["contact-loss@90:5"])  # in pulse 2
+    assert ctl.outcome == "completed" and ctl.pulses_done == 5 and ctl.pauses == 1
+    # the interrupted pulse still gets its 20 s at 100 uA; one extra ramp (0.2 mC) at most
+    assert ctl.delivered_uams / UAMS_PER_MC == pytest.approx(11.0, abs=0.25)
+
+
+@pytest.mark.req("RX-003", "SUP-007")
+def test_acetylcholine_on_a_high_resistance_load_holds_and_reports_less_charge() -> None:
+    # 800 kOhm: 100 uA would need 80 V; at 60 V the load takes 75 uA. A chamber that
+    # resistive needs a device whose open-contact threshold is above it.
+    sup = SupervisionLimits(contact_open_ohm=5_000_000)
+    device = DeviceLimits()
+    ctl, _ = sessions.run(ACH, ohm=800_000, device=device, sup=sup)
+    assert ctl.outcome == "completed" and not ctl.faults and ctl.compliance_limited_ms > 0
+    # By hand, from the load (series 200 kOhm, skin 600 kOhm || 10 uF, tau 6 s): at 100 uA
+    # the voltage 20 V + 60 V (1 - exp(-t/6 s)) reaches 60 V after 6.6 s; then the current
+    # falls towards 75 uA (tau 1.5 s). Per pulse: ramp 0.1 mC + 6.6 s x 100 uA + 13.4 s x
+    # about 77 uA + ramp down 0.08 mC = about 1.86 mC; 5 pulses about 9.3 mC (not 11).
+    assert ctl.delivered_uams / UAMS_PER_MC == pytest.approx(9.3, abs=0.3)
+
+
+# ---------------------------------------------------------------- tap water
+
+@pytest.mark.req("RX-003", "RX-005")
+def test_pulsed_palms_count_the_average_current() -> None:
+    ctl, rec = sessions.run("hyperhidrosis-palms-pulsed")
+    assert ctl.outcome == "completed"
+    # 20 mA amplitude at 50 % duty = 10 mA average; like the DC palms session:
+    # 10 mA x (1200 - 30 - 60.5) s + 4 ramps x (10 mA x 30 s / 2) = 11695 mA*s = 194.92 mA*min
+    assert ma_min(ctl.delivered_uams) == pytest.approx(194.917, rel=3e-4)
+    assert max(abs(r.command_ua) for r in rec.rows) == 20_000  # the limit is on the amplitude
+
+
+@pytest.mark.req("RX-003")
+@pytest.mark.parametrize("name, minutes, ma", [("hyperhidrosis-soles", 20, 20),
+                                               ("hyperhidrosis-underarms", 15, 8),
+                                               ("hyperhidrosis-child", 12, 6)])
+def test_tap_water_profiles_by_hand(name: str, minutes: int, ma: int) -> None:
+    ctl, _ = sessions.run(name)
+    rx = ctl.prescription
+    ramp_s = rx.ramp_ms / 1000
+    swaps = 1 if rx.reverse_at_half else 0
+    # full current for the duration minus the ramp up and each reversal (2 ramps + 0.5 s);
+    # every ramp (up, 2 per reversal, final down) delivers half its length at full current
+    full_s = minutes * 60 - ramp_s - swaps * (2 * ramp_s + 0.5)
+    ramps = 2 + 2 * swaps
+    expected = ma * (full_s + ramps * ramp_s / 2) / 60
+    assert ctl.outcome == "completed"
+    assert ma_min(ctl.delivered_uams) == pytest.approx(expected, rel=3e-4)
+
+
+@pytest.mark.req("RX-003", "SUP-005")
+def test_palms_contact_loss_in_the_second_half() -> None:
+    ctl, _ = sessions.run("hyperhidrosis-palms", inject=["contact-loss@900:30"])
+    assert ctl.outcome == "completed" and ctl.pauses == 1 and ctl.polarity == -1
+    # as the plain session (292.375 mA*min) minus the 30 s re-ramp's half (15 mA x 15 s)
+    assert ma_min(ctl.delivered_uams) == pytest.approx(292.375 - 15 * 15 / 60, rel=5e-4)
+
+
+@pytest.mark.req("RX-002")
+def test_reversal_is_refused_for_a_session_shorter_than_the_device_minimum() -> None:
+    short = dataclasses.replace(profiles.load("hyperhidrosis-palms"), duration_ms=480_000)
+    with pytest.raises(profiles.InvalidSettings) as info:
+        short.check_against(DeviceLimits())
+    assert info.value.problems[0].field == "duration_ms" and "600000" in info.value.problems[0].allowed
+
+
+# ---------------------------------------------------------------- patient adjustments
+
+@pytest.mark.req("RX-004")
+def test_patient_adjustments_are_bounded_stepped_and_ramped() -> None:
+    ctl, rec = sessions.run("hyperhidrosis-underarms",
+                            adjust=[Adjustment(60_000, 1_000), Adjustment(61_000, 1_500),
+                                    Adjustment(120_000, -300), Adjustment(180_000, -8_500)])
+    # limit 10 mA (max 10 mA, density 0.3 mA/cm2 x 40 cm2 = 12 mA); step 0.5 mA; floor 1 mA:
+    # +1 mA accepted, +1.5 mA above the limit, -0.3 mA not a step, -8.5 mA below the floor
+    assert ctl.limit_ua == 10_000 and ctl.setpoint_ua == 9_000
+    rows = [r for r in rec.rows if 60_000 <= r.t_ms <= 70_000]
+    up = [abs(r.command_ua) for r in rows]
+    assert up[0] == 8_000 and up[-1] == 9_000
+    assert all(0 <= b - a <= ctl.max_step_ua for a, b in zip(up, up[1:]))
+
+
+def test_summary_reports_family_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from iontocore.shell import cli
+
+    cli.main(["run", "--profile", "dexamethasone-40", "--fast", "--json", "--sim-ohms", "20000"])
+    info = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert info["dose_target_mA_min"] == 40.0 and info["delivered_mA_min"] == pytest.approx(40, abs=0.002)
+    assert info["time_extension_ms"] == pytest.approx(200_000, rel=0.02)
+    cli.main(["run", "--profile", "acetylcholine-pulses", "--fast", "--json"])
+    info = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert info["pulses_delivered"] == 5 and info["charge_mC_per_cm2"] == pytest.approx(11.0, rel=0.005)
