@@ -10,6 +10,7 @@ import argparse
 import json
 import signal
 import sys
+import tempfile
 from contextlib import ExitStack
 from types import FrameType
 from typing import NoReturn, Sequence
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="patient adjustment: move the intensity by UA microamps at SECONDS of "
                           "treatment time, e.g. +1000@120 or -500@300; repeatable")
     run.add_argument("--trace", metavar="FILE.csv", help="write one CSV row per tick")
+    run.add_argument("--plot", metavar="FILE.png",
+                     help="plot the session (needs the plot extra: pip install 'iontocore[plot]')")
     run.add_argument("--record", metavar="FILE",
                      help="write a crash-proof session record (must not exist yet); read it "
                           "with `ionto record show FILE`")
@@ -89,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser("validate", help="validate a profile file against the device")
     val.add_argument("file", metavar="FILE.toml")
+
+    plot = sub.add_parser("plot", help="plot a trace written by `ionto run --trace`")
+    plot.add_argument("trace", metavar="TRACE.csv")
+    plot.add_argument("-o", "--output", required=True, metavar="FILE.png")
+    plot.add_argument("--title", default="")
 
     rec = sub.add_parser("record", help="session records")
     rec_sub = rec.add_subparsers(dest="record_command", required=True, parser_class=_Parser)
@@ -108,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler = {"run": cmd_run, "profiles": cmd_profiles, "profile": cmd_profile_show,
                    "validate": cmd_validate, "diagram": cmd_diagram,
-                   "record": cmd_record_show}[args.command]
+                   "record": cmd_record_show, "plot": cmd_plot}[args.command]
         return handler(args)
     except BadInput as exc:
         print(f"ionto: error: {exc}", file=sys.stderr)
@@ -162,11 +170,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     hal = _make_hal(args, device, args.tick_ms)
     with ExitStack() as stack:
         sinks: list[TickSink] = []
-        if args.trace:
+        trace_path = args.trace
+        if args.plot and not trace_path:
+            trace_path = stack.enter_context(tempfile.TemporaryDirectory()) + "/trace.csv"
+        if trace_path:
             try:
-                stream = stack.enter_context(open(args.trace, "w", encoding="utf-8", newline=""))
+                stream = stack.enter_context(open(trace_path, "w", encoding="utf-8", newline=""))
             except OSError as exc:
-                raise BadInput(f"--trace {args.trace}: {exc.strerror}") from None
+                raise BadInput(f"--trace {trace_path}: {exc.strerror}") from None
             sinks.append(TraceWriter(stream))
         if args.record:
             try:
@@ -193,6 +204,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             signal.signal(signal.SIGINT, previous)
             hal.close()
+        if args.plot:
+            stream.flush()
+            _plot(trace_path, args.plot, f"{args.profile}: {controller.outcome}")
     info = summary(controller, args.profile, result)
     if not args.fast and sys.stderr.isatty():
         print(file=sys.stderr)
@@ -284,6 +298,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"  target {rx.target_ua} uA, patient range {rx.floor_ua}..{rx.ceiling_ua} uA "
           f"in steps of {rx.adjust_step_ua} uA; effective limit {limit} uA")
     print(f"  ramp {rx.ramp_ms} ms (slew {rx.slew_ua_per_s} uA/s), planned {rx.planned_ms} ms")
+    return EXIT_OK
+
+
+def _plot(trace: str, out: str, title: str) -> None:
+    from .plot import PlotUnavailable, load_trace, render
+
+    try:
+        data = load_trace(trace)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    except OSError as exc:
+        raise BadInput(f"{trace}: {(exc.strerror or str(exc)).lower()}") from None
+    try:
+        render(data, out, title)
+    except PlotUnavailable as exc:
+        raise BadInput(str(exc)) from None
+    except OSError as exc:
+        raise BadInput(f"-o {out}: {exc.strerror}") from None
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    _plot(args.trace, args.output, args.title or args.trace)
     return EXIT_OK
 
 

@@ -1,0 +1,52 @@
+"""`ionto plot` and `ionto run --plot` (matplotlib is an optional extra)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from iontocore.shell import cli
+from iontocore.shell.plot import load_trace, state_spans
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_state_spans() -> None:
+    t = [0, 10, 20, 30, 40, 50]
+    s = ["idle", "ramp_up", "ramp_up", "paused", "paused", "fault"]
+    assert state_spans(t, s) == [("idle", 0, 10), ("ramp_up", 10, 30), ("paused", 30, 50),
+                                 ("fault", 50, 50)]
+
+
+def test_run_plot_and_plot_from_a_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    trace, png, png2 = tmp_path / "t.csv", tmp_path / "run.png", tmp_path / "plot.png"
+    code = cli.main(["run", "--profile", "acetylcholine-pulses", "--fast", "--trace", str(trace),
+                     "--plot", str(png), "--inject", "contact-loss@90:5"])
+    assert code == 0 and png.read_bytes()[:8] == PNG and png.stat().st_size > 20_000
+    tr = load_trace(str(trace))
+    assert {"paused", "pulse_gap", "treat"} <= set(tr.state)
+    assert cli.main(["plot", str(trace), "-o", str(png2)]) == 0
+    assert png2.read_bytes()[:8] == PNG
+    # a run with --plot but no --trace uses a temporary trace
+    png3 = tmp_path / "fault.png"
+    assert cli.main(["run", "--profile", "hyperhidrosis-child", "--fast", "--plot", str(png3),
+                     "--inject", "short@100"]) == 1
+    assert png3.read_bytes()[:8] == PNG
+
+
+def test_plot_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,c\n1,2,3\n")
+    assert cli.main(["plot", str(bad), "-o", str(tmp_path / "x.png")]) == 2
+    assert "not an ionto trace" in capsys.readouterr().err
+    assert cli.main(["plot", str(tmp_path / "missing.csv"), "-o", str(tmp_path / "x.png")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    good = tmp_path / "good.csv"
+    good.write_text("t_ms,state,command_ua,measured_ua,voltage_mv,delivered_uams\n0,idle,0,0,0,0\n")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the extra were not installed
+    assert cli.main(["plot", str(good), "-o", str(tmp_path / "x.png")]) == 2
+    assert "pip install 'iontocore[plot]'" in capsys.readouterr().err
