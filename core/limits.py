@@ -14,27 +14,46 @@ from .errors import Checker
 WAVEFORMS = frozenset({"dc", "pulsed"})
 
 
+DEVICE_RANGES: dict[str, tuple[int, int, str, str]] = {
+    "max_current_ua": (1, 100_000, "uA", "largest set-point the device will ever command"),
+    "trip_ua": (1, 200_000, "uA", "independent over-current trip of the device; latches a fault; "
+                "above max_current_ua"),
+    "compliance_mv": (1_000, 200_000, "mV", "highest voltage the current source can drive"),
+    "max_slew_ua_per_s": (1, 100_000, "uA/s", "fastest allowed change of the set-point"),
+    "max_session_ms": (1_000, 14_400_000, "ms", "longest session, including any dose-driven "
+                       "extension"),
+    "min_reversal_session_ms": (0, 14_400_000, "ms", "shortest session for which a reversal at "
+                                "half time is allowed"),
+    "pulse_hz_min": (1, 100_000, "Hz", "lowest pulse frequency of pulsed DC"),
+    "pulse_hz_max": (1, 100_000, "Hz", "highest pulse frequency of pulsed DC"),
+    "duty_permille_min": (1, 1000, "permille", "lowest duty cycle of pulsed DC"),
+    "duty_permille_max": (1, 1000, "permille", "highest duty cycle of pulsed DC"),
+    "max_density_ua_per_cm2": (1, 10_000, "uA/cm2", "highest current density any prescription "
+                               "may ask for (IEC 60601-2-10 draws attention above 2 mA/cm2)"),
+    "dead_time_ms": (1, 60_000, "ms", "time the command must sit at zero before the polarity "
+                     "may change"),
+    "zero_tolerance_ua": (0, 1_000, "uA", "measured current at or below this counts as zero"),
+    "sensor_max_ua": (1, 1_000_000, "uA", "range of the current sensor; beyond it a reading is "
+                      "implausible; above trip_ua"),
+    "sensor_max_mv": (1, 1_000_000, "mV", "range of the voltage sensor; above compliance_mv"),
+}
+"""Every integer device limit: allowed range (inclusive), unit and meaning. The validator and
+specs/limits.md both read this table."""
+
+
 @dataclass(frozen=True)
 class DeviceLimits:
     """What the output stage can and may do. Set by the device maker; validated on creation.
-
-    All values are integers in the unit their name ends with.
-    """
+    Integer fields are described in DEVICE_RANGES (and specs/limits.md)."""
 
     max_current_ua: int = 30_000
-    """Largest set-point the device will ever command (uA)."""
     trip_ua: int = 35_000
-    """Independent over-current trip of the device (uA); latches a fault."""
     compliance_mv: int = 60_000
-    """Highest voltage the current source can drive (mV)."""
     max_slew_ua_per_s: int = 2_000
-    """Fastest allowed change of the set-point (uA per second)."""
     max_session_ms: int = 2_400_000
-    """Longest session the device allows, including any dose-driven extension (ms)."""
     reversal_allowed: bool = True
     """Whether the device may reverse polarity within a session."""
     min_reversal_session_ms: int = 600_000
-    """Shortest session for which a reversal at half time is allowed (ms)."""
     waveforms: frozenset[str] = field(default_factory=lambda: WAVEFORMS)
     """Supported waveforms: 'dc' and/or 'pulsed'."""
     pulse_hz_min: int = 100
@@ -42,44 +61,36 @@ class DeviceLimits:
     duty_permille_min: int = 100
     duty_permille_max: int = 900
     max_density_ua_per_cm2: int = 2_000
-    """Highest current density any prescription may ask for (uA/cm2; IEC 60601-2-10)."""
     dead_time_ms: int = 500
-    """Time the command must sit at zero before the polarity may change (ms)."""
     zero_tolerance_ua: int = 20
-    """Measured current at or below this counts as zero (uA)."""
     sensor_max_ua: int = 60_000
-    """Range of the current sensor; a reading beyond it is implausible (uA)."""
     sensor_max_mv: int = 120_000
-    """Range of the voltage sensor; a reading beyond it is implausible (mV)."""
 
     def __post_init__(self) -> None:
         c = Checker("device limits")
-        c.int_range("max_current_ua", self.max_current_ua, 1, 100_000, "uA")
-        if c.int_range("trip_ua", self.trip_ua, 1, 200_000, "uA"):
+        for name, (lo, hi, unit, _) in DEVICE_RANGES.items():
+            c.int_range(name, getattr(self, name), lo, hi, unit)
+        bad = {p.field for p in c.problems}
+        if not bad & {"trip_ua", "max_current_ua"}:
             c.check(self.trip_ua > self.max_current_ua, "trip_ua", self.trip_ua,
                     f"above max_current_ua ({self.max_current_ua} uA)")
-        c.int_range("compliance_mv", self.compliance_mv, 1_000, 200_000, "mV")
-        c.int_range("max_slew_ua_per_s", self.max_slew_ua_per_s, 1, 100_000, "uA/s")
-        c.int_range("max_session_ms", self.max_session_ms, 1_000, 14_400_000, "ms")
+        if not bad & {"sensor_max_ua", "trip_ua"}:
+            c.check(self.sensor_max_ua > self.trip_ua, "sensor_max_ua", self.sensor_max_ua,
+                    f"above trip_ua ({self.trip_ua} uA), or a trip could not be seen")
+        if not bad & {"sensor_max_mv", "compliance_mv"}:
+            c.check(self.sensor_max_mv > self.compliance_mv, "sensor_max_mv", self.sensor_max_mv,
+                    f"above compliance_mv ({self.compliance_mv} mV)")
+        if not bad & {"pulse_hz_min", "pulse_hz_max"}:
+            c.check(self.pulse_hz_min <= self.pulse_hz_max, "pulse_hz_max", self.pulse_hz_max,
+                    f"at least pulse_hz_min ({self.pulse_hz_min} Hz)")
+        if not bad & {"duty_permille_min", "duty_permille_max"}:
+            c.check(self.duty_permille_min <= self.duty_permille_max, "duty_permille_max",
+                    self.duty_permille_max, f"at least duty_permille_min ({self.duty_permille_min})")
         c.check(type(self.reversal_allowed) is bool, "reversal_allowed", self.reversal_allowed,
                 "true or false")
-        c.int_range("min_reversal_session_ms", self.min_reversal_session_ms, 0, 14_400_000, "ms")
         c.check(isinstance(self.waveforms, frozenset) and bool(self.waveforms)
                 and self.waveforms <= WAVEFORMS, "waveforms", self.waveforms,
                 f"a non-empty subset of {sorted(WAVEFORMS)}")
-        c.int_range("pulse_hz_min", self.pulse_hz_min, 1, 100_000, "Hz")
-        c.int_range("pulse_hz_max", self.pulse_hz_max, 1, 100_000, "Hz")
-        c.int_range("duty_permille_min", self.duty_permille_min, 1, 1000, "permille")
-        c.int_range("duty_permille_max", self.duty_permille_max, 1, 1000, "permille")
-        c.int_range("max_density_ua_per_cm2", self.max_density_ua_per_cm2, 1, 10_000, "uA/cm2")
-        c.int_range("dead_time_ms", self.dead_time_ms, 1, 60_000, "ms")
-        c.int_range("zero_tolerance_ua", self.zero_tolerance_ua, 0, 1_000, "uA")
-        if c.int_range("sensor_max_ua", self.sensor_max_ua, 1, 1_000_000, "uA"):
-            c.check(self.sensor_max_ua > self.trip_ua, "sensor_max_ua", self.sensor_max_ua,
-                    f"above trip_ua ({self.trip_ua} uA), or a trip could not be seen")
-        if c.int_range("sensor_max_mv", self.sensor_max_mv, 1, 1_000_000, "mV"):
-            c.check(self.sensor_max_mv > self.compliance_mv, "sensor_max_mv", self.sensor_max_mv,
-                    f"above compliance_mv ({self.compliance_mv} mV)")
         c.raise_if_any()
 
 
@@ -114,3 +125,32 @@ def trip_threshold_ua(limit_ua: int, device_trip_ua: int, margin_permille: int,
     """
     above = max(limit_ua * margin_permille // 1000, floor_ua)
     return min(limit_ua + above, device_trip_ua)
+
+
+def render_spec() -> str:
+    """specs/limits.md: every device and supervision limit with its default, unit and range."""
+    from .supervision import SUPERVISION_RANGES, SupervisionLimits
+
+    device, sup = DeviceLimits(), SupervisionLimits()
+    lines = ["# Device and supervision limits", "",
+             "Generated from `core/limits.py` and `core/supervision.py` by `ionto limits > "
+             "specs/limits.md`; `tests/test_limits.py`",
+             "fails when this file and the code disagree. The device maker sets these (frozen for "
+             "the device's life);", "a prescription may only narrow them (specs/profile_format.md). "
+             "Every value is validated when created:", "a value outside its range is rejected "
+             "with the field, the value and the range, never clamped.", "",
+             "## DeviceLimits", "",
+             "| field | default | unit | allowed | meaning |", "|---|---|---|---|---|"]
+    for name, (lo, hi, unit, doc) in DEVICE_RANGES.items():
+        lines.append(f"| `{name}` | {getattr(device, name)} | {unit} | {lo} to {hi} | {doc} |")
+    lines += [f"| `reversal_allowed` | {str(device.reversal_allowed).lower()} | - | true, false | "
+              "whether the device may reverse polarity within a session |",
+              f"| `waveforms` | {', '.join(sorted(device.waveforms))} | - | subset of dc, pulsed | "
+              "supported waveforms |",
+              "", "## SupervisionLimits", "",
+              "| field | default | unit | allowed | meaning |", "|---|---|---|---|---|"]
+    for name, (lo, hi, unit, doc) in SUPERVISION_RANGES.items():
+        lines.append(f"| `{name}` | {getattr(sup, name)} | {unit} | {lo} to {hi} | {doc} |")
+    lines += ["", "A tick period is accepted only if sample_deadline_ms >= 3 ticks and "
+              "clock_jump_ms >= 2 ticks (1 to 100 ms).", ""]
+    return "\n".join(lines)

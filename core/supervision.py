@@ -19,59 +19,85 @@ from .faults import FaultCode
 from .interface import Command, Sample
 
 
+SUPERVISION_RANGES: dict[str, tuple[int, int, str, str]] = {
+    "trip_margin_permille": (0, 1_000, "permille", "session over-current trip this far above the "
+                             "effective limit (SUP-001)"),
+    "trip_floor_ua": (1, 10_000, "uA", "...but at least this far above it, so noise at microamp "
+                      "currents cannot trip"),
+    "tracking_tolerance_ua": (1, 10_000, "uA", "tracking error floor, at most tracking_tolerance_"
+                              "permille of the effective limit (SUP-002)"),
+    "tracking_tolerance_permille": (1, 1_000, "permille", "tracking error: |measured - expected| "
+                                    "above max(floor, this x expected) (SUP-002)"),
+    "tracking_debounce_ms": (0, 10_000, "ms", "a tracking error must last this long (SUP-002)"),
+    "stuck_ms": (1, 60_000, "ms", "bit-identical readings this long while the command moved: "
+                 "stuck sensor (SUP-003)"),
+    "stuck_move_ua": (1, 100_000, "uA", "...and the command moved at least this much"),
+    "implausible_max_consecutive": (1, 100, "samples", "consecutive implausible samples before "
+                                    "the fault; counted, not timed (SUP-004)"),
+    "compliance_margin_mv": (0, 100_000, "mV", "|voltage| within this of the compliance voltage "
+                             "counts as at compliance"),
+    "contact_open_ohm": (1_000, 100_000_000, "ohm", "at compliance with an impedance above this: "
+                         "contact lost (SUP-005)"),
+    "contact_sense_ua": (1, 10_000, "uA", "contact is judged only while at least this much "
+                         "current is commanded"),
+    "contact_loss_debounce_ms": (0, 10_000, "ms", "an open contact must last this long (SUP-005)"),
+    "short_ohm": (1, 100_000, "ohm", "impedance below this at the short sense current: short "
+                  "circuit (SUP-006)"),
+    "short_sense_ua": (1, 100_000, "uA", "shorts are judged at or above this current"),
+    "short_debounce_ms": (0, 10_000, "ms", "a short must last this long (SUP-006)"),
+    "hold_release_ms": (0, 600_000, "ms", "compliance hold released after this long off "
+                        "compliance (SUP-007)"),
+    "sample_deadline_ms": (1, 10_000, "ms", "no fresh sample for this long: sample loss (SUP-008)"),
+    "clock_jump_ms": (1, 10_000, "ms", "a sample more than this after the previous one: clock "
+                      "jump (SUP-009)"),
+    "late_tolerance_permille": (0, 10_000, "permille", "a tick later than tick x (1 + this) is "
+                                "late (SUP-009)"),
+    "late_bucket_limit": (10, 100_000, "points", "leaky bucket, +10 per late tick, -1 per "
+                          "punctual tick: fault at this level (SUP-009)"),
+    "relay_debounce_ms": (0, 10_000, "ms", "relay disagreeing with the command this long: relay "
+                          "fault (SUP-010)"),
+    "leak_settle_ms": (0, 10_000, "ms", "current above the zero tolerance this long after the "
+                       "output was commanded off: leak (SUP-010)"),
+    "reset_quiet_ms": (0, 600_000, "ms", "a reset needs the measured current near zero this long "
+                       "(SUP-013)"),
+}
+"""Every supervision threshold: allowed range (inclusive), unit and meaning. The validator and
+specs/limits.md both read this table."""
+
+
 @dataclass(frozen=True)
 class SupervisionLimits:
-    """Thresholds and debounces of every monitor. Integers in the unit their name ends with."""
+    """Thresholds and debounces of every monitor, described in SUPERVISION_RANGES (and
+    specs/limits.md). Integers in the unit their name ends with."""
 
     trip_margin_permille: int = 100
-    """Session over-current trip: this far above the effective limit (SUP-001)."""
     trip_floor_ua: int = 100
-    """...but at least this far above it, so noise at microamp currents cannot trip."""
     tracking_tolerance_ua: int = 50
     tracking_tolerance_permille: int = 100
-    """Tracking error: |measured - expected| above max(floor, permille x expected) (SUP-002),
-    where the floor is tracking_tolerance_ua, but at most permille x the effective limit so
-    that a 100 uA research session gets a 10 uA floor, not 50 uA."""
     tracking_debounce_ms: int = 200
     stuck_ms: int = 300
-    """Bit-identical readings this long while the command moved counts as stuck (SUP-003)."""
     stuck_move_ua: int = 50
     implausible_max_consecutive: int = 3
-    """Consecutive implausible samples before the fault (SUP-004). Counted, not timed:
-    a bad sample's time stamp cannot be trusted."""
     compliance_margin_mv: int = 1_500
-    """|voltage| within this of the compliance voltage counts as 'at compliance'."""
     contact_open_ohm: int = 200_000
-    """At compliance with an impedance above this: contact lost (SUP-005)."""
     contact_sense_ua: int = 10
-    """Contact is judged only while at least this much current is commanded."""
     contact_loss_debounce_ms: int = 30
     short_ohm: int = 300
-    """Impedance below this at or above the short sense current: short circuit (SUP-006)."""
     short_sense_ua: int = 500
     short_debounce_ms: int = 30
     hold_release_ms: int = 2_000
-    """Compliance hold released after this long off compliance (SUP-007)."""
     sample_deadline_ms: int = 100
-    """No fresh sample for this long: sample loss (SUP-008)."""
     clock_jump_ms: int = 100
-    """A sample more than this after the previous one: clock jump (SUP-009)."""
     late_tolerance_permille: int = 500
-    """A tick later than tick x (1 + this) is late (SUP-009)."""
     late_bucket_limit: int = 100
-    """Leaky bucket: +10 per late tick, -1 per punctual tick; fault at this level."""
     relay_debounce_ms: int = 30
-    """Relay disagreeing with the command this long: relay fault (SUP-010)."""
     leak_settle_ms: int = 100
-    """After the output is commanded off, current above the zero tolerance after this
-    long is a leak (SUP-010)."""
     reset_quiet_ms: int = 1_000
-    """A reset needs the measured current near zero for this long (SUP-013)."""
 
     def __post_init__(self) -> None:
         c = Checker("supervision limits")
-        for name, value in self.__dict__.items():
-            c.int_range(name, value, 0, 10_000_000)
+        for name, (lo, hi, unit, _) in SUPERVISION_RANGES.items():
+            c.int_range(name, getattr(self, name), lo, hi, unit)
         c.raise_if_any()
 
     def check_tick(self, tick_ms: int) -> None:

@@ -24,6 +24,7 @@ from iontocore.hal import Hal
 from iontocore.hal.sim import INJECTIONS, SimConfig, SimulatedDevice, parse_injection
 from iontocore.interface import Sample
 from iontocore.limits import DeviceLimits
+from iontocore.limits import render_spec as render_limits
 from iontocore.prescription import Prescription
 from iontocore.machine import mermaid, render_spec
 
@@ -105,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec_show.add_argument("file")
     rec_show.add_argument("--json", action="store_true", help="print the recovered summary as JSON")
 
+    sub.add_parser("limits", help="print the device and supervision limits (specs/limits.md)")
+
     dia = sub.add_parser("diagram", help="print the state machine as a Mermaid diagram")
     dia.add_argument("--spec", action="store_true",
                      help="print specs/state_machine.md (states, transitions, diagram)")
@@ -116,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler = {"run": cmd_run, "profiles": cmd_profiles, "profile": cmd_profile_show,
                    "validate": cmd_validate, "diagram": cmd_diagram,
-                   "record": cmd_record_show, "plot": cmd_plot}[args.command]
+                   "record": cmd_record_show, "plot": cmd_plot,
+                   "limits": cmd_limits}[args.command]
         return handler(args)
     except BadInput as exc:
         print(f"ionto: error: {exc}", file=sys.stderr)
@@ -343,6 +347,11 @@ def cmd_record_show(args: argparse.Namespace) -> int:
     if rec.problem:
         return EXIT_BAD_INPUT
     return EXIT_OK if rec.complete else EXIT_FAULT
+
+
+def cmd_limits(args: argparse.Namespace) -> int:
+    print(render_limits(), end="")
+    return EXIT_OK
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:

@@ -50,3 +50,60 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         lines = [f"{rid}: {len(ids)} test(s), e.g. {ids[0]}" for rid, ids in sorted(unknown.items())]
         raise pytest.UsageError("tests name requirement IDs that specs/requirements.toml does "
                                 "not define:\n" + "\n".join(lines))
+
+
+# ---- evidence: per-test outcome, requirement IDs, verification kind, recorded properties ----
+
+SYMBOLIC_FILES = {"test_symbolic.py"}
+MODEL_CHECK_FILES = {"test_model_check.py"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--evidence-json", metavar="PATH", default=None,
+                     help="write every test's outcome, requirement IDs and kind to PATH")
+
+
+def _kind(item: pytest.Item) -> str:
+    name = item.path.name
+    if name in SYMBOLIC_FILES and "backend" not in item.name:
+        return "symbolic"
+    if name in MODEL_CHECK_FILES:
+        return "model-check"
+    obj = getattr(item, "obj", None)
+    if getattr(obj, "is_hypothesis_test", False) or "TestCase" in item.nodeid or "Machine" in item.nodeid:
+        return "property"
+    return "test"
+
+
+class _EvidenceRecorder:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.tests: dict[str, dict[str, object]] = {}
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            reqs = sorted({rid for mark in item.iter_markers("req") for rid in mark.args})
+            self.tests[item.nodeid] = {"requirements": reqs, "kind": _kind(item),
+                                       "outcome": "not run", "seconds": 0.0, "properties": {}}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        entry = self.tests.setdefault(report.nodeid, {"requirements": [], "kind": "test",
+                                                      "outcome": "not run", "seconds": 0.0,
+                                                      "properties": {}})
+        entry["seconds"] = round(float(entry["seconds"]) + report.duration, 3)  # type: ignore[arg-type]
+        if report.when == "call" or report.outcome != "passed":
+            if entry["outcome"] in ("not run", "passed"):
+                entry["outcome"] = report.outcome
+        entry["properties"].update(dict(report.user_properties))  # type: ignore[union-attr]
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        import json
+
+        with open(self.path, "w", encoding="utf-8") as fh:
+            json.dump({"hypothesis_profile": PROFILE, "tests": self.tests}, fh, indent=1, default=str)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = config.getoption("--evidence-json")
+    if path:
+        config.pluginmanager.register(_EvidenceRecorder(path), "iontocore-evidence")
