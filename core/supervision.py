@@ -308,8 +308,6 @@ class Supervisor:
             if relay is not None and self.relay.update(relay != 0, t):
                 self.detail = f"relay reports {relay} with the output off"
                 return FaultCode.RELAY_MISMATCH
-            if relay is not None and relay == 0:
-                self.relay.clear()
             return None
         expected = command * duty_permille // 1000 if duty_permille < 1000 else command
         ai = i if i >= 0 else -i

@@ -4,7 +4,8 @@ Hypothesis profiles (one switch: HYPOTHESIS_PROFILE):
 - ci:   derandomized, no deadline, no example database (chosen when CI=true);
 - dev:  the default elsewhere: random, no deadline;
 - fuzz: randomized, many more examples and steps, with an example database under
-        .hypothesis/ (HYPOTHESIS_PROFILE=fuzz pytest).
+        .hypothesis/ (HYPOTHESIS_PROFILE=fuzz pytest);
+- mutation: as ci but without shrinking (evidence/mutation.py: only the verdict matters).
 Every failure ever found becomes an @example or a plain regression test.
 """
 
@@ -15,7 +16,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +25,9 @@ REQUIREMENTS = tomllib.loads((ROOT / "specs" / "requirements.toml").read_text("u
 settings.register_profile("ci", derandomize=True, deadline=None, database=None,
                           print_blob=True, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("mutation", derandomize=True, deadline=None, database=None,
+                          phases=[Phase.explicit, Phase.generate],
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("fuzz", deadline=None, max_examples=5_000, stateful_step_count=200,
                           print_blob=True,
@@ -104,6 +108,7 @@ class _EvidenceRecorder:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    path = config.getoption("--evidence-json")
+    # the option, or IONTO_EVIDENCE_JSON so that CI can run the README's command verbatim
+    path = config.getoption("--evidence-json") or os.environ.get("IONTO_EVIDENCE_JSON")
     if path:
         config.pluginmanager.register(_EvidenceRecorder(path), "iontocore-evidence")

@@ -117,3 +117,188 @@ def test_late_tick_bucket_arithmetic() -> None:
 
 def test_display_conversion() -> None:
     assert uams_to_ma_min(60_000_000) == 1.0 and uams_to_ma_min(30_000_000) == 0.5
+
+
+# ---- exact behaviour of the remaining predicates (mutation testing's survivors) -----------
+
+from hypothesis import example  # noqa: E402
+
+from iontocore import Command, DeviceLimits, InvalidSettings  # noqa: E402
+from iontocore.dose import dose_end_due, ramp_down_charge_uams  # noqa: E402
+from iontocore.shaping import next_magnitude_na, step_na  # noqa: E402
+from iontocore.supervision import Debounce, at_compliance, over_current, tracking_error  # noqa: E402
+
+
+@pytest.mark.req("SUP-001")
+def test_over_current_boundaries() -> None:
+    assert not over_current(22_000, 22_000) and over_current(22_001, 22_000)
+    assert not over_current(-22_000, 22_000) and over_current(-22_001, 22_000)
+
+
+@pytest.mark.req("SUP-005", "SUP-007")
+def test_at_compliance_both_signs_and_boundary() -> None:
+    assert at_compliance(58_500, 60_000, 1_500) and at_compliance(-58_500, 60_000, 1_500)
+    assert not at_compliance(58_499, 60_000, 1_500) and not at_compliance(-58_499, 60_000, 1_500)
+    assert not at_compliance(-60_001 + 60_001, 60_000, 1_500)
+
+
+@pytest.mark.req("SUP-002")
+@given(st.integers(-10**6, 10**6), st.integers(-10**6, 10**6), st.integers(0, 10**5), st.integers(0, 1000))
+@example(1_000, 0, 1_000, 0)       # exactly the absolute tolerance: not an error
+@example(1_001, 0, 1_000, 0)
+@example(1_100, 1_000, 50, 100)    # exactly 10 % of 1000: not an error
+@example(1_101, 1_000, 50, 100)
+def test_tracking_error_exactly(measured: int, expected: int, tol: int, permille: int) -> None:
+    allowed = max(Fraction(tol), Fraction(abs(expected) * permille, 1000))
+    assert tracking_error(measured, expected, tol, permille) == (abs(measured - expected) > allowed)
+
+
+@pytest.mark.req("SUP-006", "SUP-005")
+@example(1_000, 1, 1_000_001)
+@example(1_000, 1, 999_999)
+@given(st.integers(-10**6, 10**6), st.integers(-10**6, 10**6), st.integers(0, 10**7))
+def test_impedance_near_the_threshold(v: int, i: int, ohm: int) -> None:
+    if i:
+        z = Fraction(abs(v), abs(i)) * 1000
+        assert impedance_below(v, i, ohm) == (z < ohm) and impedance_above(v, i, ohm) == (z > ohm)
+
+
+@pytest.mark.req("SUP-009")
+def test_late_at_a_long_tick() -> None:
+    assert not late(1_000, 1_000, 0) and late(1_001, 1_000, 0)
+
+
+@pytest.mark.req("RX-003")
+@given(st.integers(0, 10**5), st.integers(1, 10**5))
+@example(4_000, 133)
+def test_ramp_down_charge_is_the_exact_ceiling(current: int, slew: int) -> None:
+    exact = Fraction(current * current * 1000, 2 * slew)
+    got = ramp_down_charge_uams(current, slew)
+    assert got == -(-exact.numerator // exact.denominator) and got - 1 < exact <= got
+
+
+@pytest.mark.req("RX-003")
+def test_dose_end_due_boundary() -> None:
+    ramp = ramp_down_charge_uams(4_000, 133)
+    assert dose_end_due(2_400_000_000 - ramp, 4_000, 133, 2_400_000_000)        # lands exactly
+    assert not dose_end_due(2_400_000_000 - ramp - 1, 4_000, 133, 2_400_000_000)
+
+
+@pytest.mark.req("CTL-002")
+def test_step_and_next_magnitude_cases() -> None:
+    assert step_na(500, 0, 10) == 0 and step_na(500, -5, 10) == 0 and step_na(500, 7, 10) == 3_500
+    assert step_na(500, 25, 10) == 5_000                                     # capped at a tick
+    nm = next_magnitude_na
+    assert nm(8_000, 8, 8, 1_000, 0) == 8_000                                # at the target: stays
+    assert nm(5_000, 0, 8, 1_000, 0) == 6_000                                # rising by one step
+    assert nm(10_000, 10, 8, 5_000, 0) == 8_000                              # falling onto the target
+    assert nm(10_000, 10, 0, 1_000, 0) == 9_000                              # falling at the slew
+    # the load collapsed to 1 uA, beyond the 2 uA margin: follow it down to 1 uA - 1 step
+    assert nm(10_000, 1, 0, 500, 2) == 500
+    assert nm(10_000, 0, 0, 500, 2) == 0 and nm(10_000, -4, 0, 500, 2) == 0  # none flowing
+    # within the margin it is noise: fall at the slew
+    assert nm(10_000, 8, 0, 500, 2) == 9_500                                 # 8 uA + 2 == 10 uA
+    assert nm(10_000, 7, 0, 500, 2) == 6_500                                 # 7 + 2 < 10: follow
+    # a reverse current counts as nothing flowing, whatever the margin
+    assert nm(10_000, -15, 0, 500, 20) == 9_500 and nm(10, -1, 0, 0, 0) == 0
+
+
+@pytest.mark.req("SUP-002", "SUP-003", "SUP-005")
+def test_debounce_from_time_zero() -> None:
+    d = Debounce(30)
+    assert not d.update(True, 0) and d.since_ms == 0
+    assert not d.update(True, 20) and d.update(True, 30)
+    assert not d.update(False, 40) and d.since_ms == -1
+    assert not d.update(True, 1_000)           # a new run starts now, not at 0
+    d.clear()
+    assert d.since_ms == -1
+
+
+def _observe(sup: Supervisor, t: int, i: int, v: int, cmd: Command, duty: int = 1000,
+             relay: int | None = None, off_for: int = -1) -> FaultCode | None:
+    return sup.observe(t, i, v, relay, 10, cmd, duty, 22_000, off_for)
+
+
+@pytest.mark.req("SUP-001", "RX-005")
+def test_pulsed_mode_scales_the_trip_and_the_expected_current() -> None:
+    sup = supervisor()
+    on = Command(20_000, True, 500)
+    assert _observe(sup, 0, 11_000, 20_000, on, duty=500) is None           # half the trip
+    assert _observe(sup, 10, 11_001, 20_000, on, duty=500) is FaultCode.OVERCURRENT
+    assert sup.detail == "measured 11001 uA beyond the trip at 22000 uA"
+    sup = supervisor()
+    for t in range(0, 300, 10):                # measured the average: no tracking error
+        assert _observe(sup, t, 10_000, 20_000, on, duty=500) is None
+    for t in range(300, 520, 10):              # 20 % short of the average, for 200 ms
+        code = _observe(sup, t, 8_000, 16_000, on, duty=500)
+    assert code is FaultCode.TRACKING and sup.detail == "measured 8000 uA, expected 10000 uA"
+    assert _observe(supervisor(), 0, 22_000, 40_000, Command(20_000, True)) is None  # DC: full trip
+
+
+@pytest.mark.req("SUP-010")
+def test_leak_and_relay_with_the_output_off() -> None:
+    off = Command(0, False)
+    assert _observe(supervisor(), 0, 21, 0, off, off_for=99) is None          # still settling
+    assert _observe(supervisor(), 0, 20, 0, off, off_for=100) is None         # within tolerance
+    sup = supervisor()
+    assert _observe(sup, 0, -21, 0, off, off_for=100) is FaultCode.LEAK
+    assert sup.detail == "-21 uA flowing with the output off for 100 ms"
+    sup = supervisor()
+    assert _observe(sup, 0, 0, 0, off, relay=1) is None
+    assert _observe(sup, 30, 0, 0, off, relay=1) is FaultCode.RELAY_MISMATCH
+    assert sup.detail == "relay reports 1 with the output off"
+
+
+@pytest.mark.req("SUP-010")
+def test_relay_mismatch_at_one_microamp_and_its_message() -> None:
+    sup = supervisor()
+    cmd = Command(1, True)                     # the smallest positive command still has a polarity
+    assert _observe(sup, 0, 1, 2, cmd, relay=-1) is None
+    assert _observe(sup, 30, 1, 2, cmd, relay=-1) is FaultCode.RELAY_MISMATCH
+    assert sup.detail == "relay reports -1, command polarity 1"
+    sup = supervisor()                          # a mismatch that started at t = 0 and cleared
+    assert _observe(sup, 0, 1, 2, cmd, relay=-1) is None
+    assert _observe(sup, 10, 1, 2, cmd, relay=1) is None
+    assert _observe(sup, 1_000, 1, 2, cmd, relay=-1) is None                  # starts afresh
+
+
+@pytest.mark.req("SUP-006")
+def test_short_at_the_sense_current_either_polarity() -> None:
+    for sign in (1, -1):
+        sup = supervisor()
+        cmd = Command(sign * 500, True)
+        assert _observe(sup, 0, sign * 500, sign * 100, cmd) is None           # 200 ohm
+        assert _observe(sup, 30, sign * 500, sign * 100, cmd) is FaultCode.SHORT_CIRCUIT
+        assert sup.detail == "impedance 200 ohm below 300 ohm"
+    sup = supervisor()                          # below the sense current: not judged
+    for t in (0, 30, 60):
+        assert _observe(sup, t, 499, 50, Command(499, True)) is None
+    sup = supervisor()                          # a short that started at t = 0 and cleared
+    assert _observe(sup, 0, 500, 100, Command(500, True)) is None
+    assert _observe(sup, 10, 500, 1_000, Command(500, True)) is None
+    assert _observe(sup, 1_000, 500, 100, Command(500, True)) is None
+
+
+@pytest.mark.req("RX-001")
+def test_device_limit_messages_and_equal_bounds() -> None:
+    with pytest.raises(InvalidSettings) as info:
+        DeviceLimits(trip_ua=30_000)
+    assert str(info.value) == "invalid device limits: trip_ua = 30000: allowed above max_current_ua (30000 uA)"
+    for kw, field in (({"sensor_max_ua": 35_000}, "sensor_max_ua"),
+                      ({"sensor_max_mv": 60_000}, "sensor_max_mv")):
+        with pytest.raises(InvalidSettings) as info:
+            DeviceLimits(**kw)  # type: ignore[arg-type]
+        assert [(p.field, p.value) for p in info.value.problems] == [(field, kw[field])]
+    assert DeviceLimits(pulse_hz_min=500, pulse_hz_max=500, duty_permille_min=500, duty_permille_max=500)
+    for kw, field in (({"pulse_hz_min": 600, "pulse_hz_max": 500}, "pulse_hz_max"),
+                      ({"duty_permille_min": 600, "duty_permille_max": 500}, "duty_permille_max"),
+                      ({"reversal_allowed": "yes"}, "reversal_allowed"),
+                      ({"waveforms": frozenset({"ac"})}, "waveforms")):
+        with pytest.raises(InvalidSettings) as info:
+            DeviceLimits(**kw)  # type: ignore[arg-type]
+        assert [(p.field, p.value) for p in info.value.problems] == [(field, kw[field])]
+    assert "allowed true or false" in str(info.value) or "allowed a non-empty subset" in str(info.value)
+    with pytest.raises(InvalidSettings, match="^invalid device limits: reversal_allowed = 'yes': allowed true or false$"):
+        DeviceLimits(reversal_allowed="yes")  # type: ignore[arg-type]
+    with pytest.raises(InvalidSettings, match="^invalid supervision limits: stuck_ms = 0: "):
+        SupervisionLimits(stuck_ms=0)

@@ -66,10 +66,10 @@ def test_planted_output_in_fault_is_caught(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 
-def _caught_assertion(match: str) -> None:
+def _caught_assertion(*matches: str) -> None:
     with pytest.raises((AssertionError, Flaky)) as info:
         run_state_machine_as_test(ControllerMachine, settings=FIND)
-    assert match in str(info.value), str(info.value)[:500]
+    assert any(m in str(info.value) for m in matches), str(info.value)[:500]
 
 
 @pytest.mark.req("SUP-013")
@@ -95,7 +95,7 @@ def test_planted_refused_request_with_a_side_effect_is_caught(monkeypatch: pytes
         return reply
 
     monkeypatch.setattr(controller_mod.Controller, "_adjust", leaky_adjust)
-    _caught_assertion("adjust")
+    _caught_assertion("adjust", "RX-004")
 
 
 @pytest.mark.req("SUP-001")
@@ -126,3 +126,23 @@ def test_planted_debounce_off_by_one_fails_the_fault_matrix(monkeypatch: pytest.
     monkeypatch.setattr(supervision.Debounce, "update", late_by_one_tick)
     cell = fm.run_cell("tracking", "treat")
     assert not cell.passed and cell.latency == cell.expected_latency + 1
+
+
+@pytest.mark.req("DOSE-001", "SUP-005")
+def test_planted_dose_counted_while_paused_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(controller_mod, "DOSE_STATES", controller_mod.DOSE_STATES | {"paused"})
+    _caught_assertion("frozen while paused")
+
+
+@pytest.mark.req("SUP-004")
+def test_planted_rise_on_a_bad_sample_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = controller_mod.Controller._blind
+
+    def creeping(self: controller_mod.Controller, missing: bool, state: str) -> Command:
+        cmd = real(self, missing, state)
+        if cmd.enabled and self.state not in ("fault", "ramp_down") and cmd.setpoint_ua:
+            return Command(cmd.setpoint_ua + (1 if cmd.setpoint_ua > 0 else -1), True, cmd.duty_permille)
+        return cmd
+
+    monkeypatch.setattr(controller_mod.Controller, "_blind", creeping)
+    _caught_assertion("rose on a bad sample")

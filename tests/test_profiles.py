@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from iontocore import DeviceLimits, InvalidSettings, Prescription, profiles
@@ -212,3 +212,26 @@ def test_any_out_of_range_key_in_a_file_is_named(key: profiles.Key, by: int) -> 
     found = problems_of(dump_toml(data))
     path = f"{key.section}.{name}"
     assert any(p.startswith(f"{path} = ") for p in found), (path, found)
+
+
+@pytest.mark.req("RX-002")
+@given(prescriptions(), st.sampled_from(["current", "slew", "session", "density"]))
+def test_a_prescription_beyond_a_smaller_device_is_rejected(rx: Prescription, layer: str) -> None:
+    from strategies import DEVICE as base
+
+    if layer == "current":
+        assume(rx.ceiling_ua >= 2)
+        device, field = dataclasses.replace(base, max_current_ua=rx.ceiling_ua - 1), ("max_ua", "target_ua")
+    elif layer == "slew":
+        assume(rx.slew_ua_per_s >= 2)
+        device, field = dataclasses.replace(base, max_slew_ua_per_s=rx.slew_ua_per_s - 1), ("ramp_ms",)
+    elif layer == "session":
+        assume(rx.planned_ms - 1 >= 1_000)
+        device, field = dataclasses.replace(base, max_session_ms=rx.planned_ms - 1), ("duration_ms", "pulse_count")
+    else:
+        assume(rx.max_density_ua_per_cm2 >= 2)
+        device = dataclasses.replace(base, max_density_ua_per_cm2=rx.max_density_ua_per_cm2 - 1)
+        field = ("max_density_ua_per_cm2",)
+    with pytest.raises(InvalidSettings) as info:
+        rx.check_against(device)
+    assert any(p.field in field for p in info.value.problems), info.value.problems

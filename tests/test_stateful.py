@@ -8,5 +8,6 @@ import pytest
 
 from stateful_model import ControllerMachine
 
-TestControllerMachine = pytest.mark.req("CTL-001", "CTL-002", "CTL-003", "SM-002", "CTL-005")(
-    ControllerMachine.TestCase)
+TestControllerMachine = pytest.mark.req(
+    "CTL-001", "CTL-002", "CTL-003", "SM-002", "CTL-005", "DOSE-001", "SUP-004", "SUP-005",
+    "SUP-013", "RX-004")(ControllerMachine.TestCase)

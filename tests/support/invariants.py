@@ -60,6 +60,7 @@ class InvariantChecker:
         self.t: int | None = None
         self.state = ctl.state
         self.ticks = 0
+        self.last_valid = True
         self.quiet_since: int | None = None  # in fault: since when the current is near zero
 
     def request(self, name: str, accepted: bool, state_after: str) -> None:
@@ -79,6 +80,7 @@ class InvariantChecker:
     def step(self, sample: Any, cmd: Command, state_after: str) -> None:
         self.ticks += 1
         valid = _valid(sample, self.max_ua, self.max_mv)
+        self.last_valid = valid
         fresh = valid and (self.t is None or int(sample[0]) > self.t)
         if self.state == FAULT and state_after == FAULT:  # SUP-013: the reset's quiet time
             if fresh and abs(int(sample[1])) <= self.tol:

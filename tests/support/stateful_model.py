@@ -66,6 +66,12 @@ class ControllerMachine(RuleBasedStateMachine):
                 self.faults_at_reset = len(ctl.faults)
         else:
             reply = ctl.adjust(steps * ctl.prescription.adjust_step_ua)
+            rx = ctl.prescription  # RX-004: the set-point stays within the patient's range
+            assert rx.floor_ua <= ctl.setpoint_ua <= min(rx.ceiling_ua, self.check.limit), \
+                ("RX-004: set-point out of range", ctl.setpoint_ua)
+            if reply.accepted:
+                assert ctl.setpoint_ua - before[2] == steps * rx.adjust_step_ua, \
+                    ("RX-004: not a whole number of steps", ctl.setpoint_ua)  # type: ignore[operator]
         if not reply.accepted:  # a refused request changes nothing
             assert self._snapshot() == before, (name, reply, before, self._snapshot())
         self._request(name, reply.accepted)
@@ -79,26 +85,35 @@ class ControllerMachine(RuleBasedStateMachine):
         self.request("reset", True, 0)
         self.request("start", False, 0)
 
+    def tick(self, sample: object) -> None:
+        """One tick with the invariants of tests/support/invariants.py and these:
+        DOSE-001 / SUP-005: while paused, delivered dose and treatment time stay frozen;
+        SUP-004: a tick without a usable sample never raises the command."""
+        ctl = self.controller
+        before = (ctl.state, ctl.delivered_uams, ctl.treatment_ms, abs(ctl.command.setpoint_ua))
+        cmd = ctl.step(sample)  # type: ignore[arg-type]
+        self.check.step(sample, cmd, ctl.state)
+        if before[0] == "paused":  # accounting for a tick that began paused
+            assert (ctl.delivered_uams, ctl.treatment_ms) == before[1:3], ("frozen while paused", before)
+        if not self.check.last_valid:
+            assert abs(cmd.setpoint_ua) <= before[3], ("rose on a bad sample", before, cmd)
+
     @rule(kind=KIND, n=st.integers(1, 400), noise=st.integers(-40, 40),
           value=st.integers(-(2**31), 2**31))
     def ticks(self, kind: str, n: int, noise: int, value: int) -> None:
-        ctl, check, plant = self.controller, self.check, self.plant
+        ctl, plant = self.controller, self.plant
         for k in range(n):
-            sample = plant.sample(ctl.command, kind, noise if k % 2 else -noise, value + k)
-            cmd = ctl.step(sample)
-            check.step(sample, cmd, ctl.state)
+            self.tick(plant.sample(ctl.command, kind, noise if k % 2 else -noise, value + k))
 
     @precondition(lambda self: self.controller.state not in ("idle", "fault"))
     @rule(kind=st.sampled_from(["follow", "follow", "follow", "high_r"]), noise=st.integers(-20, 20))
     def until_state_changes(self, kind: str, noise: int) -> None:
         """Tick (at most 6,000 times) until the state changes: reaches half time, the end of
         a pulse or of the session without thousands of separate rules."""
-        ctl, check, plant = self.controller, self.check, self.plant
+        ctl, plant = self.controller, self.plant
         before = ctl.state
         for k in range(6_000):
-            sample = plant.sample(ctl.command, kind, noise if k % 2 else -noise, k)
-            cmd = ctl.step(sample)
-            check.step(sample, cmd, ctl.state)
+            self.tick(plant.sample(ctl.command, kind, noise if k % 2 else -noise, k))
             if ctl.state != before:
                 break
 

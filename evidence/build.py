@@ -1,0 +1,387 @@
+"""Build the evidence bundle a reviewer reads: run every verification, trace each hazard
+to its requirements, their tests and proofs and the results, and write it as HTML (people),
+JSON (tools) and Markdown (diffs).
+
+    python evidence/build.py [--out build/evidence] [--skip-mutation]
+
+Runs: the spec checks (duplicated or dangling IDs, hazards without controls), the whole
+test suite with deeper model checking (it includes CrossHair on every safety-path module
+and the fault matrix), and mutation testing. Exits non-zero when any requirement lacks a
+passing verification of each kind it declares, an ID is duplicated or dangling, a hazard
+has no control, a test fails, or mutation testing misses its target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+import tomllib
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ROOT / "specs"
+ID_RE = re.compile(r"^[A-Z]{2,5}-[0-9]{2,4}$")
+KINDS = ("test", "property", "symbolic", "model-check")
+METHODS = set(KINDS) | {"review"}
+
+
+# ------------------------------------------------------------------------------ specs
+
+def load_specs() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[str]]:
+    """Requirements, hazards and SOUP, and every problem with them (IDs, references)."""
+    problems: list[str] = []
+    loaded: list[dict[str, Any]] = []
+    for name in ("requirements.toml", "hazards.toml", "soup.toml"):
+        try:
+            loaded.append(tomllib.loads((SPECS / name).read_text("utf-8")))
+        except tomllib.TOMLDecodeError as exc:  # a duplicated ID is a duplicated table
+            problems.append(f"specs/{name}: {exc} (a duplicated ID?)")
+            loaded.append({})
+    reqs, hazards, soup = loaded
+    for rid in set(reqs) & set(hazards):
+        problems.append(f"{rid} is both a requirement and a hazard")
+    for rid, req in reqs.items():
+        if not ID_RE.match(rid):
+            problems.append(f"requirement ID {rid!r} is malformed")
+        for key in ("statement", "rationale", "hazards", "verification"):
+            if not req.get(key):
+                problems.append(f"{rid}: no {key}")
+        for hid in req.get("hazards", []):
+            if hid not in hazards:
+                problems.append(f"{rid}: dangling hazard {hid}")
+        for method in req.get("verification", []):
+            if method not in METHODS:
+                problems.append(f"{rid}: unknown verification method {method!r}")
+    for hid, hazard in hazards.items():
+        if not ID_RE.match(hid):
+            problems.append(f"hazard ID {hid!r} is malformed")
+        if not hazard.get("controls"):
+            problems.append(f"{hid} has no control")
+        for rid in hazard.get("controls", []):
+            if rid not in reqs:
+                problems.append(f"{hid}: dangling control {rid}")
+    for name, entry in soup.items():
+        for rid in entry.get("requirements", []):
+            if rid != "*" and rid not in reqs:
+                problems.append(f"SOUP {name}: dangling requirement {rid}")
+    return reqs, hazards, soup, problems
+
+
+def soup_table(soup: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The SOUP list with version and licence read from the installed environment."""
+    rows, problems = [], []
+    for name, entry in soup.items():
+        try:
+            dist = metadata.distribution(name)
+            version = dist.version
+            meta = dist.metadata
+            licence = (meta.get("License-Expression") or meta.get("License") or "").strip()
+            if not licence or len(licence) > 60:
+                classifiers = [c.split("::")[-1].strip() for c in meta.get_all("Classifier") or []
+                               if c.startswith("License ::")]
+                licence = ", ".join(classifiers) or licence[:60] or "unknown"
+        except metadata.PackageNotFoundError:
+            version, licence = "not installed", "-"
+            if entry.get("kind") in ("runtime", "verification"):
+                problems.append(f"SOUP {name} ({entry.get('kind')}) is not installed")
+        rows.append({"name": name, "version": version, "licence": licence, **entry})
+    runtime = [re.split(r"[<>=!~ ;\[]", r)[0] for r in metadata.requires("iontocore") or []
+               if "extra ==" not in r]
+    for dep in runtime:
+        if dep not in soup:
+            problems.append(f"runtime dependency {dep} is not in specs/soup.toml")
+    return rows, problems
+
+
+# ------------------------------------------------------------------------------ running
+
+def run_tests(out_dir: Path) -> tuple[dict[str, Any], int, float]:
+    results = out_dir / "tests.json"
+    env = {**os.environ, "CI": "true", "MODEL_CHECK_DEPTH": "deep"}
+    pytest = Path(sys.executable).parent / "pytest"
+    started = time.perf_counter()
+    proc = subprocess.run([str(pytest), "-q", "-p", "no:cacheprovider",
+                           f"--evidence-json={results}"], cwd=ROOT, env=env)
+    seconds = time.perf_counter() - started
+    data = json.loads(results.read_text("utf-8")) if results.exists() else {"tests": {}}
+    return data, proc.returncode, seconds
+
+
+def run_mutation(out_dir: Path) -> dict[str, Any]:
+    out = out_dir / "mutation.json"
+    subprocess.run([sys.executable, str(ROOT / "evidence" / "mutation.py"), "--out", str(out)],
+                   cwd=ROOT)
+    if out.exists():
+        report: dict[str, Any] = json.loads(out.read_text("utf-8"))
+        return report
+    return {"passed": False, "error": "mutation run produced no report"}
+
+
+# ------------------------------------------------------------------------------ tracing
+
+def trace(reqs: dict[str, Any], hazards: dict[str, Any], tests: dict[str, Any],
+          safety_md: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """For every requirement: its tests by kind, their results, and whether every declared
+    verification method has at least one passing test (review: a row in SAFETY.md)."""
+    rows, problems = [], []
+    for rid, req in reqs.items():
+        naming = {nid: t for nid, t in tests.items() if rid in t["requirements"]}
+        by_kind: dict[str, dict[str, int]] = {}
+        for t in naming.values():
+            counts = by_kind.setdefault(t["kind"], {})
+            counts[t["outcome"]] = counts.get(t["outcome"], 0) + 1
+        failed = [nid for nid, t in naming.items() if t["outcome"] == "failed"]
+        missing = []
+        for method in req["verification"]:
+            if method == "review":
+                if f"| {rid} |" not in safety_md:
+                    missing.append("review (no row in SAFETY.md)")
+            elif not by_kind.get(method, {}).get("passed"):
+                missing.append(method)
+        status = "verified" if not failed and not missing else "NOT VERIFIED"
+        if failed:
+            problems.append(f"{rid}: failing tests {failed}")
+        if missing:
+            problems.append(f"{rid}: no passing verification of kind {', '.join(missing)}")
+        rows.append({"id": rid, "statement": req["statement"], "hazards": req["hazards"],
+                     "methods": req["verification"], "status": status, "by_kind": by_kind,
+                     "tests": sorted(naming), "failed": failed, "missing": missing})
+    named = {rid for t in tests.values() for rid in t["requirements"]}
+    for rid in sorted(named - set(reqs)):
+        problems.append(f"tests name unknown requirement {rid}")
+    return rows, problems
+
+
+def facts(tests: dict[str, Any]) -> dict[str, Any]:
+    """Numbers the tests recorded: model checking and CrossHair."""
+    model, crosshair = {}, []
+    for t in tests.values():
+        for key, value in t.get("properties", {}).items():
+            if key.startswith("model_check_"):
+                model[key.removeprefix("model_check_")] = value
+            elif key == "crosshair":
+                crosshair.append(value)
+    return {"model_check": model, "crosshair": sorted(crosshair, key=lambda c: c["module"])}
+
+
+def environment() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except OSError:
+            return ""
+
+    tools = {}
+    for name in ("iontocore", "pytest", "hypothesis", "crosshair-tool", "hypothesis-crosshair",
+                 "mypy", "mutmut", "transitions"):
+        try:
+            tools[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            tools[name] = "not installed"
+    return {"generated_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain")),
+            "python": sys.version.split()[0], "platform": platform.platform(), "tools": tools,
+            "seeds": {"hypothesis": "profile 'ci': derandomized (a fixed seed per test), no "
+                                    "example database", "simulator": "seed 0 unless a test sets "
+                                    "another", "model_check": "deterministic (no randomness)"}}
+
+
+# ------------------------------------------------------------------------------ writing
+
+def markdown(bundle: dict[str, Any]) -> str:
+    s = bundle["summary"]
+    lines = [f"# iontocore evidence ({'PASS' if s['passed'] else 'FAIL'})", "",
+             f"Commit `{bundle['environment']['commit']}`"
+             + (" (with uncommitted changes)" if bundle["environment"]["dirty"] else "")
+             + f", generated {bundle['environment']['generated_utc']}, in {s['seconds']} s.", "",
+             f"- requirements: {s['requirements_verified']} of {s['requirements']} verified",
+             f"- hazards: {s['hazards']}, each with controls",
+             f"- tests: {s['tests_passed']} passed, {s['tests_failed']} failed (pytest exit "
+             f"{s['pytest_exit']})",
+             f"- mutation: {s['mutation']}",
+             f"- model checking: {s['model_check']}",
+             f"- CrossHair: {s['crosshair']}", ""]
+    if bundle["problems"]:
+        lines += ["## Problems", ""] + [f"- {p}" for p in bundle["problems"]] + [""]
+    lines += ["## Traceability: hazard -> requirement -> verification -> result", "",
+              "| hazard | requirement | methods | tests (passed/total by kind) | result |",
+              "|---|---|---|---|---|"]
+    for hz in bundle["hazards"]:
+        for rid in hz["controls"]:
+            r = bundle["requirements_by_id"][rid]
+            kinds = "; ".join(f"{k} {v.get('passed', 0)}/{sum(v.values())}"
+                              for k, v in sorted(r["by_kind"].items()))
+            lines.append(f"| {hz['id']} {hz['hazard']} | {rid} | {', '.join(r['methods'])} | "
+                         f"{kinds} | {r['status']} |")
+    lines += ["", "## Requirements", ""]
+    for r in bundle["requirements"]:
+        lines += [f"### {r['id']} ({r['status']})", "", r["statement"], "",
+                  f"Hazards: {', '.join(r['hazards'])}. Verified by: "
+                  + ", ".join(f"`{t}`" for t in r["tests"][:12])
+                  + (f" and {len(r['tests']) - 12} more" if len(r["tests"]) > 12 else ""), ""]
+    lines += ["## SOUP", "", "| name | version | licence | kind | purpose | requirements |",
+              "|---|---|---|---|---|---|"]
+    for row in bundle["soup"]:
+        lines.append(f"| {row['name']} | {row['version']} | {row['licence']} | {row['kind']} | "
+                     f"{row['purpose']} | {', '.join(row['requirements']) or '-'} |")
+    mut = bundle["mutation"]
+    lines += ["", "## Mutation testing", "", f"{s['mutation']}.", ""]
+    for e in mut.get("equivalent", []):
+        lines.append(f"- equivalent: `{e['mutant']}` `{e['line']}`: {e['equivalent_because']}")
+    for e in mut.get("unexplained_survivors", []):
+        lines.append(f"- SURVIVED: `{e['mutant']}` `{e['line']}`")
+    lines += ["", "## Fault matrix", "", bundle["fault_matrix"], "## State machine", "",
+              "```mermaid", bundle["state_diagram"], "```", "",
+              "## Environment", "", "```json", json.dumps(bundle["environment"], indent=1), "```", ""]
+    return "\n".join(lines)
+
+
+def html_page(md_text: str, bundle: dict[str, Any]) -> str:
+    """A self-contained page (no network): tables rendered, the rest preformatted."""
+    body, table, pre = [], False, False
+    for line in md_text.splitlines():
+        if line.startswith("```"):
+            body.append("</pre>" if pre else "<pre>")
+            pre = not pre
+            continue
+        if pre:
+            body.append(html.escape(line))
+            continue
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if set("".join(cells)) <= set("-: "):
+                continue
+            tag = "th" if not table else "td"
+            if not table:
+                body.append("<table>")
+                table = True
+            row = "".join(f"<{tag}>{_inline(c)}</{tag}>" for c in cells)
+            cls = ' class="bad"' if any("NOT VERIFIED" in c or c == "FAIL" for c in cells) else ""
+            body.append(f"<tr{cls}>{row}</tr>")
+            continue
+        if table:
+            body.append("</table>")
+            table = False
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{_inline(line.lstrip('# '))}</h{level}>")
+        elif line.startswith("- "):
+            body.append(f"<li>{_inline(line[2:])}</li>")
+        elif line.strip():
+            body.append(f"<p>{_inline(line)}</p>")
+    verdict = "pass" if bundle["summary"]["passed"] else "fail"
+    return ("<!doctype html><meta charset='utf-8'><title>iontocore evidence</title><style>"
+            "body{font:14px/1.45 system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+            "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;"
+            "vertical-align:top}th{background:#f3f3f3}tr.bad td{background:#fde2e2}"
+            "pre{background:#f7f7f7;padding:8px;overflow:auto}.pass{color:#1a7f37}.fail{color:#c00}"
+            f"</style><p class='{verdict}'><b>{verdict.upper()}</b></p>" + "\n".join(body))
+
+
+def _inline(text: str) -> str:
+    out = html.escape(text)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
+
+
+# ------------------------------------------------------------------------------ main
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "build" / "evidence"))
+    ap.add_argument("--skip-mutation", action="store_true",
+                    help="for quick local runs; the bundle then fails")
+    ap.add_argument("--reuse-tests", metavar="TESTS.json",
+                    help="use the results of a test run made with IONTO_EVIDENCE_JSON=TESTS.json "
+                         "(CI: the README's test command) instead of running the suite again")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    sys.path.insert(0, str(ROOT))
+    reqs, hazards, soup, problems = load_specs()
+    soup_rows, soup_problems = soup_table(soup)
+    problems += soup_problems
+    if args.reuse_tests:
+        test_data = json.loads(Path(args.reuse_tests).read_text("utf-8"))
+        outcomes = [t["outcome"] for t in test_data.get("tests", {}).values()]
+        pytest_exit, test_seconds = (1 if "failed" in outcomes or not outcomes else 0), 0.0
+    else:
+        test_data, pytest_exit, test_seconds = run_tests(out)
+    tests = test_data.get("tests", {})
+    mutation = {"passed": False, "skipped": True} if args.skip_mutation else run_mutation(out)
+    safety_md = (ROOT / "SAFETY.md").read_text("utf-8")
+    rows, trace_problems = trace(reqs, hazards, tests, safety_md)
+    problems += trace_problems
+    if pytest_exit != 0:
+        problems.append(f"pytest exited {pytest_exit}")
+    if not mutation.get("passed"):
+        problems.append("mutation testing: " + ("skipped" if mutation.get("skipped") else
+                        f"score {mutation.get('score_excluding_equivalent')} (target "
+                        f"{mutation.get('target')}), unexplained survivors "
+                        f"{len(mutation.get('unexplained_survivors', []))}"))
+    from iontocore.machine import mermaid
+
+    f = facts(tests)
+    outcomes = [t["outcome"] for t in tests.values()]
+    model = f["model_check"]
+    bundle: dict[str, Any] = {
+        "environment": environment(),
+        "problems": problems,
+        "hazards": [{"id": hid, **h} for hid, h in hazards.items()],
+        "requirements": rows,
+        "requirements_by_id": {r["id"]: r for r in rows},
+        "soup": soup_rows,
+        "mutation": mutation,
+        "facts": f,
+        "fault_matrix": (SPECS / "fault_matrix.md").read_text("utf-8"),
+        "state_diagram": mermaid(),
+        "tests": tests,
+    }
+    bundle["summary"] = {
+        "passed": not problems,
+        "requirements": len(rows),
+        "requirements_verified": sum(r["status"] == "verified" for r in rows),
+        "hazards": len(hazards),
+        "tests_passed": outcomes.count("passed"), "tests_failed": outcomes.count("failed"),
+        "pytest_exit": pytest_exit, "pytest_seconds": round(test_seconds, 1),
+        "mutation": ("skipped" if mutation.get("skipped") else
+                     f"{mutation.get('killed')} of {mutation.get('total')} mutants killed "
+                     f"({mutation.get('score', 0):.1%}; {mutation.get('score_excluding_equivalent', 0):.1%} "
+                     f"excluding {len(mutation.get('equivalent', []))} equivalent; target 90 %) "
+                     f"in {mutation.get('seconds')} s"),
+        "model_check": "; ".join(f"{k}: {v['states']} states, {v['transitions']} transitions, "
+                                 f"depth {v['depth']}, alphabet {v['alphabet']}, {v['seconds']} s"
+                                 for k, v in sorted(model.items())) or "not run",
+        "crosshair": "; ".join(f"{c['module']}: {c['confirmed']} confirmed over all paths"
+                               + (f", {len(c['not_confirmed'])} not" if c["not_confirmed"] else "")
+                               for c in f["crosshair"]) or "not run",
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    md = markdown(bundle)
+    (out / "evidence.md").write_text(md, "utf-8")
+    (out / "evidence.json").write_text(json.dumps(bundle, indent=1, default=str), "utf-8")
+    (out / "index.html").write_text(html_page(md, bundle), "utf-8")
+    s = bundle["summary"]
+    print(f"evidence: {'PASS' if s['passed'] else 'FAIL'}: {s['requirements_verified']}/"
+          f"{s['requirements']} requirements verified; {s['tests_passed']} tests passed, "
+          f"{s['tests_failed']} failed; mutation: {s['mutation']}; {s['seconds']} s; "
+          f"bundle in {out}")
+    for p in problems:
+        print(f"  problem: {p}")
+    return 0 if s["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
