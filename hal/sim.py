@@ -204,6 +204,11 @@ class SimulatedDevice:
     def close(self) -> None:
         self.cut()
 
+    @property
+    def command(self) -> Command:
+        """The command the output stage is carrying out."""
+        return self._command
+
     def reset_trip(self) -> None:
         """Service action: clear the latched hardware over-current trip."""
         self.hw_tripped = False

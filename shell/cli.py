@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import tempfile
+import threading
 from contextlib import ExitStack
 from types import FrameType
-from typing import NoReturn, Sequence
+from typing import TYPE_CHECKING, NoReturn, Sequence
 
 from iontocore import profiles
 from iontocore.controller import COMPLETED, FAULTED, Controller
@@ -21,6 +23,10 @@ from iontocore.dose import uams_to_ma_min
 from iontocore.errors import InvalidSettings
 from iontocore.faults import CATALOGUE
 from iontocore.hal import Hal
+
+if TYPE_CHECKING:
+    from iontocore.hal.serial import SerialDevice as SerialHal
+from iontocore.hal.emulator import LINK_FAULTS
 from iontocore.hal.sim import INJECTIONS, SimConfig, SimulatedDevice, parse_injection
 from iontocore.interface import Sample
 from iontocore.limits import DeviceLimits
@@ -63,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog=_run_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--profile", required=True, metavar="NAME|FILE.toml",
                      help="built-in profile name (see `ionto profiles`) or a TOML file")
-    run.add_argument("--device", default="sim", help="'sim' (default)")
+    run.add_argument("--device", default="sim",
+                     help="'sim' (default, in-process) or 'serial:PATH' (a device speaking "
+                          "specs/protocol.md, e.g. the port `ionto emulate` prints)")
     run.add_argument("--fast", action="store_true", help="as fast as possible (no pacing)")
     run.add_argument("--tick-ms", type=int, default=10, help="control tick in ms (default 10)")
     run.add_argument("--seed", type=int, default=0, help="simulator noise seed (default 0)")
@@ -108,6 +116,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("limits", help="print the device and supervision limits (specs/limits.md)")
 
+    emu = sub.add_parser("emulate", help="serve a simulated device on a pseudo-terminal",
+                         description="Run the simulated device behind a pseudo-terminal speaking "
+                                     "specs/protocol.md; prints the port path, serves until Ctrl-C.",
+                         epilog="link faults for --link-fault KIND@SECONDS[:DURATION_S] (start in "
+                                "simulated time, duration in wall time):\n" + "\n".join(
+                                    f"  {k:<10} {d}" for k, d in LINK_FAULTS.items()),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    emu.add_argument("--link", metavar="PATH", help="also make PATH a symlink to the port")
+    emu.add_argument("--lockstep", action="store_true",
+                     help="each command advances the simulated clock by one tick (no waiting)")
+    emu.add_argument("--tick-ms", type=int, default=10)
+    emu.add_argument("--seed", type=int, default=0)
+    emu.add_argument("--sim-ohms", type=float, default=2000.0)
+    emu.add_argument("--watchdog-ms", type=int, default=100)
+    emu.add_argument("--inject", action="append", default=[], metavar="KIND@SECONDS[:DURATION_S]",
+                     help="a simulator fault (see `ionto run --help`); repeatable")
+    emu.add_argument("--link-fault", action="append", default=[], metavar="KIND@SECONDS[:DURATION_S]",
+                     help="a link fault (below); repeatable")
+
     dia = sub.add_parser("diagram", help="print the state machine as a Mermaid diagram")
     dia.add_argument("--spec", action="store_true",
                      help="print specs/state_machine.md (states, transitions, diagram)")
@@ -120,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"run": cmd_run, "profiles": cmd_profiles, "profile": cmd_profile_show,
                    "validate": cmd_validate, "diagram": cmd_diagram,
                    "record": cmd_record_show, "plot": cmd_plot,
-                   "limits": cmd_limits}[args.command]
+                   "limits": cmd_limits, "emulate": cmd_emulate}[args.command]
         return handler(args)
     except BadInput as exc:
         print(f"ionto: error: {exc}", file=sys.stderr)
@@ -152,9 +179,18 @@ def _parse_adjust(text: str) -> Adjustment:
         raise BadInput(f"--adjust {text!r}: expected [+-]UA@SECONDS, e.g. +1000@120") from None
 
 
+def _open_serial(spec: str, tick_ms: int) -> SerialHal:
+    from iontocore.hal.serial import LinkError, SerialDevice
+
+    try:
+        return SerialDevice(spec.removeprefix("serial:"), read_timeout_ms=tick_ms)
+    except LinkError as exc:
+        raise BadInput(f"--device {spec}: {exc}") from None
+
+
 def _make_hal(args: argparse.Namespace, device: DeviceLimits, tick_ms: int) -> Hal:
     if args.device != "sim":
-        raise BadInput(f"--device {args.device!r}: allowed 'sim'")
+        raise BadInput(f"--device {args.device!r}: allowed 'sim' or 'serial:PATH'")
     if not args.sim_ohms > 0:
         raise BadInput(f"--sim-ohms {args.sim_ohms}: allowed > 0")
     try:
@@ -167,12 +203,18 @@ def _make_hal(args: argparse.Namespace, device: DeviceLimits, tick_ms: int) -> H
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    device = DeviceLimits()
-    rx = _load_profile(args.profile, device)
     adjustments = [_parse_adjust(a) for a in args.adjust]
-    controller = Controller(rx, device, tick_ms=args.tick_ms)
-    hal = _make_hal(args, device, args.tick_ms)
     with ExitStack() as stack:
+        if args.device.startswith("serial:"):  # the device reports its own limits
+            serial_hal = _open_serial(args.device, args.tick_ms)
+            stack.callback(serial_hal.close)
+            device: DeviceLimits = serial_hal.limits()
+            hal: Hal = serial_hal
+        else:
+            device = DeviceLimits()
+            hal = _make_hal(args, device, args.tick_ms)
+        rx = _load_profile(args.profile, device)
+        controller = Controller(rx, device, tick_ms=args.tick_ms)
         sinks: list[TickSink] = []
         trace_path = args.trace
         if args.plot and not trace_path:
@@ -208,10 +250,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             signal.signal(signal.SIGINT, previous)
             hal.close()
+        if args.device.startswith("serial:"):
+            link = serial_hal.stats.as_dict(serial_hal.decoder)
         if args.plot:
             stream.flush()
             _plot(trace_path, args.plot, f"{args.profile}: {controller.outcome}")
     info = summary(controller, args.profile, result)
+    if args.device.startswith("serial:"):
+        info["link"] = link
     if not args.fast and sys.stderr.isatty():
         print(file=sys.stderr)
     if args.json:
@@ -347,6 +393,49 @@ def cmd_record_show(args: argparse.Namespace) -> int:
     if rec.problem:
         return EXIT_BAD_INPUT
     return EXIT_OK if rec.complete else EXIT_FAULT
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    from iontocore.hal.emulator import Emulator, parse_link_fault
+
+    try:
+        injections = [parse_injection(t) for t in args.inject]
+        link_faults = [parse_link_fault(t) for t in args.link_fault]
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    if not 1 <= args.tick_ms <= 100 or args.watchdog_ms < 1 or not args.sim_ohms > 0:
+        raise BadInput("--tick-ms 1..100, --watchdog-ms >= 1 and --sim-ohms > 0")
+    sim = SimulatedDevice(SimConfig(tick_ms=args.tick_ms, seed=args.seed, body_ohm=args.sim_ohms,
+                                    watchdog_ms=args.watchdog_ms, injections=injections))
+    emulator = Emulator(sim, lockstep=args.lockstep, watchdog_ms=args.watchdog_ms,
+                        link_faults=link_faults, seed=args.seed)
+    port = emulator.port
+    if args.link:
+        try:
+            if os.path.islink(args.link):
+                os.unlink(args.link)
+            os.symlink(port, args.link)
+        except OSError as exc:
+            emulator.stop()
+            raise BadInput(f"--link {args.link}: {exc.strerror}") from None
+        port = args.link
+    print(port, flush=True)
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *a: stopping.set())
+    emulator.start()
+    try:
+        while not stopping.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        emulator.stop()
+        if args.link and os.path.islink(args.link):
+            os.unlink(args.link)
+    print(f"served {emulator.commands} commands; device faults: "
+          f"{[int(f) for f in emulator.faults_reported]}", file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_limits(args: argparse.Namespace) -> int:

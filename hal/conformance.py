@@ -1,0 +1,193 @@
+"""HAL conformance kit: checks that a backend keeps the HAL contract (LINK-004).
+
+A maker runs it against their own backend, connected to a resistive test load (1-6 kOhm),
+in a test file of their own:
+
+    from iontocore.hal.conformance import Spec, plain_checks, state_machine
+    SPEC = Spec(factory=lambda: MyBackend("/dev/ttyUSB0"), tick_ms=10, load_ohm=2000)
+
+    def test_plain_checks():
+        plain_checks(SPEC)
+
+    TestMyBackend = state_machine(SPEC).TestCase     # Hypothesis RuleBasedStateMachine
+
+It needs Hypothesis (`pip install hypothesis`); the rest of iontocore does not. The checks:
+samples well-formed and in sensor range, time strictly increasing; the commanded current
+flows (within a tolerance, both polarities) and stops when the output is commanded off or
+cut; cut() never raises and may be repeated; the device-side watchdog turns the output off
+when commands stop and keeps it off, whatever later ON commands ask, until an OFF command.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from iontocore.interface import Command, Sample
+from iontocore.supervision import admit
+
+from . import Hal
+
+
+@dataclass
+class Spec:
+    factory: Callable[[], Hal]
+    """Opens a fresh backend (and whatever it needs) for each check."""
+    tick_ms: int = 10
+    load_ohm: int = 2000
+    max_test_ua: int = 10_000
+    """Largest current the checks command (keep it safe for the test load)."""
+    tolerance_ua: int = 100
+    tolerance_permille: int = 50
+    settle_ticks: int = 5
+    """Ticks a change may take to show in the measurement."""
+    zero_tolerance_ua: int = 20
+    watchdog_ms: int = 100
+    sensor_max_ua: int = 60_000
+    sensor_max_mv: int = 120_000
+    wait: Callable[[Hal, int], None] | None = None
+    """How to let `ms` of device time pass without commands: default, wall-clock sleep;
+    the in-process simulator passes time by reading."""
+    closer: Callable[[Hal], None] = field(default=lambda hal: hal.close())
+
+
+class Violation(AssertionError):
+    pass
+
+
+class Probe:
+    """One backend under test, driven tick by tick, checking every sample."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.hal = spec.factory()
+        self.last_t: int | None = None
+        self.command = Command(0, False)
+
+    def tick(self, command: Command | None = None) -> Sample | None:
+        """read(), check, apply() the given command (or the previous one again)."""
+        sample = self.hal.read()
+        self.check(sample)
+        if command is not None:
+            self.command = command
+        self.hal.apply(self.command)
+        return sample
+
+    def settle(self, command: Command) -> Sample:
+        """Apply `command` and return the sample after the settle time."""
+        got: Sample | None = None
+        self.tick(command)
+        for _ in range(self.spec.settle_ticks + 1):
+            got = self.tick() or got
+        if got is None:
+            raise Violation("no sample arrived within the settle time")
+        return got
+
+    def check(self, sample: Sample | None) -> None:
+        if sample is None:
+            return
+        clean = admit(sample, self.spec.sensor_max_ua, self.spec.sensor_max_mv)
+        if clean is None:
+            raise Violation(f"implausible sample {sample}")
+        t = clean[0]
+        if self.last_t is not None and t <= self.last_t:
+            raise Violation(f"time did not advance: {self.last_t} -> {t}")
+        self.last_t = t
+
+    def expect_current(self, sample: Sample, want_ua: int) -> None:
+        tol = max(self.spec.tolerance_ua, abs(want_ua) * self.spec.tolerance_permille // 1000)
+        if abs(sample.current_ua - want_ua) > tol:
+            raise Violation(f"measured {sample.current_ua} uA, commanded {want_ua} uA (+-{tol})")
+
+    def expect_off(self, sample: Sample) -> None:
+        if abs(sample.current_ua) > self.spec.zero_tolerance_ua:
+            raise Violation(f"{sample.current_ua} uA flow with the output off")
+
+    def pass_time(self, ms: int) -> None:
+        if self.spec.wait is not None:
+            self.spec.wait(self.hal, ms)
+        else:
+            time.sleep(ms / 1000)
+
+    def close(self) -> None:
+        self.hal.cut()
+        self.spec.closer(self.hal)
+
+
+def plain_checks(spec: Spec) -> None:
+    """The fixed checks: currents flow as commanded, stop on OFF and on cut, the watchdog."""
+    probe = Probe(spec)
+    try:
+        off = probe.settle(Command(0, False))
+        probe.expect_off(off)
+        level = min(spec.max_test_ua, 5_000)
+        for sign in (1, -1):
+            on = probe.settle(Command(sign * level, True))
+            probe.expect_current(on, sign * level)
+        probe.expect_off(probe.settle(Command(0, False)))
+        probe.settle(Command(level, True))
+        probe.hal.cut()
+        probe.hal.cut()  # idempotent, never raises
+        probe.command = Command(0, False)
+        probe.expect_off(probe.settle(Command(0, False)))
+        # watchdog: commands stop -> output off, and stays off against ON until an OFF
+        probe.settle(Command(level, True))
+        probe.pass_time(spec.watchdog_ms * 3)
+        probe.last_t = None  # the device clock may have moved on while we waited
+        probe.expect_off(probe.settle(Command(level, True)))
+        probe.settle(Command(0, False))
+        probe.expect_current(probe.settle(Command(level, True)), level)
+    finally:
+        probe.close()
+
+
+def state_machine(spec: Spec) -> Any:
+    """A Hypothesis RuleBasedStateMachine checking the contract under arbitrary sequences."""
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+    class HalContract(RuleBasedStateMachine):
+        probe: Probe
+
+        @initialize()
+        def open(self) -> None:
+            self.probe = Probe(spec)
+            self.probe.settle(Command(0, False))
+            self.live = True
+
+        @precondition(lambda self: self.live)
+        @rule(ua=st.integers(-spec.max_test_ua, spec.max_test_ua),
+              duty=st.sampled_from([1000, 1000, 500]))
+        def command_and_settle(self, ua: int, duty: int) -> None:
+            sample = self.probe.settle(Command(ua, True, duty))
+            self.probe.expect_current(sample, ua * duty // 1000)
+
+        @precondition(lambda self: self.live)
+        @rule()
+        def off(self) -> None:
+            self.probe.expect_off(self.probe.settle(Command(0, False)))
+
+        @precondition(lambda self: self.live)
+        @rule(times=st.integers(1, 3))
+        def cut(self, times: int) -> None:
+            for _ in range(times):
+                self.probe.hal.cut()
+            self.probe.command = Command(0, False)
+            self.probe.expect_off(self.probe.settle(Command(0, False)))
+
+        @precondition(lambda self: self.live)
+        @rule(n=st.integers(1, 20))
+        def ticks(self, n: int) -> None:
+            for _ in range(n):
+                self.probe.tick()
+
+        @invariant()
+        def checked(self) -> None:
+            assert self.probe.hal is not None
+
+        def teardown(self) -> None:
+            if getattr(self, "probe", None) is not None:
+                self.probe.close()
+
+    return HalContract

@@ -1,0 +1,260 @@
+"""The serial backend against the emulator over real pseudo-terminals: whole sessions, link
+faults, the device-side obligations, the CLI, and the HAL conformance kit.
+
+Sleeps here are bounded and only where a wall-clock device watchdog makes them unavoidable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from iontocore import Command, Controller, profiles
+from iontocore.faults import FaultCode
+from iontocore.hal import protocol as p
+from iontocore.hal.conformance import Spec, Violation, plain_checks, state_machine
+from iontocore.hal.emulator import Emulator, parse_link_fault
+from iontocore.hal.serial import LinkError, SerialDevice
+from iontocore.hal.sim import Injection, SimConfig, SimulatedDevice
+from iontocore.shell.runner import Runner
+
+IONTO = str(Path(sys.executable).parent / "ionto")
+ACH = profiles.load("acetylcholine-pulses")
+
+
+def emulator(*link_faults: str, injections: list[Injection] | None = None,
+             identity: p.Identity | None = None) -> Emulator:
+    sim = SimulatedDevice(SimConfig(tick_ms=10, injections=injections or []))
+    return Emulator(sim, link_faults=[parse_link_fault(f) for f in link_faults],
+                    identity=identity).start()
+
+
+@pytest.fixture
+def link() -> Iterator[tuple[Emulator, SerialDevice]]:
+    emu = emulator()
+    dev = SerialDevice(emu.port)
+    yield emu, dev
+    dev.close()
+    emu.stop()
+
+
+def session(*link_faults: str) -> tuple[Controller, Emulator, SerialDevice, float]:
+    emu = emulator(*link_faults)
+    dev = SerialDevice(emu.port)
+    ctl = Controller(ACH, dev.limits())
+    start = time.monotonic()
+    try:
+        Runner(ctl, dev).run()
+    finally:
+        dev.close()
+        emu.stop()
+    return ctl, emu, dev, time.monotonic() - start
+
+
+@pytest.mark.req("LINK-002")
+def test_a_whole_session_over_a_pty() -> None:
+    ctl, emu, dev, _ = session()
+    assert ctl.outcome == "completed" and ctl.pulses_done == 5
+    assert ctl.delivered_uams / 1e6 == pytest.approx(11.0, rel=0.005)   # as on the in-process simulator
+    assert dev.stats.timeouts == 0 and dev.decoder.corrupt == 0 and dev.stats.stale == 0
+    assert dev.stats.samples == ctl.tick                    # one answered command per tick
+
+
+@pytest.mark.req("LINK-002", "LINK-003", "SUP-008", "HAL-002")
+def test_link_lost_mid_treatment_turns_the_output_off_on_both_sides() -> None:
+    emu = emulator("drop@60")      # from 60 s of simulated time, nothing gets through
+    dev = SerialDevice(emu.port)
+    ctl = Controller(ACH, dev.limits())
+    try:
+        Runner(ctl, dev).run()
+        lost_at = emu._fault_started[emu.link_faults[0]]
+        host_done = time.monotonic()
+        deadline = time.monotonic() + 1.0
+        while not emu.watchdog_tripped and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        dev.close()
+        emu.stop()
+    # host: sample loss after its deadline, output commanded off
+    assert ctl.state == "fault" and ctl.faults[0].code is FaultCode.SAMPLE_LOSS
+    assert ctl.command == Command(0, False)
+    assert host_done - lost_at < 0.5           # 10 read timeouts of one tick, plus slack
+    # device: its own watchdog cut the output
+    assert emu.watchdog_tripped and p.DeviceFault.WATCHDOG in emu.faults_reported
+    assert emu.sim.true_ua == 0.0 and not emu.sim.command.enabled
+
+
+@pytest.mark.req("LINK-001", "LINK-002")
+@pytest.mark.parametrize("fault, check", [
+    ("corrupt@60:0.04", lambda dev: dev.decoder.corrupt >= 1 and dev.stats.timeouts >= 1),
+    ("delay@60:0.03", lambda dev: dev.stats.stale >= 1 and dev.stats.timeouts >= 1),
+    ("garbage@60:0.2", lambda dev: dev.decoder.corrupt >= 1 and dev.stats.timeouts == 0),
+    ("duplicate@60:0.2", lambda dev: dev.stats.stale >= 1 and dev.stats.timeouts == 0),
+])
+def test_short_link_faults_are_survived(fault: str, check) -> None:  # type: ignore[no-untyped-def]
+    ctl, emu, dev, _ = session(fault)
+    assert ctl.outcome == "completed" and not ctl.faults, (ctl.faults, dev.stats)
+    assert check(dev), dev.stats.as_dict(dev.decoder)
+
+
+@pytest.mark.req("LINK-003", "HAL-002")
+def test_the_device_watchdog_latches_until_an_off_command(link: tuple[Emulator, SerialDevice]) -> None:
+    emu, dev = link
+    for _ in range(20):
+        dev.read()
+        dev.apply(Command(5_000, True))
+    assert abs(dev.read().current_ua - 5_000) < 100   # type: ignore[union-attr]
+    time.sleep(0.25)                                    # no commands for 2.5 watchdog periods
+    assert emu.watchdog_tripped
+    dev.apply(Command(5_000, True))                     # ON does not re-enable it
+    for _ in range(5):
+        dev.apply(Command(5_000, True))
+        sample = dev.read()
+    assert sample is not None and abs(sample.current_ua) <= 20
+    assert (p.DeviceFault.WATCHDOG, ) == tuple(c for c, _ in dev.stats.faults)[:1]
+    dev.apply(Command(0, False))                        # OFF re-arms it
+    dev.read()
+    for _ in range(5):
+        dev.apply(Command(5_000, True))
+        sample = dev.read()
+    assert sample is not None and abs(sample.current_ua - 5_000) < 100
+
+
+@pytest.mark.req("LINK-003")
+def test_hardware_trip_is_reported_latched_and_reset() -> None:
+    emu = emulator(injections=[Injection("overcurrent", 0)])
+    dev = SerialDevice(emu.port)
+    try:
+        for _ in range(10):
+            dev.read()
+            dev.apply(Command(30_000, True))   # + 10 mA runaway: beyond the 35 mA trip
+        dev.read()
+        assert emu.sim.hw_tripped and (p.DeviceFault.HW_TRIP in [c for c, _ in dev.stats.faults])
+        ack = dev.request(p.MsgType.RESET, p.MsgType.RESET_ACK, 1)
+        assert ack is not None and ack.fields == (1,) and not emu.sim.hw_tripped
+    finally:
+        dev.close()
+        emu.stop()
+
+
+@pytest.mark.req("LINK-003")
+def test_ramp_down_on_request(link: tuple[Emulator, SerialDevice]) -> None:
+    emu, dev = link
+    for _ in range(10):
+        dev.read()
+        dev.apply(Command(8_000, True))
+    dev.read()
+    t_before = emu.sim.t_ms
+    reply = dev.request(p.MsgType.RAMP_DOWN, p.MsgType.FAULT)
+    assert reply is not None and reply.fields[0] == p.DeviceFault.RAMPED_DOWN
+    assert (p.DeviceFault.RAMPED_DOWN, reply.fields[1]) in dev.stats.faults
+    assert not emu.sim.command.enabled and emu.sim.true_ua == 0.0
+    # 8 mA at the device's 2000 uA/s: 4 s of simulated ramp
+    assert emu.sim.t_ms - t_before == pytest.approx(4_000, abs=20)
+
+
+@pytest.mark.req("LINK-002")
+def test_open_failures_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(LinkError, match="cannot open"):
+        SerialDevice(str(tmp_path / "no-such-port"))
+    master, slave = os.openpty()  # a port where nobody speaks the protocol
+    try:
+        with pytest.raises(LinkError, match="no IDENTIFY reply"):
+            SerialDevice(os.ttyname(slave), connect_timeout_ms=300)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.mark.req("LINK-003")
+def test_the_device_limits_come_from_the_device(tmp_path: Path) -> None:
+    small = p.Identity(10_000, 12_000, 40_000, 1_000, 100, 10, p.CAP_RELAY, "small")
+    emu = emulator(identity=small)
+    try:
+        out = subprocess.run([IONTO, "run", "--profile", "hyperhidrosis-palms", "--device",
+                              f"serial:{emu.port}", "--fast"], capture_output=True, text=True, timeout=60)
+    finally:
+        emu.stop()
+    assert out.returncode == 2
+    assert "current.max_ma = 20: allowed at most the device maximum 10000 uA" in out.stderr
+    assert "this device does not allow polarity reversal" in out.stderr
+
+
+@pytest.mark.req("LINK-002")
+def test_cli_against_ionto_emulate(tmp_path: Path) -> None:
+    port = tmp_path / "dev"
+    emu = subprocess.Popen([IONTO, "emulate", "--lockstep", "--link", str(port)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert emu.stdout is not None and emu.stdout.readline().strip() == str(port)
+        out = subprocess.run([IONTO, "run", "--profile", "acetylcholine-pulses", "--device",
+                              f"serial:{port}", "--fast", "--json"], capture_output=True, text=True,
+                             timeout=120)
+    finally:
+        emu.terminate()
+        _, err = emu.communicate(timeout=10)
+    info = json.loads(out.stdout.splitlines()[-1])
+    assert out.returncode == 0 and info["outcome"] == "completed" and info["pulses_delivered"] == 5
+    assert info["link"]["corrupt"] == 0 and info["link"]["timeouts"] == 0
+    assert "served" in err and not port.exists()
+
+
+# ---- the conformance kit -------------------------------------------------------------------
+
+def sim_spec() -> Spec:
+    def wait(hal: object, ms: int) -> None:
+        for _ in range(ms // 10 + 1):
+            hal.read()  # type: ignore[attr-defined]
+    return Spec(factory=lambda: SimulatedDevice(SimConfig(tick_ms=10)), wait=wait)
+
+
+def serial_spec() -> Spec:
+    emus: list[Emulator] = []
+
+    def factory() -> SerialDevice:
+        emus.append(emulator())
+        return SerialDevice(emus[-1].port)
+
+    def closer(hal: object) -> None:
+        hal.close()  # type: ignore[attr-defined]
+        emus.pop().stop()
+
+    return Spec(factory=factory, closer=closer)
+
+
+@pytest.mark.req("LINK-004", "HAL-002")
+@pytest.mark.parametrize("make", [sim_spec, serial_spec], ids=["sim", "serial"])
+def test_backends_pass_the_conformance_kit(make) -> None:  # type: ignore[no-untyped-def]
+    plain_checks(make())
+    run_state_machine_as_test(state_machine(make()), settings=settings(
+        max_examples=25, deadline=None, suppress_health_check=list(HealthCheck)))
+
+
+class UnlatchedWatchdog(SimulatedDevice):
+    """A broken backend: any ON command re-enables the output after a watchdog trip."""
+
+    def apply(self, command: Command) -> None:
+        self.watchdog_tripped = False
+        super().apply(command)
+
+
+class CutRaises(SimulatedDevice):
+    def cut(self) -> None:
+        raise OSError("port gone")
+
+
+@pytest.mark.req("LINK-004")
+@pytest.mark.parametrize("broken", [UnlatchedWatchdog, CutRaises])
+def test_the_conformance_kit_fails_broken_backends(broken: type) -> None:
+    spec = sim_spec()
+    spec.factory = lambda: broken(SimConfig(tick_ms=10))
+    with pytest.raises((Violation, OSError)):
+        plain_checks(spec)
