@@ -32,6 +32,7 @@ from iontocore.interface import Sample
 from iontocore.limits import DeviceLimits
 from iontocore.limits import render_spec as render_limits
 from iontocore.prescription import Prescription
+from iontocore.supervision import SupervisionLimits
 from iontocore.machine import mermaid, render_spec
 
 from .runner import Adjustment, Runner, TickSink, summary
@@ -205,6 +206,7 @@ def _make_hal(args: argparse.Namespace, device: DeviceLimits, tick_ms: int) -> H
 def cmd_run(args: argparse.Namespace) -> int:
     adjustments = [_parse_adjust(a) for a in args.adjust]
     with ExitStack() as stack:
+        SupervisionLimits().check_tick(args.tick_ms)  # before any port or simulator opens
         if args.device.startswith("serial:"):  # the device reports its own limits
             serial_hal = _open_serial(args.device, args.tick_ms)
             stack.callback(serial_hal.close)
