@@ -193,6 +193,7 @@ class Controller:
             if got is None:
                 return self._blind(sample is None, state)
             t, i, v, relay = got
+            began = state
             tp = self._t_prev
             dt = 0 if tp < 0 else t - tp
             sup = self._sup
@@ -210,9 +211,11 @@ class Controller:
             self._t_prev = t
             if self._blind_ms or self._bad_samples:
                 self._blind_ms = self._bad_samples = 0
-            if state in DOSE_STATES:  # DOSE-001: signed, along the polarity (noise cancels)
+            # DOSE-001: signed, along the polarity (noise cancels), and in the state the
+            # interval was spent in (a clock fault's ramp-down does not un-pause the past)
+            if began in DOSE_STATES:
                 self.delivered_uams += i * self._polarity * dt
-            if state in TIME_STATES:
+            if began in TIME_STATES:
                 self.treatment_ms += dt
             if self._pending < 0 or self.faults[self._pending].code not in SENSOR_FAULTS:
                 code = sup.observe(t, i, v, relay, dt, self._command, self._duty, self.trip_ua,

@@ -37,13 +37,13 @@ METHODS = set(KINDS) | {"review"}
 
 # ------------------------------------------------------------------------------ specs
 
-def load_specs() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[str]]:
+def load_specs(specs: Path = SPECS) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[str]]:
     """Requirements, hazards and SOUP, and every problem with them (IDs, references)."""
     problems: list[str] = []
     loaded: list[dict[str, Any]] = []
     for name in ("requirements.toml", "hazards.toml", "soup.toml"):
         try:
-            loaded.append(tomllib.loads((SPECS / name).read_text("utf-8")))
+            loaded.append(tomllib.loads((specs / name).read_text("utf-8")))
         except tomllib.TOMLDecodeError as exc:  # a duplicated ID is a duplicated table
             problems.append(f"specs/{name}: {exc} (a duplicated ID?)")
             loaded.append({})

@@ -26,7 +26,7 @@ from iontocore.hal import Hal
 
 if TYPE_CHECKING:
     from iontocore.hal.serial import SerialDevice as SerialHal
-from iontocore.hal.emulator import LINK_FAULTS
+from iontocore.hal.link_faults import LINK_FAULTS, parse_link_fault
 from iontocore.hal.sim import INJECTIONS, SimConfig, SimulatedDevice, parse_injection
 from iontocore.interface import Sample
 from iontocore.limits import DeviceLimits
@@ -180,7 +180,18 @@ def _parse_adjust(text: str) -> Adjustment:
         raise BadInput(f"--adjust {text!r}: expected [+-]UA@SECONDS, e.g. +1000@120") from None
 
 
+def _require_serial_extra(what: str) -> None:
+    """The serial link needs pyserial and cobs (the `serial` extra); say so, not a traceback."""
+    import importlib.util
+
+    missing = [m for m in ("serial", "cobs") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise BadInput(f"{what} needs the 'serial' extra (missing: {', '.join(missing)}): "
+                       "pip install 'iontocore[serial]'")
+
+
 def _open_serial(spec: str, tick_ms: int) -> SerialHal:
+    _require_serial_extra(f"--device {spec}")
     from iontocore.hal.serial import LinkError, SerialDevice
 
     try:
@@ -398,7 +409,8 @@ def cmd_record_show(args: argparse.Namespace) -> int:
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
-    from iontocore.hal.emulator import Emulator, parse_link_fault
+    _require_serial_extra("ionto emulate")
+    from iontocore.hal.emulator import Emulator
 
     try:
         injections = [parse_injection(t) for t in args.inject]

@@ -5,7 +5,8 @@ Hypothesis profiles (one switch: HYPOTHESIS_PROFILE):
 - dev:  the default elsewhere: random, no deadline;
 - fuzz: randomized, many more examples and steps, with an example database under
         .hypothesis/ (HYPOTHESIS_PROFILE=fuzz pytest);
-- mutation: as ci but without shrinking (evidence/mutation.py: only the verdict matters).
+- mutation: as ci but 30 examples and no shrinking (evidence/mutation.py: only the verdict
+  matters, and each surviving mutant runs the whole selection under coverage tracing).
 Every failure ever found becomes an @example or a plain regression test.
 """
 
@@ -27,7 +28,7 @@ settings.register_profile("ci", derandomize=True, deadline=None, database=None,
 settings.register_profile("dev", deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("mutation", derandomize=True, deadline=None, database=None,
-                          phases=[Phase.explicit, Phase.generate],
+                          phases=[Phase.explicit, Phase.generate], max_examples=30,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("fuzz", deadline=None, max_examples=5_000, stateful_step_count=200,
                           print_blob=True,

@@ -302,3 +302,73 @@ def test_device_limit_messages_and_equal_bounds() -> None:
         DeviceLimits(reversal_allowed="yes")  # type: ignore[arg-type]
     with pytest.raises(InvalidSettings, match="^invalid supervision limits: stuck_ms = 0: "):
         SupervisionLimits(stuck_ms=0)
+
+
+# ---- second mutation round ------------------------------------------------------------------
+
+from iontocore.limits import trip_threshold_ua  # noqa: E402
+
+
+@pytest.mark.req("SUP-004")
+def test_admission_negative_bounds_and_integer_types() -> None:
+    assert admit(Sample(0, -60_000, -120_000), 60_000, 120_000) == (0, -60_000, -120_000, None)
+    for mixed in (Sample(1.0, 2.0, 3.0), Sample(1.0, 2, 3), Sample(1, 2.0, 3), Sample(1, 2, 3.0)):
+        got = admit(mixed, 60_000, 120_000)  # type: ignore[arg-type]
+        assert got is not None and [type(x) for x in got[:3]] == [int, int, int], mixed
+
+
+@pytest.mark.req("SUP-001", "CTL-004")
+def test_the_trip_is_an_integer() -> None:
+    trip = trip_threshold_ua(20_001, 35_000, 333, 100)
+    assert trip == 20_001 + 6_660 and type(trip) is int
+
+
+@pytest.mark.req("SUP-010")
+def test_no_relay_fault_at_a_zero_command_with_the_relay_open() -> None:
+    sup = supervisor()
+    for t in range(0, 200, 10):  # enabled at zero (start of a ramp, pulse gap): relay may be open
+        assert _observe(sup, t, 0, 0, Command(0, True), relay=0) is None
+
+
+@pytest.mark.req("SUP-005")
+def test_contact_is_judged_from_exactly_the_sense_current_and_from_t_zero() -> None:
+    sup = supervisor()
+    cmd = Command(10, True)  # contact_sense_ua = 10
+    for t in (0, 10, 20):
+        _observe(sup, t, 0, 60_000, cmd)
+    _observe(sup, 30, 0, 60_000, cmd)
+    assert sup.contact_open
+    sup = supervisor()       # an open contact from t = 0, then the command drops below sense
+    _observe(sup, 0, 0, 60_000, cmd)
+    _observe(sup, 10, 0, 0, Command(0, True))
+    _observe(sup, 30, 0, 0, Command(0, True))
+    assert sup.contact_open  # still suspected: nothing judged has cleared it
+    sup = supervisor()       # an open contact from t = 0 that a judged sample clears
+    _observe(sup, 0, 0, 60_000, cmd)
+    _observe(sup, 10, 10, 20, cmd)
+    _observe(sup, 1_000, 0, 60_000, cmd)
+    assert not sup.contact_open
+
+
+@pytest.mark.req("SUP-006")
+def test_short_message_rounds_the_impedance_down() -> None:
+    sup = supervisor()
+    cmd = Command(1_010, True)
+    _observe(sup, 0, 1_010, 100, cmd)
+    assert _observe(sup, 30, 1_010, 100, cmd) is FaultCode.SHORT_CIRCUIT
+    assert sup.detail == "impedance 99 ohm below 300 ohm"  # 100 mV / 1.01 mA = 99.0 ohm
+
+
+@pytest.mark.req("RX-001")
+def test_tick_period_boundary_and_message() -> None:
+    SupervisionLimits(sample_deadline_ms=99, clock_jump_ms=66).check_tick(33)  # exactly 3x, 2x
+    with pytest.raises(InvalidSettings) as info:
+        SupervisionLimits(sample_deadline_ms=98).check_tick(33)
+    assert str(info.value) == ("invalid tick period: tick_ms = 33: allowed at most a third of "
+                               "sample_deadline_ms (98 ms)")
+    with pytest.raises(InvalidSettings) as info:
+        SupervisionLimits(clock_jump_ms=65).check_tick(33)
+    assert [(p.field, p.value) for p in info.value.problems] == [("tick_ms", 33)]
+    with pytest.raises(InvalidSettings) as info:
+        SupervisionLimits().check_tick(101)
+    assert [(p.field, p.value) for p in info.value.problems] == [("tick_ms", 101)]

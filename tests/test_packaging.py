@@ -86,3 +86,26 @@ def test_mypy_strict() -> None:
     out = subprocess.run([mypy, "--strict", "core", "hal", "shell"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# The base install (README command 1) has neither pyserial nor cobs: the CLI, the simulator
+# and a simulated run must not need them, and the serial commands must say what is missing.
+_WITHOUT_SERIAL_EXTRA = (
+    "import sys; sys.modules['serial'] = None; sys.modules['cobs'] = None\n"
+    "from iontocore.shell.cli import main\n"
+    "rc = main(['run', '--profile', 'hyperhidrosis-child', '--fast', '--json'])\n"
+    "assert rc == 0, rc\n"
+    "for argv in (['emulate'], ['run', '--profile', 'hyperhidrosis-child', '--device', 'serial:/x']):\n"
+    "    try:\n"
+    "        rc = main(argv)\n"
+    "    except SystemExit as exc:\n"
+    "        rc = exc.code\n"
+    "    assert rc == 2, (argv, rc)\n"
+)
+
+
+def test_cli_runs_without_the_serial_extra() -> None:
+    out = subprocess.run([sys.executable, "-c", _WITHOUT_SERIAL_EXTRA], cwd="/",
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "needs the 'serial' extra" in out.stderr and "pip install 'iontocore[serial]'" in out.stderr

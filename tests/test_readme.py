@@ -16,3 +16,5 @@ def test_ci_runs_the_readme_commands_verbatim() -> None:
         assert f"    {command}\n" in readme, command
     assert "ionto run --profile hyperhidrosis-palms --fast" in commands[0]
     assert commands[1].endswith(".venv/bin/pytest")
+    evidence = [line for line in ci.splitlines() if "evidence/build.py" in line]
+    assert len(evidence) == 1 and "    .venv/bin/python evidence/build.py\n" in readme

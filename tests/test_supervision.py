@@ -238,3 +238,31 @@ def test_regression_time_after_a_clock_jump_cannot_shorten_the_reset_quiet_time(
         t += 10
         ctl.step(Sample(t, 0, 0, 0))
     assert ctl.reset().accepted
+
+
+@pytest.mark.req("DOSE-001", "SUP-005", "SUP-009")
+def test_regression_a_late_tick_fault_while_paused_does_not_count_the_paused_interval() -> None:
+    """Found by the stateful test (it surfaced while a planted bug was being caught): when
+    persistent late ticks started the ramp-down towards a fault during a pause, the tick's
+    interval was accounted in the new state (ramp_down) and counted as dose and treatment
+    time although it was spent paused."""
+    from plant import Plant
+
+    ctl = Controller(PALMS)
+    plant = Plant(ctl.tick_ms)
+    ctl.start()
+    cmd = OFF
+    while ctl.state != "treat":
+        cmd = ctl.step(plant.sample(cmd, "follow"))
+    while ctl.state != "paused":  # the load opens: voltage at compliance, current collapses
+        plant.t += ctl.tick_ms
+        cmd = ctl.step(Sample(plant.t, cmd.setpoint_ua // 20, 60_000, 1))
+    assert cmd.setpoint_ua > 0  # the command still follows the current down
+    began = (ctl.delivered_uams, ctl.treatment_ms)
+    while ctl.state == "paused":  # the current flows again, but every tick is late
+        plant.t += 2 * ctl.tick_ms
+        cmd = ctl.step(Sample(plant.t, cmd.setpoint_ua, cmd.setpoint_ua * 2, 1))
+        if ctl.state == "paused":
+            assert (ctl.delivered_uams, ctl.treatment_ms) == began
+    assert ctl.state == "ramp_down" and ctl.faults[-1].code is FaultCode.LATE_TICKS
+    assert (ctl.delivered_uams, ctl.treatment_ms) == began

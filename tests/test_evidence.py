@@ -1,0 +1,70 @@
+"""The evidence builder's checks can fail: duplicated and dangling IDs, hazards without
+controls, requirements without a passing verification of each kind they declare."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "evidence"))
+import build  # noqa: E402
+
+
+def test_the_real_specs_are_consistent() -> None:
+    reqs, hazards, soup, problems = build.load_specs()
+    assert not problems, problems
+    assert len(reqs) >= 30 and len(hazards) == 5 and "transitions" in soup
+    rows, soup_problems = build.soup_table(soup)
+    assert not soup_problems
+    transitions = next(r for r in rows if r["name"] == "transitions")
+    assert transitions["version"].startswith("0.9") and "MIT" in transitions["licence"]
+
+
+@pytest.fixture
+def specs(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    return tmp_path / "specs"
+
+
+def test_a_duplicated_id_is_a_problem(specs: Path) -> None:
+    text = (specs / "requirements.toml").read_text()
+    (specs / "requirements.toml").write_text(text + '\n[SM-001]\nstatement = "again"\n')
+    assert any("duplicated ID" in p for p in build.load_specs(specs)[3])
+
+
+def test_dangling_references_and_uncontrolled_hazards_are_problems(specs: Path) -> None:
+    hz = (specs / "hazards.toml").read_text()
+    hz = hz.replace('controls = ["CTL-001", "SUP-006"]', "controls = []")
+    hz += '\n[HAZ-006]\nhazard = "x"\ncause = "x"\nharm = "x"\nseverity = 1\ncontrols = ["NOPE-001"]\n'
+    (specs / "hazards.toml").write_text(hz)
+    problems = build.load_specs(specs)[3]
+    assert "HAZ-003 has no control" in problems
+    assert "HAZ-006: dangling control NOPE-001" in problems
+
+
+def test_a_requirement_without_each_declared_kind_is_not_verified() -> None:
+    reqs = {"CTL-001": {"statement": "s", "hazards": ["HAZ-001"], "verification": ["test", "symbolic"]},
+            "CTL-002": {"statement": "s", "hazards": ["HAZ-001"], "verification": ["test"]},
+            "SM-001": {"statement": "s", "hazards": ["HAZ-001"], "verification": ["review"]}}
+    tests = {"a": {"requirements": ["CTL-001"], "kind": "test", "outcome": "passed"},
+             "b": {"requirements": ["CTL-002"], "kind": "test", "outcome": "passed"},
+             "c": {"requirements": ["CTL-002"], "kind": "property", "outcome": "failed"},
+             "d": {"requirements": ["XYZ-999"], "kind": "test", "outcome": "passed"}}
+    rows, problems = build.trace(reqs, {}, tests, safety_md="| SM-001 | reviewed |")
+    status = {r["id"]: r["status"] for r in rows}
+    assert status == {"CTL-001": "NOT VERIFIED", "CTL-002": "NOT VERIFIED", "SM-001": "verified"}
+    assert "CTL-001: no passing verification of kind symbolic" in problems
+    assert "CTL-002: failing tests ['c']" in problems
+    assert "tests name unknown requirement XYZ-999" in problems
+    rows, problems = build.trace(reqs, {}, tests, safety_md="")
+    assert "SM-001: no passing verification of kind review (no row in SAFETY.md)" in problems
+
+
+def test_an_unlisted_runtime_dependency_is_a_problem() -> None:
+    soup = build.load_specs()[2]
+    del soup["transitions"]
+    assert "runtime dependency transitions is not in specs/soup.toml" in build.soup_table(soup)[1]
