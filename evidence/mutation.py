@@ -56,7 +56,7 @@ pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]
 also_copy = ["specs", "tests"]
 # render_spec() writes specs/limits.md (documentation, checked by its own test): its mutants
 # say nothing about the safety path and cost a minute each.
-do_not_mutate_patterns = ["^def render_spec\\("]
+do_not_mutate_patterns = ["^def render_spec[(]"]
 
 [tool.pytest.ini_options]
 addopts = ["--import-mode=importlib", "-p", "no:cacheprovider"]

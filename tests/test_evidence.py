@@ -68,3 +68,16 @@ def test_an_unlisted_runtime_dependency_is_a_problem() -> None:
     soup = build.load_specs()[2]
     del soup["transitions"]
     assert "runtime dependency transitions is not in specs/soup.toml" in build.soup_table(soup)[1]
+
+
+def test_the_staged_mutation_config_parses_and_names_real_modules(tmp_path: Path) -> None:
+    import tomllib
+
+    import mutation
+
+    mutation.stage(tmp_path / "stage")
+    config = tomllib.loads((tmp_path / "stage" / "pyproject.toml").read_text("utf-8"))["tool"]["mutmut"]
+    assert all((tmp_path / "stage" / m).is_file() for m in config["only_mutate"])
+    assert all((tmp_path / "stage" / t).is_file() for t in config["pytest_add_cli_args_test_selection"])
+    import re
+    assert any(re.search(p, "def render_spec() -> str:") for p in config["do_not_mutate_patterns"])

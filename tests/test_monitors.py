@@ -353,10 +353,10 @@ def test_contact_is_judged_from_exactly_the_sense_current_and_from_t_zero() -> N
 @pytest.mark.req("SUP-006")
 def test_short_message_rounds_the_impedance_down() -> None:
     sup = supervisor()
-    cmd = Command(1_010, True)
-    _observe(sup, 0, 1_010, 100, cmd)
-    assert _observe(sup, 30, 1_010, 100, cmd) is FaultCode.SHORT_CIRCUIT
-    assert sup.detail == "impedance 99 ohm below 300 ohm"  # 100 mV / 1.01 mA = 99.0 ohm
+    cmd = Command(1_001, True)
+    _observe(sup, 0, 1_001, 51, cmd)
+    assert _observe(sup, 30, 1_001, 51, cmd) is FaultCode.SHORT_CIRCUIT
+    assert sup.detail == "impedance 50 ohm below 300 ohm"  # 51 mV / 1.001 mA = 50.95 ohm
 
 
 @pytest.mark.req("RX-001")
@@ -372,3 +372,75 @@ def test_tick_period_boundary_and_message() -> None:
     with pytest.raises(InvalidSettings) as info:
         SupervisionLimits().check_tick(101)
     assert [(p.field, p.value) for p in info.value.problems] == [("tick_ms", 101)]
+
+
+# ---- third mutation round: the monitors' state, exactly ----
+
+@pytest.mark.req("SUP-002")
+def test_tracking_floor_exact_values() -> None:
+    from iontocore.supervision import tracking_floor_ua
+
+    assert tracking_floor_ua(1, 100, 20_000) == 1                 # the tolerance itself
+    assert tracking_floor_ua(10_000, 100, 100_000) == 10_000      # 10 % of 100 mA is more
+    assert tracking_floor_ua(10_000, 100, 50_000) == 5_000        # 10 % of 50 mA is less
+    assert tracking_floor_ua(10_000, 100, 99_999) == 9_999        # rounded down
+    floor = tracking_floor_ua(10_000, 1, 1_001)                   # 1.001 uA, floored to 1
+    assert floor == 1 and type(floor) is int
+    assert tracking_floor_ua(0, 0, 0) == 1                        # never below 1 uA
+
+
+@pytest.mark.req("SUP-005", "SUP-007")
+def test_a_new_supervisor_reports_no_load_status() -> None:
+    sup = supervisor()
+    assert (sup.at_compliance, sup.contact_open, sup.compliance_limited) == (False, False, False)
+    assert sup.detail == "" and (sup.stuck_ms, sup.stuck_moved_ua) == (0, 0)
+
+
+@pytest.mark.req("SUP-007")
+def test_compliance_limited_needs_compliance_and_a_current_short_of_the_command() -> None:
+    cmd = Command(10_000, True)                                   # tracking floor: 50 uA
+    for i, v, limited in [(10_000, 60_000, False),                # at compliance, on target
+                          (9_950, 60_000, False),                 # short by exactly the floor
+                          (9_949, 60_000, True),                  # short by more than the floor
+                          (5_000, 10_000, False)]:                # short, but not at compliance
+        sup = supervisor()
+        assert _observe(sup, 0, i, v, cmd) is None
+        assert sup.compliance_limited is limited, (i, v)
+
+
+@pytest.mark.req("SUP-002")
+def test_a_tracking_error_seen_at_time_zero_restarts_its_debounce_when_it_clears() -> None:
+    sup, cmd = supervisor(), Command(10_000, True)
+    assert _observe(sup, 0, 5_000, 10_000, cmd) is None           # off track from t = 0
+    assert _observe(sup, 10, 10_000, 20_000, cmd) is None         # back on track: cleared
+    assert _observe(sup, 300, 5_000, 10_001, cmd) is None         # off again: a new debounce
+    assert _observe(sup, 500, 5_001, 10_000, cmd) is FaultCode.TRACKING  # 200 ms later
+
+
+@pytest.mark.req("SUP-003")
+def test_stuck_sensor_thresholds_are_inclusive_and_start_from_zero_each_time() -> None:
+    def stuck_run(sup: Supervisor, t: int, moves: list[int]) -> tuple[int, FaultCode | None]:
+        code = None
+        for cmd in moves:                                         # the same reading each tick
+            t += 10
+            code = _observe(sup, t, 1_000, 2_000, Command(cmd, True))
+            if code:
+                break
+        return t, code
+
+    sup = supervisor()                                            # 300 ms and 50 uA to trip
+    assert _observe(sup, 0, 1_000, 2_000, Command(1_000, True)) is None
+    t, code = stuck_run(sup, 0, list(range(1_001, 1_050)))        # 49 uA over 490 ms
+    assert code is None and (sup.stuck_ms, sup.stuck_moved_ua) == (490, 49)
+    t, code = stuck_run(sup, t, [1_050])                          # 50 uA: the threshold
+    assert code is FaultCode.SENSOR_STUCK
+    assert sup.detail == "reading 1000 uA / 2000 mV unchanged for 500 ms while the command moved 50 uA"
+
+    sup = supervisor()
+    assert _observe(sup, 0, 1_000, 2_000, Command(1_000, True)) is None
+    t, code = stuck_run(sup, 0, [1_000 + k for k in range(1, 31)])    # 30 uA, then it moves
+    assert code is None and _observe(sup, t + 10, 1_001, 2_002, Command(1_030, True)) is None
+    assert (sup.stuck_ms, sup.stuck_moved_ua) == (0, 0)
+    assert _observe(sup, t + 20, 1_000, 2_000, Command(1_030, True)) is None  # a new reading
+    t, code = stuck_run(sup, t + 20, [1_030 - k for k in range(1, 50)])  # 49 uA: not yet
+    assert code is None and sup.stuck_moved_ua == 49
