@@ -62,13 +62,15 @@ do_not_mutate_patterns = ["^def render_spec[(]"]
 addopts = ["--import-mode=importlib", "-p", "no:cacheprovider"]
 testpaths = ["tests"]
 pythonpath = ["tests/support"]
-markers = ["req(*ids): requirement IDs", "slow: slow"]
+markers = ["req(*ids): requirement IDs", "slow: slow", "property: property-based"]
 """, "utf-8")
 
 
 def mutmut(dest: Path, *args: str) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("mutmut") or str(Path(sys.executable).parent / "mutmut")
-    env = {**os.environ, "CI": "true", "HYPOTHESIS_PROFILE": "mutation"}
+    # mutants' test runs must not overwrite the real run's results (IONTO_EVIDENCE_JSON)
+    env = {k: v for k, v in os.environ.items() if k != "IONTO_EVIDENCE_JSON"}
+    env.update(CI="true", HYPOTHESIS_PROFILE="mutation")
     return subprocess.run([exe, *args], cwd=dest, capture_output=True, text=True, env=env)
 
 

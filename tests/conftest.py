@@ -75,7 +75,8 @@ def _kind(item: pytest.Item) -> str:
     if name in MODEL_CHECK_FILES:
         return "model-check"
     obj = getattr(item, "obj", None)
-    if getattr(obj, "is_hypothesis_test", False) or "TestCase" in item.nodeid or "Machine" in item.nodeid:
+    if (getattr(obj, "is_hypothesis_test", False) or "TestCase" in item.nodeid
+            or "Machine" in item.nodeid or item.get_closest_marker("property")):
         return "property"
     return "test"
 

@@ -81,3 +81,15 @@ def test_the_staged_mutation_config_parses_and_names_real_modules(tmp_path: Path
     assert all((tmp_path / "stage" / t).is_file() for t in config["pytest_add_cli_args_test_selection"])
     import re
     assert any(re.search(p, "def render_spec() -> str:") for p in config["do_not_mutate_patterns"])
+
+
+def test_mutant_runs_do_not_overwrite_the_test_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    import mutation
+
+    seen: dict[str, str] = {}
+    monkeypatch.setenv("IONTO_EVIDENCE_JSON", "/somewhere/tests.json")
+    monkeypatch.setattr(subprocess, "run", lambda *a, env, **k: seen.update(env))
+    mutation.mutmut(Path("."), "results")
+    assert "IONTO_EVIDENCE_JSON" not in seen and seen["HYPOTHESIS_PROFILE"] == "mutation"

@@ -231,6 +231,7 @@ def serial_spec() -> Spec:
 
 
 @pytest.mark.req("LINK-004", "HAL-002")
+@pytest.mark.property
 @pytest.mark.parametrize("make", [sim_spec, serial_spec], ids=["sim", "serial"])
 def test_backends_pass_the_conformance_kit(make) -> None:  # type: ignore[no-untyped-def]
     plain_checks(make())
