@@ -1,7 +1,7 @@
 """Benchmark the serial link: request/response round trips per second and the 99th
 percentile latency over a pseudo-terminal with the emulator (`ionto emulate --lockstep`, a
 separate process), beside a raw pty echo baseline (also a separate process) measured in the
-same run.
+same run, in alternating blocks.
 
     python bench/bench_link.py            # prints a table; --json for one line
 
@@ -52,54 +52,73 @@ def _serve(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
     return proc, proc.stdout.readline().strip()
 
 
-def bench_echo(n: int) -> dict[str, float]:
+class EchoClient:
     """A raw pty echo in another process: the same frame out and back, nothing else."""
-    proc, path = _serve([sys.executable, "-c", ECHO])
-    port = serial.Serial(path, timeout=1)
-    frame = p.command(1, 15_000, True, 1000)
-    latencies = []
-    start = time.perf_counter()
-    for _ in range(n):
-        t0 = time.perf_counter()
-        port.write(frame)
-        got = port.read(len(frame))
-        latencies.append(time.perf_counter() - t0)
-        assert len(got) == len(frame)
-    seconds = time.perf_counter() - start
-    port.close()
-    proc.communicate("stop\n", timeout=5)
-    return _summary(latencies, seconds)
+
+    def __init__(self) -> None:
+        self.proc, path = _serve([sys.executable, "-c", ECHO])
+        self.port = serial.Serial(path, timeout=1)
+        self.frame = p.command(1, 15_000, True, 1000)
+
+    def round_trip(self) -> None:
+        self.port.write(self.frame)
+        assert len(self.port.read(len(self.frame))) == len(self.frame)
+
+    def close(self) -> None:
+        self.port.close()
+        self.proc.communicate("stop\n", timeout=5)
 
 
-def bench_emulator(n: int) -> dict[str, float]:
+class EmulatorClient:
     """COMMAND -> SAMPLE through the serial backend and `ionto emulate --lockstep`."""
-    ionto = str(Path(sys.executable).parent / "ionto")
-    proc, path = _serve([ionto, "emulate", "--lockstep"])
-    dev = SerialDevice(path, read_timeout_ms=1_000)
-    dev.read()
-    latencies = []
-    cmd = Command(15_000, True)
-    start = time.perf_counter()
-    for _ in range(n):
-        t0 = time.perf_counter()
-        dev.apply(cmd)
-        sample = dev.read()
-        latencies.append(time.perf_counter() - t0)
-        assert sample is not None
-    seconds = time.perf_counter() - start
-    dev.close()
-    proc.terminate()
-    proc.wait(timeout=10)
-    return _summary(latencies, seconds)
+
+    def __init__(self) -> None:
+        self.proc, path = _serve([str(Path(sys.executable).parent / "ionto"), "emulate",
+                                  "--lockstep", "--watchdog-ms", "60000"])
+        self.dev = SerialDevice(path, read_timeout_ms=1_000)
+        self.dev.read()
+        self.cmd = Command(15_000, True)
+
+    def round_trip(self) -> None:
+        self.dev.apply(self.cmd)
+        assert self.dev.read() is not None
+
+    def close(self) -> None:
+        self.dev.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def measure(n: int, blocks: int) -> dict[str, dict[str, float]]:
+    """Both servers run side by side; blocks of n // blocks round trips alternate between
+    them, so a drift in machine load affects both alike."""
+    clients = {"echo": EchoClient(), "emulator": EmulatorClient()}
+    latencies: dict[str, list[float]] = {k: [] for k in clients}
+    seconds = dict.fromkeys(clients, 0.0)
+    try:
+        for _ in range(blocks):
+            for name, client in clients.items():
+                lat = latencies[name]
+                start = time.perf_counter()
+                for _ in range(n // blocks):
+                    t0 = time.perf_counter()
+                    client.round_trip()
+                    lat.append(time.perf_counter() - t0)
+                seconds[name] += time.perf_counter() - start
+    finally:
+        for client in clients.values():
+            client.close()
+    return {name: _summary(latencies[name], seconds[name]) for name in clients}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("-n", type=int, default=20_000)
+    ap.add_argument("-n", type=int, default=20_000, help="round trips per side")
+    ap.add_argument("--blocks", type=int, default=10, help="alternating blocks per side")
     args = ap.parse_args()
-    echo = bench_echo(args.n)
-    emu = bench_emulator(args.n)
+    both = measure(args.n, args.blocks)
+    echo, emu = both["echo"], both["emulator"]
     res = {"echo": echo, "emulator": emu, "ratio": round(emu["per_s"] / echo["per_s"], 3),
            "headroom_10ms_tick": round(10 / emu["p99_ms"], 1)}
     if args.json:

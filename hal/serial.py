@@ -15,6 +15,8 @@ The device's limits and capabilities are read from its IDENTIFY reply at open.
 
 from __future__ import annotations
 
+import os
+import select
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -67,6 +69,10 @@ class SerialDevice:
                                                write_timeout=write_timeout_ms / 1000)
         except (serial.SerialException, ValueError, OSError) as exc:
             raise LinkError(f"cannot open {url}: {exc}") from None
+        try:  # POSIX ports: wait on the descriptor directly (fewer calls per frame)
+            self._fd: int | None = self._port.fileno()
+        except Exception:  # noqa: BLE001 - URL handlers without one use pyserial's read
+            self._fd = None
         try:
             self.identity = self._connect(connect_timeout_ms / 1000)
             self.apply(Command(0, False))  # prime: the first read() gets the answer to OFF
@@ -149,7 +155,14 @@ class SerialDevice:
     def _send(self, data: bytes) -> None:
         assert self._port is not None
         try:
-            self._port.write(data)
+            if self._fd is not None:  # usually all of it goes at once, without waiting
+                try:
+                    n = os.write(self._fd, data)
+                except BlockingIOError:
+                    n = 0
+                data = data[n:]
+            if data:  # the rest, with pyserial's bounded write timeout
+                self._port.write(data)
             self.stats.sent += 1
         except serial.SerialTimeoutException:
             pass  # counted as a lost command; the read that follows will time out
@@ -175,9 +188,26 @@ class SerialDevice:
                     self.stats.stale += 1
             if time.monotonic() >= deadline:
                 return None
-            try:  # returns as soon as a byte is there, or after the 2 ms poll timeout
-                data = port.read(max(1, port.in_waiting))
+            try:
+                data = self._receive(port)
             except (serial.SerialException, OSError) as exc:
                 raise LinkError(f"read failed: {exc}") from None
             if data:
                 pending.extend(self.decoder.feed(data))
+
+    def _receive(self, port: serial.Serial) -> bytes:
+        """What has arrived, as soon as anything has, or b"" after the POLL_S timeout."""
+        if self._fd is None:
+            data: bytes = port.read(max(1, port.in_waiting))
+            if data and port.in_waiting:
+                data += port.read(port.in_waiting)
+            return data
+        if not select.select([self._fd], [], [], POLL_S)[0]:
+            return b""
+        try:
+            data = os.read(self._fd, 4096)
+        except BlockingIOError:
+            return b""
+        if not data:  # readable but empty: the other end is gone (as pyserial reports it)
+            raise serial.SerialException("device reports readiness to read but returned no data")
+        return data

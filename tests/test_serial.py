@@ -105,6 +105,21 @@ def test_short_link_faults_are_survived(fault: str, check) -> None:  # type: ign
     assert check(dev), dev.stats.as_dict(dev.decoder)
 
 
+@pytest.mark.req("LINK-001", "LINK-002")
+def test_ports_without_a_file_descriptor_use_pyserials_own_reads_and_writes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import serial
+
+    def no_fd(self: object) -> int:
+        raise OSError("no descriptor")
+
+    monkeypatch.setattr(serial.Serial, "fileno", no_fd)
+    ctl, emu, dev, _ = session("garbage@60:0.2")
+    assert dev._fd is None
+    assert ctl.outcome == "completed" and not ctl.faults and dev.decoder.corrupt >= 1
+    assert dev.stats.timeouts == 0 and dev.stats.samples == ctl.tick
+
+
 @pytest.mark.req("LINK-003", "HAL-002")
 def test_the_device_watchdog_latches_until_an_off_command(link: tuple[Emulator, SerialDevice]) -> None:
     emu, dev = link
