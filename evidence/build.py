@@ -70,6 +70,11 @@ def load_specs(specs: Path = SPECS) -> tuple[dict[str, Any], dict[str, Any], dic
         for rid in hazard.get("controls", []):
             if rid not in reqs:
                 problems.append(f"{hid}: dangling control {rid}")
+            elif hid not in reqs[rid].get("hazards", []):
+                problems.append(f"{hid} lists control {rid}, which does not name {hid}")
+        for rid, req in reqs.items():
+            if hid in req.get("hazards", []) and rid not in hazard.get("controls", []):
+                problems.append(f"{rid} names {hid}, which does not list it as a control")
     for name, entry in soup.items():
         for rid in entry.get("requirements", []):
             if rid != "*" and rid not in reqs:

@@ -46,6 +46,20 @@ def test_dangling_references_and_uncontrolled_hazards_are_problems(specs: Path) 
     assert "HAZ-006: dangling control NOPE-001" in problems
 
 
+@pytest.mark.parametrize("hid", ["HAZ-001", "HAZ-002", "HAZ-003", "HAZ-004", "HAZ-005"])
+def test_hazard_controls_and_requirement_hazards_must_agree(specs: Path, hid: str) -> None:
+    import tomllib
+
+    hazards = tomllib.loads((specs / "hazards.toml").read_text())
+    assert hid in hazards  # the register is the one SAFETY.md describes
+    first = hazards[hid]["controls"][0]
+    text = (specs / "hazards.toml").read_text()
+    start = text.index(f"[{hid}]")
+    end = text.index("controls = [", start)
+    (specs / "hazards.toml").write_text(text[:end] + text[end:].replace(f'"{first}", ', "", 1))
+    assert f"{first} names {hid}, which does not list it as a control" in build.load_specs(specs)[3]
+
+
 def test_a_requirement_without_each_declared_kind_is_not_verified() -> None:
     reqs = {"CTL-001": {"statement": "s", "hazards": ["HAZ-001"], "verification": ["test", "symbolic"]},
             "CTL-002": {"statement": "s", "hazards": ["HAZ-001"], "verification": ["test"]},
@@ -93,3 +107,12 @@ def test_mutant_runs_do_not_overwrite_the_test_results(monkeypatch: pytest.Monke
     monkeypatch.setattr(subprocess, "run", lambda *a, env, **k: seen.update(env))
     mutation.mutmut(Path("."), "results")
     assert "IONTO_EVIDENCE_JSON" not in seen and seen["HYPOTHESIS_PROFILE"] == "mutation"
+
+
+def test_a_control_that_does_not_name_its_hazard_is_a_problem(specs: Path) -> None:
+    text = (specs / "requirements.toml").read_text()
+    start = text.index("[CTL-001]")
+    end = text.index('hazards = ["HAZ-001", "HAZ-003"]', start)
+    (specs / "requirements.toml").write_text(
+        text[:end] + text[end:].replace('hazards = ["HAZ-001", "HAZ-003"]', 'hazards = ["HAZ-001"]', 1))
+    assert "HAZ-003 lists control CTL-001, which does not name HAZ-003" in build.load_specs(specs)[3]
