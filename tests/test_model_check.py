@@ -8,7 +8,8 @@ import os
 import pytest
 
 import model_check as mc
-from iontocore import controller as controller_mod, shaping
+import planted
+from iontocore import controller as controller_mod
 
 DEEP = os.environ.get("MODEL_CHECK_DEPTH") == "deep"
 FULL_DEPTH, SESSION_DEPTH = (7, 16) if DEEP else (6, 12)
@@ -32,14 +33,7 @@ def test_every_state_within_the_bound_keeps_every_invariant(record_property: pyt
 
 @pytest.mark.req("CTL-002")
 def test_a_planted_bug_is_found_with_a_shortest_counterexample(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = shaping.next_magnitude_na
-
-    def drop_at_once(prev_na: int, measured_ua: int, target_ua: int, step: int, margin: int) -> int:
-        if target_ua * 1000 < prev_na:
-            return target_ua * 1000
-        return real(prev_na, measured_ua, target_ua, step, margin)
-
-    monkeypatch.setattr(controller_mod, "next_magnitude_na", drop_at_once)
+    planted.abrupt_fall(monkeypatch)
     result = mc.explore(FULL_DEPTH)
     # By hand: the first sample only sets the time base, then the command rises 100 uA per
     # tick (200 uA over a 200 ms ramp); a fall of more than one step (100 uA) needs 200 uA:

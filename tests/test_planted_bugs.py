@@ -9,6 +9,7 @@ from hypothesis import Phase, settings
 from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
 
+import planted
 from invariants import Violation
 from iontocore import Command, controller as controller_mod, shaping
 from stateful_model import ControllerMachine
@@ -39,14 +40,7 @@ def test_planted_fast_rise_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.req("CTL-002")
 def test_planted_abrupt_fall_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = shaping.next_magnitude_na
-
-    def drop_at_once(prev_na: int, measured_ua: int, target_ua: int, step: int, margin: int) -> int:
-        if target_ua * 1000 < prev_na:
-            return target_ua * 1000
-        return real(prev_na, measured_ua, target_ua, step, margin)
-
-    monkeypatch.setattr(controller_mod, "next_magnitude_na", drop_at_once)
+    planted.abrupt_fall(monkeypatch)
     _caught("CTL-002: fell")
 
 
