@@ -26,6 +26,7 @@ import os
 import random
 import signal
 from statistics import NormalDist
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from iontocore.interface import Command, Sample
@@ -61,24 +62,30 @@ class Injection:
         return self.duration_ms is None or t_ms < self.at_ms + self.duration_ms
 
 
-def parse_injection(text: str) -> Injection:
-    """'KIND@SECONDS[:DURATION_S]', e.g. 'contact-loss@300:20'. Raises ValueError naming
-    what is wrong."""
+def parse_timed(text: str, option: str, kinds: Mapping[str, str]) -> tuple[str, int, int | None]:
+    """'KIND@SECONDS[:DURATION_S]' as (kind, at_ms, duration_ms or None): the form of every
+    command-line option that schedules a fault (`option` names it in errors). Raises
+    ValueError naming what is wrong."""
     kind, sep, when = text.partition("@")
-    if kind not in INJECTIONS:
-        raise ValueError(f"--inject {text!r}: unknown kind {kind!r}; allowed: "
-                         f"{', '.join(INJECTIONS)}")
+    if kind not in kinds:
+        raise ValueError(f"{option} {text!r}: unknown kind {kind!r}; allowed: "
+                         f"{', '.join(kinds)}")
     if not sep:
-        raise ValueError(f"--inject {text!r}: expected KIND@SECONDS[:DURATION_S]")
+        raise ValueError(f"{option} {text!r}: expected KIND@SECONDS[:DURATION_S]")
     at, _, dur = when.partition(":")
     try:
         at_ms = round(float(at) * 1000)
         dur_ms = round(float(dur) * 1000) if dur else None
     except ValueError:
-        raise ValueError(f"--inject {text!r}: SECONDS and DURATION_S must be numbers") from None
-    if at_ms < 0 or (dur_ms is not None and dur_ms <= 0) or not math.isfinite(at_ms):
-        raise ValueError(f"--inject {text!r}: SECONDS must be >= 0 and DURATION_S > 0")
-    return Injection(kind, at_ms, dur_ms)
+        raise ValueError(f"{option} {text!r}: SECONDS and DURATION_S must be numbers") from None
+    if at_ms < 0 or (dur_ms is not None and dur_ms <= 0):
+        raise ValueError(f"{option} {text!r}: SECONDS must be >= 0 and DURATION_S > 0")
+    return kind, at_ms, dur_ms
+
+
+def parse_injection(text: str) -> Injection:
+    """'KIND@SECONDS[:DURATION_S]', e.g. 'contact-loss@300:20'."""
+    return Injection(*parse_timed(text, "--inject", INJECTIONS))
 
 
 @dataclass
