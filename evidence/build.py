@@ -59,6 +59,8 @@ def load_specs(specs: Path = SPECS) -> tuple[dict[str, Any], dict[str, Any], dic
         for hid in req.get("hazards", []):
             if hid not in hazards:
                 problems.append(f"{rid}: dangling hazard {hid}")
+            elif rid not in hazards[hid].get("controls", []):
+                problems.append(f"{rid} names {hid}, which does not list it as a control")
         for method in req.get("verification", []):
             if method not in METHODS:
                 problems.append(f"{rid}: unknown verification method {method!r}")
@@ -72,9 +74,6 @@ def load_specs(specs: Path = SPECS) -> tuple[dict[str, Any], dict[str, Any], dic
                 problems.append(f"{hid}: dangling control {rid}")
             elif hid not in reqs[rid].get("hazards", []):
                 problems.append(f"{hid} lists control {rid}, which does not name {hid}")
-        for rid, req in reqs.items():
-            if hid in req.get("hazards", []) and rid not in hazard.get("controls", []):
-                problems.append(f"{rid} names {hid}, which does not list it as a control")
     for name, entry in soup.items():
         for rid in entry.get("requirements", []):
             if rid != "*" and rid not in reqs:

@@ -93,7 +93,7 @@ class Emulator:
                     data = os.read(self.master, 4096)
                 except OSError:
                     return
-                if not self.link_faults or not self._active("drop"):
+                if not self._active("drop"):
                     for frame in self.decoder.feed(data):
                         self._handle(frame)
             now = time.monotonic()

@@ -180,11 +180,9 @@ class SerialDevice:
                 frame = pending.popleft()
                 if frame.type is p.MsgType.FAULT:
                     self.stats.faults.append((int(frame.fields[0]), int(frame.fields[1])))
-                    if want(frame):
-                        return frame
-                elif want(frame):
+                if want(frame):
                     return frame
-                elif frame.type is p.MsgType.SAMPLE:
+                if frame.type is p.MsgType.SAMPLE:
                     self.stats.stale += 1
             if time.monotonic() >= deadline:
                 return None

@@ -218,6 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     adjustments = [_parse_adjust(a) for a in args.adjust]
     with ExitStack() as stack:
         SupervisionLimits().check_tick(args.tick_ms)  # before any port or simulator opens
+        serial_hal: SerialHal | None = None
         if args.device.startswith("serial:"):  # the device reports its own limits
             serial_hal = _open_serial(args.device, args.tick_ms)
             stack.callback(serial_hal.close)
@@ -263,14 +264,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             signal.signal(signal.SIGINT, previous)
             hal.close()
-        if args.device.startswith("serial:"):
-            link = serial_hal.stats.as_dict(serial_hal.decoder)
         if args.plot:
             stream.flush()
             _plot(trace_path, args.plot, f"{args.profile}: {controller.outcome}")
     info = summary(controller, args.profile, result)
-    if args.device.startswith("serial:"):
-        info["link"] = link
+    if serial_hal is not None:
+        info["link"] = serial_hal.stats.as_dict(serial_hal.decoder)
     if not args.fast and sys.stderr.isatty():
         print(file=sys.stderr)
     if args.json:

@@ -57,7 +57,7 @@ def load_trace(path: str) -> Trace:
 def state_spans(t_ms: list[int], states: list[str]) -> list[tuple[str, int, int]]:
     """Contiguous runs of one state as (state, start ms, end ms)."""
     spans: list[tuple[str, int, int]] = []
-    for k, (t, s) in enumerate(zip(t_ms, states)):
+    for t, s in zip(t_ms, states):
         if spans and spans[-1][0] == s:
             spans[-1] = (s, spans[-1][1], t)
         else:
