@@ -76,8 +76,8 @@ def parse_timed(text: str, option: str, kinds: Mapping[str, str]) -> tuple[str, 
     try:
         at_ms = round(float(at) * 1000)
         dur_ms = round(float(dur) * 1000) if dur else None
-    except ValueError:
-        raise ValueError(f"{option} {text!r}: SECONDS and DURATION_S must be numbers") from None
+    except (ValueError, OverflowError):  # not a number, NaN, or infinite
+        raise ValueError(f"{option} {text!r}: SECONDS and DURATION_S must be finite numbers") from None
     if at_ms < 0 or (dur_ms is not None and dur_ms <= 0):
         raise ValueError(f"{option} {text!r}: SECONDS must be >= 0 and DURATION_S > 0")
     return kind, at_ms, dur_ms

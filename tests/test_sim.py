@@ -91,7 +91,8 @@ def test_every_injection_parses(kind: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["nope@1", "contact-loss", "contact-loss@x", "contact-loss@-1",
-                                  "contact-loss@1:0"])
+                                  "contact-loss@1:0", "contact-loss@inf", "contact-loss@1:1e400",
+                                  "contact-loss@nan"])
 def test_bad_injections_are_rejected_naming_them(text: str) -> None:
     with pytest.raises(ValueError, match="--inject"):
         parse_injection(text)
