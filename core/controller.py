@@ -23,7 +23,7 @@ from . import machine as sm
 from .dose import dose_end_due
 from .errors import Checker
 from .events import Reply, StateChanged
-from .faults import BY_CODE, FaultCode, FaultRecord, Reaction
+from .faults import BY_CODE, EXTERNAL_CODES, FaultCode, FaultRecord, Reaction
 from .interface import OFF, Command, Sample
 from .limits import DeviceLimits, trip_threshold_ua
 from .prescription import Prescription
@@ -548,6 +548,12 @@ class Controller:
         """Cut the output at once; latched fault (SUP-012)."""
         return self._request(self._estop)
 
+    def report_fault(self, code: FaultCode, reason: str) -> Reply:
+        """A fault the HAL detected (link lost, the device's own fault report): cut the
+        output at once, latched, with `reason` recorded. Only the codes in
+        `faults.EXTERNAL_CODES` are accepted; in fault already it changes nothing."""
+        return self._request(lambda: self._report(code, reason))
+
     def reset(self, *, acknowledge_overcurrent: bool = False) -> Reply:
         """Leave fault for idle. Accepted only with the output off and the measured current
         near zero for the reset quiet time; an over-current trip also needs
@@ -590,6 +596,15 @@ class Controller:
         if self._model.state == FAULT:
             return Reply(True, "already in fault, output off")
         self._cut(FaultCode.EMERGENCY_STOP, "emergency stop requested", max(self._t_prev, 0))
+        return Reply(True)
+
+    def _report(self, code: FaultCode, reason: str) -> Reply:
+        if code not in EXTERNAL_CODES:
+            return Reply(False, f"code = {code!r}: allowed one of "
+                                f"{sorted(c.value for c in EXTERNAL_CODES)}")
+        if self._model.state == FAULT:
+            return Reply(True, "already in fault, output off")
+        self._cut(code, str(reason)[:200] or code.value, max(self._t_prev, 0))
         return Reply(True)
 
     def _reset(self, acknowledge_overcurrent: bool) -> Reply:

@@ -39,6 +39,8 @@ class FaultCode(str, Enum):
     LEAK = "leak"
     INTERNAL_ERROR = "internal_error"
     EMERGENCY_STOP = "emergency_stop"
+    LINK_LOST = "link_lost"
+    DEVICE_FAULT = "device_fault"
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,19 @@ CATALOGUE: tuple[FaultClass, ...] = (
     FaultClass(FaultCode.EMERGENCY_STOP, "SUP-012", Reaction.HARD_CUT,
                "emergency stop requested",
                "an operator asked for the output off now, not in 30 s"),
+    FaultClass(FaultCode.LINK_LOST, "LINK-002", Reaction.HARD_CUT,
+               "the HAL reports the link to the output stage lost (reported through "
+               "Controller.report_fault)",
+               "commands may not arrive and samples cannot be trusted: off at once; the "
+               "device's own watchdog cuts on its side"),
+    FaultClass(FaultCode.DEVICE_FAULT, "LINK-005", Reaction.HARD_CUT,
+               "the output stage reports a fault of its own (watchdog, hardware trip, status "
+               "contradicting the command), reported through Controller.report_fault",
+               "the second, independent layer says something is wrong: believe it and stop"),
 )
+
+EXTERNAL_CODES: frozenset[FaultCode] = frozenset({FaultCode.LINK_LOST, FaultCode.DEVICE_FAULT})
+"""Faults a HAL (not the core's own monitors) detects and reports with `report_fault`."""
 
 BY_CODE: dict[FaultCode, FaultClass] = {f.code: f for f in CATALOGUE}
 

@@ -175,3 +175,22 @@ def test_high_resistance_holds_what_the_load_allows() -> None:
     treat = [abs(r.command_ua) for r in rec.rows if r.state == "treat"]
     # 60 V / 20 kOhm = 3 mA; the command holds near it instead of chasing 15 mA
     assert max(treat) < 3_300 and min(treat[100:]) > 2_500
+
+
+@pytest.mark.req("LINK-005")
+def test_report_fault_cuts_with_its_reason_and_accepts_only_hal_codes() -> None:
+    ctl = Controller(PALMS, tick_ms=10)
+    ctl.start()
+    t, cmd = 0, OFF
+    for _ in range(300):
+        cmd = ctl.step(Sample(t, cmd.setpoint_ua, cmd.setpoint_ua * 2))
+        t += 10
+    assert cmd.setpoint_ua > 1000
+    refused = ctl.report_fault(FaultCode.OVERCURRENT, "not a HAL code")
+    assert not refused.accepted and "link_lost" in refused.reason and ctl.state != "fault"
+    reply = ctl.report_fault(FaultCode.LINK_LOST, "device stopped answering")
+    assert reply.accepted and ctl.state == "fault" and ctl.command == OFF
+    assert ctl.faults[-1].code is FaultCode.LINK_LOST
+    assert ctl.end_reason == "link_lost: device stopped answering"
+    assert ctl.report_fault(FaultCode.DEVICE_FAULT, "again").accepted  # already off: no change
+    assert len(ctl.faults) == 1

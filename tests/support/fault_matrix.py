@@ -49,6 +49,8 @@ APPLICABLE: dict[str, tuple[str, ...]] = {
     "relay_mismatch": ("idle", "ramp_up", "treat", "polarity_swap", "paused", "ramp_down"),
     "leak": ("idle",),
     "emergency_stop": ALL,
+    "link_lost": ALL,
+    "device_fault": ALL,
     "internal_error": ALL,
 }
 REQUIREMENT = {"contact_lost": "SUP-005", "high_resistance": "SUP-007"}
@@ -242,6 +244,12 @@ def _run(kind: str, state: str, expected: int, reaction: Reaction) -> int:
     if kind == "emergency_stop":
         rig.request("emergency_stop")  # between ticks: recorded on the last tick
         _check_cut(rig, faults_before, first - 1, FaultCode.EMERGENCY_STOP)
+        return 0
+    if kind in ("link_lost", "device_fault"):
+        reply = ctl.report_fault(FaultCode(kind), f"injected {kind}")
+        rig.check.request("report_fault", reply.accepted, ctl.state)
+        assert reply.accepted, reply
+        _check_cut(rig, faults_before, first - 1, FaultCode(kind))
         return 0
     if kind == "internal_error":
         def boom(*args: object) -> int:
