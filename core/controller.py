@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Callable
 
 from . import machine as sm
-from .dose import dose_end_due
+from .dose import ramp_down_bound_uams
 from .errors import Checker
 from .events import Reply, StateChanged
 from .faults import BY_CODE, EXTERNAL_CODES, FaultCode, FaultRecord, Reaction
@@ -28,7 +28,7 @@ from .interface import OFF, Command, Sample
 from .limits import DeviceLimits, trip_threshold_ua
 from .prescription import Prescription
 from .shaping import NA_PER_UA, max_step_ua, next_magnitude_na, polarity_may_change, step_na
-from .supervision import Debounce, SupervisionLimits, Supervisor, admit
+from .supervision import Debounce, SupervisionLimits, Supervisor, admit, impedance_above
 
 IDLE, RAMP_UP, TREAT, POLARITY_SWAP = sm.IDLE, sm.RAMP_UP, sm.TREAT, sm.POLARITY_SWAP
 PAUSED, PULSE_GAP, RAMP_DOWN, FAULT = sm.PAUSED, sm.PULSE_GAP, sm.RAMP_DOWN, sm.FAULT
@@ -96,6 +96,7 @@ class Controller:
             RAMP_DOWN: self._h_ramp_down,
         }
         self._duty = prescription.duty_permille
+        self._last_v = 0
         # The command follows a falling measured current only beyond the tracking tolerance.
         self._follow_margin_ua = self._sup.tracking_floor_ua
         self._follow_margin_permille = supervision.tracking_tolerance_permille
@@ -107,7 +108,6 @@ class Controller:
         self._t_prev = -1          # time of the last fresh sample (-1: none yet)
         self._zero_since = -1      # time the command first sat at zero (-1: not at zero)
         self._off_since = -1       # time the output was first commanded off (-1: on)
-        self._quiet_since = -1     # in fault: time measured current first sat near zero
         self._blind_ms = 0         # time without a fresh sample
         self._bad_samples = 0      # consecutive implausible samples
         self._hold_ua = -1         # compliance hold (-1: none)
@@ -120,6 +120,15 @@ class Controller:
         self._ending: tuple[str, str] | None = None  # outcome and reason of a ramp-down
         self._pending: int = -1    # index in faults of a ramp-then-fault in progress
         self._ack_needed = False   # an over-current trip awaits acknowledgement
+        self._quiet_ms = -1        # in fault: quiet time shown by punctual fresh samples (-1: none)
+        self._punctual_ms = tick_ms * (1000 + supervision.late_tolerance_permille) // 1000
+        self._dt_proj = tick_ms    # longest punctual tick seen: the dose projection's tick
+        self._session_t0 = -1      # time of the first sample after start (-1: not started)
+        self._ran = False          # a session has been started on this controller
+        self._phase_t0 = -1        # ramp-down / polarity swap: when it began (-1: not timed)
+        self._phase_ticks = 0
+        self._phase_bound_ms = 0
+        self._phase_bound_ticks = 0
 
         # Public record of the session
         self.tick = 0
@@ -137,7 +146,8 @@ class Controller:
 
     def _new_supervisor(self) -> Supervisor:
         return Supervisor(self.supervision, self.device.compliance_mv,
-                          self.device.zero_tolerance_ua, self.tick_ms, self.limit_ua)
+                          self.device.zero_tolerance_ua, self.tick_ms, self.limit_ua,
+                          self.device.sensor_frozen_ms)
 
     # ------------------------------------------------------------------ read-only views
 
@@ -193,6 +203,7 @@ class Controller:
             if got is None:
                 return self._blind(sample is None, state)
             t, i, v, relay = got
+            self._last_v = v
             began = state
             tp = self._t_prev
             dt = 0 if tp < 0 else t - tp
@@ -215,8 +226,9 @@ class Controller:
             # interval was spent in (a clock fault's ramp-down does not un-pause the past)
             if began in DOSE_STATES:
                 self.delivered_uams += i * self._polarity * dt
-            if began in TIME_STATES:
-                self.treatment_ms += dt
+            if 0 < dt <= self._punctual_ms and dt > self._dt_proj:
+                self._dt_proj = dt
+            sup.off_command = False
             if self._pending < 0 or self.faults[self._pending].code not in SENSOR_FAULTS:
                 code = sup.observe(t, i, v, relay, dt, self._command, self._duty, self.trip_ua,
                                    t - self._off_since if self._off_since >= 0 else -1)
@@ -225,8 +237,15 @@ class Controller:
                     if out is not None:
                         return out
                     state = self._model.state
+            # DOSE-001: treatment time counts only while the output does what it was told
+            if began in TIME_STATES and not sup.off_command:
+                self.treatment_ms += dt
             if (sup.compliance_limited or self._hold_ua >= 0) and state in HOLD_STATES:
                 self._update_hold(t, i, dt)
+            out = self._bounds(t, i, state)
+            if out is not None:
+                return out
+            state = self._model.state
             return self._shape(self._handlers[state](t, i, dt), t, i, dt)
         except Exception as exc:  # noqa: BLE001 - every exception is a fault here
             return self._crash(exc)
@@ -338,9 +357,17 @@ class Controller:
         if self._pause_ms > rx.max_pause_ms:
             self._end("stop", STOPPED, f"contact lost for more than {rx.max_pause_ms} ms")
             return 0
-        probe = min(rx.probe_ua, self.setpoint_ua)
+        if self.paused_ms > rx.max_paused_total_ms:
+            self._end("stop", STOPPED, f"paused {self.paused_ms} ms in all: at most "
+                                       f"{rx.max_paused_total_ms} ms")
+            return 0
+        probe = self._probe_ua()
         cmd_ua = self._cmd_na // NA_PER_UA
-        present = (cmd_ua > 0 and not self._sup.at_compliance and 2 * abs(i) >= cmd_ua)
+        # SUP-017: judge the pulse amplitude, and the same impedance that called it open
+        amp = abs(i) * 1000 // self._duty if self._duty < 1000 else abs(i)
+        v = self._last_v
+        present = (cmd_ua > 0 and not self._sup.at_compliance and 2 * amp >= cmd_ua
+                   and not impedance_above(v, amp, self.supervision.contact_open_ohm))
         if self._contact_back.update(present, t):
             self._contact_back.clear()
             self._fire("contact_back", f"contact stable for {rx.contact_stable_ms} ms")
@@ -391,9 +418,9 @@ class Controller:
         """Check the session's end conditions; fire finish/stop and return True when met."""
         rx = self.prescription
         if rx.family == "drug":
-            avg = (self._cmd_na // NA_PER_UA) * self._duty // 1000
-            slew = max(1, self.slew_ua_per_s * self._duty // 1000)
-            if dose_end_due(self.delivered_uams, avg, slew, rx.dose_uams):
+            # DOSE-002: start the ramp-down while what it will still deliver (bounded from
+            # above) lands at or below the dose, one tick ahead
+            if self.delivered_uams + self._projection(True) >= rx.dose_uams:
                 self._end("finish", COMPLETED, f"dose of {rx.dose_uams} uA*ms reached")
                 return True
             if self.treatment_ms >= rx.duration_ms:
@@ -407,20 +434,113 @@ class Controller:
             return True
         return False
 
+    def _bounds(self, t: int, i: int, state: str) -> Command | None:
+        """Bounds every session keeps whatever its goal (CTL-007, DOSE-002, SUP-015): the
+        device's maximum session time, the electrode's rated dose, and the deadlines of a
+        ramp-down and of a polarity swap. Returns a command when the output was cut."""
+        if state == IDLE:
+            return None
+        rx = self.prescription
+        rating = rx.electrode_max_uams
+        if rating:
+            # DOSE-002 hard guard: the next tick, at the clock-jump bound, must not pass it
+            avg = self._cmd_na // NA_PER_UA * self._duty // 1000
+            floor = self._follow_margin_ua
+            upper = max(avg * (1000 + self._follow_margin_permille) // 1000 + floor, abs(i))
+            nxt = upper * self.supervision.clock_jump_ms
+            if self.delivered_uams + nxt > rating:
+                self._sup.detail = ""
+                return self._cut(FaultCode.DOSE_LIMIT,
+                                 f"{self.delivered_uams} uA*ms delivered; the next tick could "
+                                 f"add {nxt} uA*ms, past the electrode rating of {rating} "
+                                 "uA*ms", t)
+        if state in sm.ACTIVE_STATES:
+            if self._session_t0 < 0:
+                self._session_t0 = t
+            limit = self.device.max_session_ms
+            if t - self._session_t0 >= limit:
+                self._end("stop", STOPPED, f"device maximum session time of {limit} ms reached "
+                                           f"({t - self._session_t0} ms since start)")
+                return None
+            if rating and self.delivered_uams + self._projection(True) >= rating:
+                if rx.dose_uams and rx.dose_uams <= rating and state in (RAMP_UP, TREAT, POLARITY_SWAP) \
+                        and self.delivered_uams + self._projection(True) >= rx.dose_uams:
+                    self._end("finish", COMPLETED, f"dose of {rx.dose_uams} uA*ms reached")
+                else:
+                    self._end("stop", STOPPED, f"electrode rating of {rating} uA*ms reached: "
+                                               f"{self.delivered_uams} uA*ms delivered when the "
+                                               "ramp-down began")
+                return None
+        if state == RAMP_DOWN or (state == POLARITY_SWAP and not self._flipped):
+            self._phase_ticks += 1
+            took = t - self._phase_t0
+            if self._phase_ticks > self._phase_bound_ticks and took > self._phase_bound_ms:
+                what = "ramp-down" if state == RAMP_DOWN else "polarity swap"
+                self._sup.detail = ""
+                return self._cut(FaultCode.UNSETTLED,
+                                 f"{what} did not settle: command {self._cmd_na // NA_PER_UA} uA, "
+                                 f"measured {i} uA after {took} ms and {self._phase_ticks} ticks "
+                                 f"(bound {self._phase_bound_ms} ms, {self._phase_bound_ticks} "
+                                 "ticks)", t)
+        return None
+
+    def _projection(self, lookahead: bool) -> int:
+        """DOSE-002: charge still counted if the ramp-down starts on the next tick (or, with
+        `lookahead`, on the tick after), from the tick and tolerances in force."""
+        avg_na = self._cmd_na * self._duty // 1000
+        step = max(1, self.slew_ua_per_s * self._duty // 1000 * self.tick_ms)
+        floor, pm = self._follow_margin_ua, self._follow_margin_permille
+        sup = self.supervision
+        bound = ramp_down_bound_uams(avg_na, step, self._dt_proj, floor, pm, sup.clock_jump_ms,
+                                     sup.settle_ms + sup.clock_jump_ms)
+        if lookahead:
+            bound += -(-(avg_na * (1000 + pm) // 1000 + floor * NA_PER_UA) * self._dt_proj
+                       // NA_PER_UA)
+        return bound
+
+    def _phase_bounds(self, swap: bool) -> None:
+        """Deadline of a ramp-down or of a polarity swap's way down (SUP-015), from the
+        command now, the slew, the dead time and settle_ms."""
+        slew, tick = self.slew_ua_per_s, self.tick_ms
+        ramp_ticks = -(-self._cmd_na // (slew * tick))
+        ramp_ms = -(-self._cmd_na // slew)
+        extra = self.supervision.settle_ms + (self.dead_time_ms if swap else 0)
+        self._phase_t0 = max(self._t_prev, 0)
+        self._phase_ticks = 0
+        self._phase_bound_ms = ramp_ms + extra + 2 * tick
+        self._phase_bound_ticks = ramp_ticks + -(-extra // tick) + 2
+
     def _end(self, trigger: str, outcome: str, reason: str) -> None:
         self._ending = (outcome, reason)
         self._fire(trigger, reason)
 
     def _enter_pause(self) -> int:
+        rx = self.prescription
+        if self.pauses >= rx.max_pauses:
+            self._end("stop", STOPPED, f"contact lost {self.pauses + 1} times: at most "
+                                       f"{rx.max_pauses} pauses allowed")
+            return 0
         self._pause_ms = 0
         self.pauses += 1
         self._contact_back.clear()
         self._fire("contact_lost", self._sup.detail or "load open")
-        return min(self.prescription.probe_ua, self.setpoint_ua)
+        return self._probe_ua()
+
+    def _probe_ua(self) -> int:
+        """The probe amplitude while paused: the prescribed probe is an average current, so
+        a pulsed probe is probe / duty (SUP-017: at 10 % duty a 50 uA amplitude would
+        average 5 uA, lost in the sensor's noise), never above the set-point."""
+        probe = self.prescription.probe_ua
+        if self._duty < 1000:
+            probe = probe * 1000 // self._duty
+        return min(probe, self.setpoint_ua)
 
     def _fire(self, trigger: str, reason: str) -> None:
         source = self._model.state
         self._machine.events[trigger].trigger(self._model)
+        dest = self._model.state
+        if dest == RAMP_DOWN or dest == POLARITY_SWAP:
+            self._phase_bounds(dest == POLARITY_SWAP)
         self.events.append(StateChanged(self.tick, max(self._t_prev, 0), trigger, source,
                                         self._model.state, reason))
 
@@ -475,7 +595,7 @@ class Controller:
         if self._off_since < 0:
             self._off_since = t
         self._zero_since = t if self._zero_since < 0 else self._zero_since
-        self._quiet_since = -1
+        self._quiet_ms = -1
         self.outcome, self.end_reason = FAULTED, reason
         return OFF
 
@@ -485,21 +605,26 @@ class Controller:
         self._command = OFF
         self._cmd_na = 0
         if got is None:
-            self._quiet_since = -1  # no evidence that the output is quiet
+            self._quiet_ms = -1  # no evidence that the output is quiet
             return OFF
         t, i = got[0], got[1]
+        dt = -1
         if self._t_prev >= 0:
             dt = t - self._t_prev
             if dt <= 0:  # stale or backwards: no evidence either
-                self._quiet_since = -1
+                self._quiet_ms = -1
                 return OFF
             self.delivered_uams += i * self._polarity * dt
         self._t_prev = t
+        # SUP-013: quiet time is evidenced by a run of punctual fresh samples only; a time
+        # jump or a late sample starts the run again
         if abs(i) <= self.zero_tolerance_ua:
-            if self._quiet_since < 0:
-                self._quiet_since = t
+            if self._quiet_ms >= 0 and 0 < dt <= self._punctual_ms:
+                self._quiet_ms += dt
+            else:
+                self._quiet_ms = 0
         else:
-            self._quiet_since = -1
+            self._quiet_ms = -1
         return OFF
 
     def _blind(self, missing: bool, state: str) -> Command:
@@ -576,9 +701,11 @@ class Controller:
         state = self._model.state
         if state != IDLE:
             return Reply(False, f"cannot start in state '{state}'")
-        if self.outcome in (COMPLETED, STOPPED):
-            return Reply(False, f"session already ended ({self.outcome}); a new session needs "
-                                "a new Controller")
+        if self._ran:  # CTL-008: an ended session stays ended
+            return Reply(False, f"session already ran ({self.outcome or 'ended'}); a new "
+                                "session needs a new Controller")
+        self._ran = True
+        self._session_t0 = self._t_prev
         self.outcome, self.end_reason, self._ending = None, "", None
         self._fire("start", "start requested")
         return Reply(True)
@@ -614,7 +741,7 @@ class Controller:
         if self._command.enabled or self._cmd_na != 0:
             return Reply(False, "output is not off")
         need = self.supervision.reset_quiet_ms
-        quiet = self._t_prev - self._quiet_since if self._quiet_since >= 0 else -1
+        quiet = self._quiet_ms
         if quiet < need:
             return Reply(False, f"measured current not near zero (<= {self.zero_tolerance_ua} uA) "
                                 f"for {need} ms yet (quiet for {max(quiet, 0)} ms)")

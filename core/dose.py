@@ -10,26 +10,29 @@ UAMS_PER_MA_MIN = 60_000_000
 UAMS_PER_MC = 1_000_000
 
 
-def ramp_down_charge_uams(current_ua: int, slew_ua_per_s: int) -> int:
-    """Charge a linear ramp from `current_ua` to zero at `slew_ua_per_s` still delivers,
-    rounded up (uA*ms): I^2 / (2 * slew) seconds*uA = I^2 * 1000 / (2 * slew) uA*ms.
+def ramp_down_bound_uams(cmd_na: int, step_na: int, dt_ms: int, floor_ua: int,
+                         permille: int, jump_ms: int, tail_ms: int) -> int:
+    """An upper bound of the charge counted from now on if the ramp-down starts on the next
+    tick (DOSE-002), for a command of `cmd_na` (average, nA) falling `step_na` per tick:
 
-    pre: current_ua >= 0 and slew_ua_per_s >= 1
-    post: __return__ >= 0
-    post: __return__ * 2 * slew_ua_per_s >= current_ua * current_ua * 1000
+    - every ramp tick lasts at most `dt_ms` and measures at most the command it follows
+      plus the tracking tolerance (x (1000 + permille) / 1000, + floor_ua);
+    - plus one tick at the clock-jump bound `jump_ms` at the starting current (so the
+      per-tick hard guard never fires on a normal ramp);
+    - plus `tail_ms` at floor_ua once the command is zero (settling).
+
+    pre: cmd_na >= 0 and step_na >= 1 and dt_ms >= 0 and floor_ua >= 0
+    pre: permille >= 0 and jump_ms >= 0 and tail_ms >= 0
+    post: __return__ >= floor_ua * tail_ms
+    post: __return__ * 1000 >= (cmd_na + step_na + floor_ua * 1000) * jump_ms + floor_ua * tail_ms * 1000
+    post: __return__ * 2000 >= -(-cmd_na // step_na) * cmd_na * dt_ms
     """
-    return -(-current_ua * current_ua * 1000 // (2 * slew_ua_per_s))
-
-
-def dose_end_due(delivered_uams: int, current_ua: int, slew_ua_per_s: int,
-                 target_uams: int) -> bool:
-    """True when starting the ramp-down now lands the dose at (or just past) the target:
-    delivered plus what the ramp-down will still deliver reaches the target.
-
-    pre: delivered_uams >= 0 and current_ua >= 0 and slew_ua_per_s >= 1
-    post: __return__ == (delivered_uams + ramp_down_charge_uams(current_ua, slew_ua_per_s) >= target_uams)
-    """
-    return delivered_uams + ramp_down_charge_uams(current_ua, slew_ua_per_s) >= target_uams
+    n = -(-cmd_na // step_na)                       # ticks until the command is zero
+    sum_na = n * cmd_na - step_na * n * (n - 1) // 2  # sum of the commands it follows
+    # nA x permille x ms / 10**6 = uA*ms, rounded up
+    ramp = -(-(sum_na * (1000 + permille) + n * floor_ua * 10**6) * dt_ms // 10**6)
+    top = -(-((cmd_na + step_na) * (1000 + permille) + floor_ua * 10**6) * jump_ms // 10**6)
+    return ramp + top + floor_ua * tail_ms
 
 
 def uams_to_ma_min(uams: int) -> float:

@@ -39,6 +39,9 @@ class FaultCode(str, Enum):
     LEAK = "leak"
     INTERNAL_ERROR = "internal_error"
     EMERGENCY_STOP = "emergency_stop"
+    UNCOMMANDED_CURRENT = "uncommanded_current"
+    UNSETTLED = "unsettled"
+    DOSE_LIMIT = "dose_limit"
     LINK_LOST = "link_lost"
     DEVICE_FAULT = "device_fault"
 
@@ -63,9 +66,26 @@ CATALOGUE: tuple[FaultClass, ...] = (
                "output enabled, not at compliance",
                "the output stage does not follow commands, so a ramp-down command cannot be "
                "trusted to lower the current either"),
+    FaultClass(FaultCode.UNCOMMANDED_CURRENT, "SUP-014", Reaction.HARD_CUT,
+               "measured current above the command (or against its polarity) by more than the "
+               "tracking tolerance for the tracking debounce, output enabled, in every state "
+               "and at compliance too",
+               "current nobody commanded flows: the output stage does not obey, so a ramp "
+               "command would not lower it either"),
+    FaultClass(FaultCode.UNSETTLED, "SUP-015", Reaction.HARD_CUT,
+               "commanded zero yet more than the zero tolerance flowing for settle_ms; or a "
+               "ramp-down or polarity swap still running past its deadline (from the slew, "
+               "the dead time and settle_ms)",
+               "the output cannot be brought to zero by commands: open it"),
+    FaultClass(FaultCode.DOSE_LIMIT, "DOSE-002", Reaction.HARD_CUT,
+               "the next tick could carry the delivered charge past the electrode's rated "
+               "dose (ticks slower than the projection assumed)",
+               "the electrode rating is a hard ceiling: a cut is the last resort when the "
+               "planned ramp-down can no longer land below it"),
     FaultClass(FaultCode.SENSOR_STUCK, "SUP-003", Reaction.RAMP_THEN_FAULT,
                "current and voltage readings bit-identical for the stuck time while the "
-               "command moved by at least the stuck move",
+               "command moved by at least the stuck move, or for the device's "
+               "sensor_frozen_ms at any non-zero command",
                "the output stage still follows commands; only the feedback is lost, so an "
                "open-loop ramp at the slew is the gentler safe stop"),
     FaultClass(FaultCode.IMPLAUSIBLE_SAMPLE, "SUP-004", Reaction.RAMP_THEN_FAULT,

@@ -36,6 +36,10 @@ DEVICE_RANGES: dict[str, tuple[int, int, str, str]] = {
     "sensor_max_ua": (1, 1_000_000, "uA", "range of the current sensor; beyond it a reading is "
                       "implausible; above trip_ua"),
     "sensor_max_mv": (1, 1_000_000, "mV", "range of the voltage sensor; above compliance_mv"),
+    "sensor_frozen_ms": (0, 60_000, "ms", "the sensor's noise changes a reading within this "
+                         "time: current and voltage bit-identical this long at a non-zero "
+                         "command is a stuck sensor (SUP-003); 0 for a sensor without such "
+                         "noise (then only a moving command reveals it)"),
 }
 """Every integer device limit: allowed range (inclusive), unit and meaning. The validator and
 specs/limits.md both read this table."""
@@ -65,6 +69,7 @@ class DeviceLimits:
     zero_tolerance_ua: int = 20
     sensor_max_ua: int = 60_000
     sensor_max_mv: int = 120_000
+    sensor_frozen_ms: int = 1_000
 
     def __post_init__(self) -> None:
         c = Checker("device limits")

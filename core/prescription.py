@@ -43,6 +43,8 @@ INT_RANGES: dict[str, tuple[int, int, str]] = {
     "max_pause_ms": (1_000, 3_600_000, "ms"),
     "contact_stable_ms": (0, 60_000, "ms"),
     "probe_ua": (1, 1_000, "uA"),
+    "max_pauses": (0, 1_000, ""),
+    "max_paused_total_ms": (1_000, 14_400_000, "ms"),
 }
 """Allowed range of every integer field (inclusive) and its unit: the validator and
 specs/profile_format.md both read this table."""
@@ -89,6 +91,10 @@ class Prescription:
     """Contact must be back this long before the current ramps up again."""
     probe_ua: int = 50
     """Current held while paused so that returning contact can be seen."""
+    max_pauses: int = 20
+    """A contact loss beyond this many pauses ends the session as stopped (CTL-007)."""
+    max_paused_total_ms: int = 600_000
+    """Paused longer than this in all ends the session as stopped (CTL-007)."""
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -111,8 +117,9 @@ class Prescription:
         A rule that involves a field already found bad is skipped, so nothing is reported
         twice and no rule trips over a value of the wrong type."""
         c = Checker(f"prescription '{self.name}'")
-        c.check(isinstance(self.name, str) and 0 < len(self.name) <= 64, "name", self.name,
-                "a non-empty string of at most 64 characters")
+        c.check(isinstance(self.name, str) and 0 < len(self.name) <= 64
+                and all(ch.isascii() and (ch.isalnum() or ch == "-") for ch in self.name),
+                "name", self.name, "1 to 64 letters, digits and dashes")
         c.check(self.family in FAMILIES, "family", self.family, f"one of {list(FAMILIES)}")
         for name, (lo, hi, unit) in INT_RANGES.items():
             c.int_range(name, getattr(self, name), lo, hi, unit)
@@ -141,6 +148,10 @@ class Prescription:
         if ok("target_ua", "max_ua", "step_ua"):
             c.check(self.step_ua <= self.ceiling_ua, "step_ua", self.step_ua,
                     f"at most the ceiling ({self.ceiling_ua} uA)")
+        if ok("target_ua", "min_ua", "step_ua", "max_ua") and not self.min_ua:
+            c.check(self.adjust_step_ua <= t, "step_ua", self.step_ua,
+                    f"at most the target ({t} uA) when no minimum is given: the floor is then "
+                    "one step")
         if ok("target_ua", "probe_ua"):
             c.check(self.probe_ua <= t, "probe_ua", self.probe_ua, f"at most the target ({t} uA)")
         if ok("waveform", "pulse_hz", "duty_permille"):
@@ -167,11 +178,16 @@ class Prescription:
                   "pulse_on_ms", "pulse_gap_ms", "reverse_at_half"):
             return
         fam = self.family
+        if fam != "research":
+            for name in ("pulse_on_ms", "pulse_gap_ms"):
+                c.check(getattr(self, name) == 0, name, getattr(self, name), f"0 for {fam}")
         if fam == "tap-water":
             c.check(self.duration_ms >= 10_000, "duration_ms", self.duration_ms,
                     ">= 10000 ms: a tap-water session ends by time")
             c.check(self.dose_uams == 0, "dose_uams", self.dose_uams, "0 for tap-water (ends by time)")
             c.check(self.pulse_count == 0, "pulse_count", self.pulse_count, "0 for tap-water")
+            c.check(self.electrode_max_uams == 0, "electrode_max_uams", self.electrode_max_uams,
+                    "0 for tap-water (no dose)")
         elif fam == "drug":
             c.check(self.dose_uams > 0, "dose_uams", self.dose_uams, "> 0: a drug session ends by dose")
             c.check(self.electrode_max_uams >= self.dose_uams > 0, "electrode_max_uams",
@@ -191,6 +207,8 @@ class Prescription:
             c.check(not self.reverse_at_half, "reverse_at_half", self.reverse_at_half,
                     "false for research pulses")
             c.check(self.dose_uams == 0, "dose_uams", self.dose_uams, "0 for research")
+            c.check(self.electrode_max_uams == 0, "electrode_max_uams", self.electrode_max_uams,
+                    "0 for research")
 
     # Derived values -----------------------------------------------------------------
 

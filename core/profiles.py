@@ -38,6 +38,8 @@ class Key:
     units: dict[str, int] | None  # None: a string or boolean, taken as is
     doc: str
     default: str
+    families: tuple[str, ...] = ("tap-water", "drug", "research")
+    """The families that use this key; given for another family it is rejected (RX-007)."""
 
 
 KEYS: tuple[Key, ...] = (
@@ -55,33 +57,37 @@ KEYS: tuple[Key, ...] = (
     Key("current", "electrode_a", "electrode_a", None, "role of electrode A at the start: "
         "'anode' or 'cathode' (drug: A is the drug electrode)", "'anode'"),
     Key("current", "reverse_at_half", "reverse_at_half", None, "reverse polarity at half time "
-        "(tap-water only)", "false"),
+        "(tap-water only)", "false", ("tap-water",)),
     Key("current", "waveform", "waveform", None, "'dc' or 'pulsed'", "'dc'"),
     Key("current", "pulse", "pulse_hz", {"hz": 1}, "pulse frequency (pulsed only)", "0"),
     Key("current", "duty", "duty_permille", DUTY, "pulse duty cycle (pulsed only)", "100 %"),
     Key("time", "duration", "duration_ms", TIME, "tap-water: session time", "required for "
-        "tap-water"),
+        "tap-water", ("tap-water",)),
     Key("dose", "target", "dose_uams", CHARGE, "drug: the session ends when delivered",
-        "required for drug"),
+        "required for drug", ("drug",)),
     Key("dose", "electrode_max", "electrode_max_uams", CHARGE, "drug: the electrode's rated "
-        "maximum dose (hard limit)", "required for drug"),
+        "maximum dose (hard limit)", "required for drug", ("drug",)),
     Key("dose", "max_duration", "duration_ms", TIME, "drug: longest time allowed to reach the "
-        "dose (the session then stops)", "required for drug"),
+        "dose (the session then stops)", "required for drug", ("drug",)),
     Key("electrode", "area", "area_mm2", AREA, "active electrode area", "not given"),
     Key("electrode", "max_density", "max_density_ua_per_cm2", DENSITY, "current-density limit "
         "(with area)", "not given"),
     Key("pulses", "count", "pulse_count", PLAIN, "research: number of pulses",
-        "required for research"),
+        "required for research", ("research",)),
     Key("pulses", "on", "pulse_on_ms", TIME, "research: time at the set current per pulse",
-        "required for research"),
+        "required for research", ("research",)),
     Key("pulses", "gap", "pulse_gap_ms", TIME, "research: current-free gap between pulses",
-        "required for research (2+ pulses)"),
+        "required for research (2+ pulses)", ("research",)),
     Key("pause", "max", "max_pause_ms", TIME, "a contact-loss pause longer than this stops "
         "the session", "120 s"),
     Key("pause", "stable", "contact_stable_ms", TIME, "contact must be back this long before "
         "the current ramps up again", "2 s"),
-    Key("pause", "probe", "probe_ua", CURRENT, "current held while paused to see contact "
+    Key("pause", "probe", "probe_ua", CURRENT, "average current held while paused to see contact "
         "return", "50 uA"),
+    Key("pause", "max_count", "max_pauses", PLAIN, "a contact loss beyond this many pauses "
+        "stops the session", "20"),
+    Key("pause", "max_total", "max_paused_total_ms", TIME, "paused longer than this in all "
+        "stops the session", "10 min"),
 )
 
 SECTIONS = tuple(sorted({k.section for k in KEYS if k.section}))
@@ -134,7 +140,8 @@ def parse(text: str, device: DeviceLimits | None = None, origin: str = "profile"
 
 
 def _convert(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[str, int]], list[Problem]]:
-    fields: dict[str, Any] = {}
+    family = data.get("family")
+    fields: dict[str, Any] = {"family": family} if isinstance(family, str) else {}
     written: dict[str, tuple[str, int]] = {}  # field -> (key as written, scale)
     problems: list[Problem] = []
     for top, value in data.items():
@@ -166,7 +173,13 @@ def _take(section: str, key: str, value: Any, fields: dict[str, Any],
                                              f"{', '.join(choices)}"))
         return
     spec, scale = match
-    if spec.field in fields:
+    family = fields.get("family")
+    if section and family in ("tap-water", "drug", "research") and family not in spec.families:
+        # RX-007: a key the family does not use is an error, never silently ignored
+        problems.append(Problem(path, value, f"no such key for family '{family}' (used by: "
+                                             f"{', '.join(spec.families)})"))
+        return
+    if spec.field in fields and not (spec.field == "family" and section == ""):
         problems.append(Problem(path, value, f"only one of the keys for {spec.field} "
                                              f"(also given as {written[spec.field][0]})"))
         return
@@ -217,7 +230,8 @@ def _rename(p: Problem, written: dict[str, tuple[str, int]]) -> Problem:
         key = next((k for k in KEYS if k.field == p.field), None)
         if key is None:
             return p
-        unit = next(iter(key.units)) if key.units else ""
+        # not in the file: name the key in the internal unit, so the value reads right
+        unit = next((u for u, f in key.units.items() if f == 1), "") if key.units else ""
         path = _path(key.section, f"{key.base}_{unit}" if unit else key.base)
         return Problem(path, "(not given)" if p.value in (0, "") else p.value, p.allowed)
     path, scale = written[p.field]
@@ -249,7 +263,7 @@ def render_format() -> str:
         if key.field in INT_RANGES:
             lo, hi, unit = INT_RANGES[key.field]
             return f"{lo} to {hi} {unit}".strip() + (" (internal unit)" if key.units and "" not in key.units else "")
-        return {"name": "1 to 64 characters", "family": ", ".join(FAMILIES),
+        return {"name": "1 to 64 letters, digits and dashes", "family": ", ".join(FAMILIES),
                 "electrode_a": f"{ANODE}, {CATHODE}", "reverse_at_half": "true, false",
                 "waveform": ", ".join(WAVEFORMS), "description": "any text"}.get(key.field, "-")
 

@@ -32,6 +32,9 @@ SUPERVISION_RANGES: dict[str, tuple[int, int, str, str]] = {
     "stuck_ms": (1, 60_000, "ms", "bit-identical readings this long while the command moved: "
                  "stuck sensor (SUP-003)"),
     "stuck_move_ua": (1, 100_000, "uA", "...and the command moved at least this much"),
+    "settle_ms": (10, 60_000, "ms", "commanded zero (enabled) with more than the zero tolerance "
+                  "flowing this long: the output does not settle (SUP-015); also the settle "
+                  "allowance in the ramp-down and polarity-swap deadlines"),
     "implausible_max_consecutive": (1, 100, "samples", "consecutive implausible samples before "
                                     "the fault; counted, not timed (SUP-004)"),
     "compliance_margin_mv": (0, 100_000, "mV", "|voltage| within this of the compliance voltage "
@@ -77,6 +80,7 @@ class SupervisionLimits:
     tracking_debounce_ms: int = 200
     stuck_ms: int = 300
     stuck_move_ua: int = 50
+    settle_ms: int = 1_000
     implausible_max_consecutive: int = 3
     compliance_margin_mv: int = 1_500
     contact_open_ohm: int = 200_000
@@ -169,6 +173,30 @@ def tracking_floor_ua(tolerance_ua: int, tolerance_permille: int, limit_ua: int)
     return max(1, min(tolerance_ua, limit_ua * tolerance_permille // 1000))
 
 
+def uncommanded(measured_ua: int, expected_ua: int, tolerance_ua: int,
+                tolerance_permille: int) -> bool:
+    """More current than commanded, or current against the commanded polarity, beyond the
+    tracking tolerance (SUP-014): along the command's direction, measured above
+    |expected| + max(tolerance_ua, |expected| x permille), or below -tolerance_ua. At a zero
+    command, any current beyond tolerance_ua, either way.
+
+    pre: tolerance_ua >= 0 and tolerance_permille >= 0
+    post: expected_ua != 0 or __return__ == (abs(measured_ua) > tolerance_ua)
+    post: not __return__ or abs(measured_ua) > tolerance_ua
+    post: not (expected_ua > 0 and 0 <= measured_ua <= expected_ua) or not __return__
+    post: not (expected_ua < 0 and expected_ua <= measured_ua <= 0) or not __return__
+    post: not (expected_ua > 0 and measured_ua * 1000 > expected_ua * (1000 + tolerance_permille) + tolerance_ua * 1000) or __return__
+    post: not (expected_ua < 0 and -measured_ua * 1000 > -expected_ua * (1000 + tolerance_permille) + tolerance_ua * 1000) or __return__
+    post: not (expected_ua != 0 and measured_ua * expected_ua < 0 and abs(measured_ua) > tolerance_ua) or __return__
+    """
+    if expected_ua == 0:
+        return measured_ua > tolerance_ua or -measured_ua > tolerance_ua
+    along = measured_ua if expected_ua > 0 else -measured_ua
+    mag = expected_ua if expected_ua > 0 else -expected_ua
+    return (along - mag) * 1000 > max(tolerance_ua * 1000, mag * tolerance_permille) \
+        or -along > tolerance_ua
+
+
 def late(dt_ms: int, tick_ms: int, tolerance_permille: int) -> bool:
     """A tick is late when dt > tick * (1 + tolerance).
 
@@ -239,7 +267,7 @@ class Supervisor:
     """
 
     def __init__(self, limits: SupervisionLimits, compliance_mv: int, zero_tolerance_ua: int,
-                 tick_ms: int, limit_ua: int) -> None:
+                 tick_ms: int, limit_ua: int, frozen_ms: int = 0) -> None:
         self.lim = limits
         self.tracking_floor_ua = tracking_floor_ua(limits.tracking_tolerance_ua,
                                                    limits.tracking_tolerance_permille, limit_ua)
@@ -250,6 +278,11 @@ class Supervisor:
         self.short = Debounce(limits.short_debounce_ms)
         self.relay = Debounce(limits.relay_debounce_ms)
         self.contact = Debounce(limits.contact_loss_debounce_ms)
+        self.over = Debounce(limits.tracking_debounce_ms)
+        self.unsettled = Debounce(limits.settle_ms)
+        self.frozen_limit_ms = frozen_ms
+        self.frozen_ms = 0
+        self.off_command = False
         self.late_bucket = 0
         self.late_ticks = 0
         self.stuck_ms = 0
@@ -288,19 +321,31 @@ class Supervisor:
         """Judge one admitted sample against the command that governed the tick before it.
 
         `off_for_ms` is how long the output has been commanded off (-1 when on).
+
+        Pulsed waveforms (SUP-017): the sensor reports the average current and the peak
+        voltage. Every comparison with a command amplitude, a current threshold or an
+        impedance uses the pulse amplitude (average x 1000 / duty); tracking compares
+        average with expected average (the same ratio, in the unit the sensor measures).
+        After the call, `off_command` says whether the output failed to do what it was
+        told on this sample (treatment time does not count then, DOSE-001).
         """
         lim = self.lim
         command, enabled = cmd.setpoint_ua, cmd.enabled
-        # SUP-001 over-current: no debounce. In pulsed mode the sensor reads the average.
-        if over_current(i, trip_ua * duty_permille // 1000 if duty_permille < 1000 else trip_ua):
+        pulsed = duty_permille < 1000
+        # SUP-001 over-current: no debounce; the amplitude against the trip.
+        if over_current(i, trip_ua * duty_permille // 1000 if pulsed else trip_ua):
             self.detail = f"measured {i} uA beyond the trip at {trip_ua} uA"
             return FaultCode.OVERCURRENT
         if not enabled:
             self.at_compliance = self.contact_open = self.compliance_limited = False
+            self.off_command = False
             self.tracking.clear()
+            self.over.clear()
+            self.unsettled.clear()
             self.short.clear()
             self.contact.clear()
             self._last_i = self._last_v = None
+            self.frozen_ms = 0
             # SUP-010 leak: current while commanded off, once the output had time to settle.
             if off_for_ms >= lim.leak_settle_ms and abs(i) > self.zero_tolerance_ua:
                 self.detail = f"{i} uA flowing with the output off for {off_for_ms} ms"
@@ -309,8 +354,10 @@ class Supervisor:
                 self.detail = f"relay reports {relay} with the output off"
                 return FaultCode.RELAY_MISMATCH
             return None
-        expected = command * duty_permille // 1000 if duty_permille < 1000 else command
+        expected = command * duty_permille // 1000 if pulsed else command
+        amp = i * 1000 // duty_permille if pulsed else i   # the pulse amplitude
         ai = i if i >= 0 else -i
+        aamp = amp if amp >= 0 else -amp
         comp = at_compliance(v, self.compliance_mv, lim.compliance_margin_mv)
         self.at_compliance = comp
         # SUP-010 relay: while current is commanded, the relay must show its polarity.
@@ -320,16 +367,31 @@ class Supervisor:
             if (bad_relay or self.relay.since_ms >= 0) and self.relay.update(bad_relay, t):
                 self.detail = f"relay reports {relay}, command polarity {want}"
                 return FaultCode.RELAY_MISMATCH
-        # SUP-006 short circuit.
-        shorted = ai >= lim.short_sense_ua and impedance_below(v, i, lim.short_ohm)
+        # SUP-006 short circuit, on the amplitude (the current that flows during a pulse).
+        shorted = aamp >= lim.short_sense_ua and impedance_below(v, amp, lim.short_ohm)
         if (shorted or self.short.since_ms >= 0) and self.short.update(shorted, t):
-            self.detail = f"impedance {abs(v) * 1000 // max(abs(i), 1)} ohm below {lim.short_ohm} ohm"
+            self.detail = (f"impedance {abs(v) * 1000 // max(aamp, 1)} ohm below "
+                           f"{lim.short_ohm} ohm")
             return FaultCode.SHORT_CIRCUIT
+        # SUP-014 uncommanded current: more than commanded (or against the commanded
+        # polarity), beyond the tracking tolerance, debounced; judged in every enabled state
+        # and at compliance too (the load can only limit a current, never raise it).
+        over = uncommanded(i, expected, self.tracking_floor_ua, lim.tracking_tolerance_permille)
+        if (over or self.over.since_ms >= 0) and self.over.update(over, t):
+            self.detail = f"measured {i} uA, commanded {expected} uA (average)"
+            return FaultCode.UNCOMMANDED_CURRENT
+        # SUP-015 the output does not settle: commanded zero, yet more than the zero tolerance
+        # flows, continuously for settle_ms.
+        unsettled = expected == 0 and ai > self.zero_tolerance_ua
+        if (unsettled or self.unsettled.since_ms >= 0) and self.unsettled.update(unsettled, t):
+            self.detail = (f"{i} uA still flowing {t - self.unsettled.since_ms} ms after the "
+                           "command reached zero")
+            return FaultCode.UNSETTLED
         # SUP-005 contact: open load = at compliance with a very high impedance.
         # Below the sense current contact cannot be judged: an open contact seen before
         # stays suspected (its debounce keeps running) until a judged sample clears it.
         judged = abs(command) >= lim.contact_sense_ua
-        open_now = judged and comp and impedance_above(v, i, lim.contact_open_ohm)
+        open_now = judged and comp and impedance_above(v, amp, lim.contact_open_ohm)
         contact = self.contact
         if judged:
             self.contact_open = (open_now or contact.since_ms >= 0) and contact.update(open_now, t)
@@ -338,26 +400,39 @@ class Supervisor:
         # SUP-007 compliance-limited: at compliance, contact present, current short of command.
         self.compliance_limited = (comp and not open_now
                                    and ai + self.tracking_floor_ua < abs(expected))
-        # SUP-002 tracking, not judged at compliance (the load limits the current there).
-        off_track = not comp and tracking_error(i, expected, self.tracking_floor_ua,
+        # SUP-002 tracking (short of the command), not judged at compliance (the load
+        # limits the current there).
+        off_track = not comp and not over and tracking_error(i, expected, self.tracking_floor_ua,
                                                  lim.tracking_tolerance_permille)
+        self.off_command = over or unsettled or off_track
         if (off_track or self.tracking.since_ms >= 0) and self.tracking.update(off_track, t):
             self.detail = f"measured {i} uA, expected {expected} uA"
             return FaultCode.TRACKING
         # SUP-003 stuck sensor: bit-identical readings while the command moves (not at
-        # compliance, where the load, not the command, sets the current).
-        if i == self._last_i and v == self._last_v and not comp:
-            self.stuck_ms += dt
-            self.stuck_moved_ua += abs(command - self._stuck_cmd)
-            self._stuck_cmd = command
-            if self.stuck_ms >= lim.stuck_ms and self.stuck_moved_ua >= lim.stuck_move_ua:
-                self.detail = (f"reading {i} uA / {v} mV unchanged for {self.stuck_ms} ms while "
-                               f"the command moved {self.stuck_moved_ua} uA")
-                return FaultCode.SENSOR_STUCK
+        # compliance, where the load, not the command, sets the current), or, with a sensor
+        # whose noise must change the reading (device setting sensor_frozen_ms), for that
+        # long at any non-zero command.
+        if i == self._last_i and v == self._last_v:
+            if not comp:
+                self.stuck_ms += dt
+                self.stuck_moved_ua += abs(command - self._stuck_cmd)
+                self._stuck_cmd = command
+                if self.stuck_ms >= lim.stuck_ms and self.stuck_moved_ua >= lim.stuck_move_ua:
+                    self.detail = (f"reading {i} uA / {v} mV unchanged for {self.stuck_ms} ms "
+                                   f"while the command moved {self.stuck_moved_ua} uA")
+                    return FaultCode.SENSOR_STUCK
+            if command != 0 and self.frozen_limit_ms:
+                self.frozen_ms += dt
+                if self.frozen_ms >= self.frozen_limit_ms:
+                    self.detail = (f"reading {i} uA / {v} mV bit-identical for {self.frozen_ms} "
+                                   f"ms at a command of {command} uA (a live sensor's noise "
+                                   f"changes it within {self.frozen_limit_ms} ms)")
+                    return FaultCode.SENSOR_STUCK
+            else:
+                self.frozen_ms = 0
         else:
             self._last_i, self._last_v, self._stuck_cmd = i, v, command
             if self.stuck_ms:
                 self.stuck_ms = self.stuck_moved_ua = 0
+            self.frozen_ms = 0
         return None
-
-

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -61,6 +62,17 @@ def _run_epilog() -> str:
             "exit status: 0 completed, 1 fault, 2 bad input, 3 stopped early")
 
 
+def _positive_finite(text: str) -> float:
+    """A finite number > 0 (argparse type: a bad value is a clear usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number > 0") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number > 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ionto", description="iontocore: control core for iontophoresis devices")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -76,14 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fast", action="store_true", help="as fast as possible (no pacing)")
     run.add_argument("--tick-ms", type=int, default=10, help="control tick in ms (default 10)")
     run.add_argument("--seed", type=int, default=0, help="simulator noise seed (default 0)")
-    run.add_argument("--sim-ohms", type=float, default=2000.0,
+    run.add_argument("--sim-ohms", type=_positive_finite, default=2000.0,
                      help="simulated body resistance in ohm (default 2000)")
     run.add_argument("--inject", action="append", default=[], metavar="KIND@SECONDS[:DURATION_S]",
                      help="simulate a fault or event KIND at SECONDS of simulated time, for "
                           "DURATION_S (default: to the end); repeatable; kinds below")
     run.add_argument("--adjust", action="append", default=[], metavar="[+-]UA@SECONDS",
                      help="patient adjustment: move the intensity by UA microamps at SECONDS of "
-                          "treatment time, e.g. +1000@120 or -500@300; repeatable")
+                          "treatment time, e.g. +1000@120 or -1000@300; repeatable")
     run.add_argument("--trace", metavar="FILE.csv", help="write one CSV row per tick")
     run.add_argument("--plot", metavar="FILE.png",
                      help="plot the session (needs the plot extra: pip install 'iontocore[plot]')")
@@ -129,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="each command advances the simulated clock by one tick (no waiting)")
     emu.add_argument("--tick-ms", type=int, default=10)
     emu.add_argument("--seed", type=int, default=0)
-    emu.add_argument("--sim-ohms", type=float, default=2000.0)
+    emu.add_argument("--sim-ohms", type=_positive_finite, default=2000.0)
     emu.add_argument("--watchdog-ms", type=int, default=100)
     emu.add_argument("--inject", action="append", default=[], metavar="KIND@SECONDS[:DURATION_S]",
                      help="a simulator fault (see `ionto run --help`); repeatable")
@@ -143,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
     try:
         handler = {"run": cmd_run, "profiles": cmd_profiles, "profile": cmd_profile_show,
                    "validate": cmd_validate, "diagram": cmd_diagram,
@@ -173,11 +185,31 @@ def _load_profile(ref: str, device: DeviceLimits) -> Prescription:
 def _parse_adjust(text: str) -> Adjustment:
     delta, sep, at = text.partition("@")
     try:
-        if not sep or delta[:1] not in "+-" or not delta[1:].isdigit():
+        if not sep or delta[:1] not in "+-" or not delta[1:].isdigit() or not delta[1:].isascii():
             raise ValueError
-        return Adjustment(round(float(at) * 1000), int(delta))
-    except ValueError:
-        raise BadInput(f"--adjust {text!r}: expected [+-]UA@SECONDS, e.g. +1000@120") from None
+        seconds = float(at)
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError
+        return Adjustment(round(seconds * 1000), int(delta))
+    except (ValueError, OverflowError):
+        raise BadInput(f"--adjust {text!r}: expected [+-]UA@SECONDS with SECONDS a finite "
+                       "number >= 0, e.g. +1000@120 or -500@120") from None
+
+
+def _join_negative_values(argv: Sequence[str]) -> list[str]:
+    """`--adjust -500@120` reads as an option to argparse: join it as `--adjust=-500@120`."""
+    out: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg == "--adjust":
+            nxt = next(it, None)
+            if nxt is None:
+                out.append(arg)
+            else:
+                out.append(f"--adjust={nxt}")
+        else:
+            out.append(arg)
+    return out
 
 
 def _require_serial_extra(what: str) -> None:
@@ -307,6 +339,13 @@ def _print_summary(info: dict[str, object]) -> None:
     for key in ("dose_target_mA_min", "time_extension_ms", "pulses_delivered", "charge_mC_per_cm2"):
         if key in info:
             print(f"{key:<12} {info[key]}")
+    adjustments = info.get("adjustments")
+    for adj in adjustments if isinstance(adjustments, list) else []:
+        verdict = "accepted" if adj.get("accepted") else f"REFUSED: {adj.get('reason')}"
+        if adj.get("dropped"):
+            verdict = f"NOT APPLIED: {adj.get('reason')}"
+        print(f"adjust       {adj['delta_ua']:+d} uA at {adj['at_ms'] / 1000:g} s of treatment: "
+              f"{verdict}")
 
 
 # ---------------------------------------------------------------------- profiles, diagram
@@ -388,7 +427,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_record_show(args: argparse.Namespace) -> int:
     """Exit 0: intact and complete; 1: recovered from a damaged or unfinished record;
     2: nothing usable (not a record, unreadable)."""
-    rec = read_record(args.file)
+    try:
+        rec = read_record(args.file)
+        text = "\n".join(summarise(rec, args.file))
+    except Exception as exc:  # noqa: BLE001 - REC-002: whatever the file, a message, not a traceback
+        print(f"{args.file}: cannot read it as a session record ({type(exc).__name__})")
+        return EXIT_BAD_INPUT
     if args.json:
         last = rec.last
         print(json.dumps({"complete": rec.complete, "problem": rec.problem or None,
@@ -401,7 +445,7 @@ def cmd_record_show(args: argparse.Namespace) -> int:
                           "faults": [e for e in rec.entries if e.get("type") == "fault"]},
                          separators=(",", ":")))
     else:
-        print("\n".join(summarise(rec, args.file)))
+        print(text)
     if rec.problem:
         return EXIT_BAD_INPUT
     return EXIT_OK if rec.complete else EXIT_FAULT

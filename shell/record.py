@@ -41,7 +41,7 @@ def decode(line: bytes) -> dict[str, Any] | None:
     """The object of one line, or None when it is not intact."""
     try:
         obj = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(obj, dict) or not isinstance(obj.get("crc"), str):
         return None
@@ -138,6 +138,36 @@ class Recovered:
         return next((obj for obj in reversed(candidates) if "delivered_uams" in obj), None)
 
 
+_INT, _STR, _OPT_INT = (int,), (str,), (int, type(None))
+SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
+    "header": {"format": _STR, "profile": _STR, "prescription": (dict,)},
+    "state": {"t_ms": _INT, "tick": _INT, "source": _STR, "dest": _STR, "trigger": _STR,
+              "reason": _STR},
+    "fault": {"t_ms": _INT, "tick": _INT, "code": _STR, "reaction": _STR, "reason": _STR},
+    "progress": {"t_ms": _INT, "delivered_uams": _INT},
+    "end": {"outcome": _STR, "end_reason": _STR, "delivered_uams": _INT},
+}
+"""The fields each kind of line must carry, with their types (REC-002): a CRC-valid line
+without them is reported as damaged, never trusted."""
+_OPTIONAL = {"treatment_ms": _OPT_INT, "delivered_uams": _INT, "t_ms": _OPT_INT, "tick": _OPT_INT, "version": _OPT_INT,
+             "iontocore": (str, type(None)), "started_utc": (str, type(None)),
+             "limit_ua": _OPT_INT}
+
+
+def _well_formed(obj: dict[str, Any]) -> bool:
+    need = SCHEMA.get(obj.get("type"))  # type: ignore[arg-type]
+    if need is None:
+        return False
+    for key, types in need.items():
+        value = obj.get(key)
+        if type(value) not in types:
+            return False
+    for key, types in _OPTIONAL.items():
+        if key in obj and key not in need and type(obj[key]) not in types:
+            return False
+    return True
+
+
 def read_record(path: str) -> Recovered:
     """Recover a record. Never raises for bad content; an unreadable file sets `problem`."""
     out = Recovered()
@@ -158,7 +188,7 @@ def read_record(path: str) -> Recovered:
         lines.pop()
     for number, line in enumerate(lines, start=1):
         obj = decode(line)
-        if obj is None:
+        if obj is None or (obj.get("type") in SCHEMA and not _well_formed(obj)):
             out.damaged_lines.append(number)
             continue
         kind = obj.get("type")

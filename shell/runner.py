@@ -142,6 +142,11 @@ class Runner:
                 events = ctl.drain_events()
                 for sink in sinks:
                     sink.events(ctl, events)
+        for adj in pending:  # never reached: say so, never drop silently
+            done_adj.append({"at_ms": adj.at_ms, "delta_ua": adj.delta_ua, "accepted": False,
+                             "dropped": True, "setpoint_ua": ctl.setpoint_ua,
+                             "reason": f"the session ended after {ctl.treatment_ms} ms of "
+                                       "treatment, before this adjustment was due"})
         return RunResult(ticks, self.clock() - started, self._stop_requested, done_adj)
 
 

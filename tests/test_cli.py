@@ -136,3 +136,72 @@ def test_console_script_runs(tmp_path: Path) -> None:
                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[-1])["pulses_delivered"] == 5
+
+
+# ---- issue 9, part 6: errors that name what is wrong, never a traceback ----
+
+@pytest.mark.req("RX-004", "RX-001")
+def test_a_negative_adjustment_parses_and_every_adjustment_shows_in_the_text_summary(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "run", "--profile", "hyperhidrosis-palms", "--fast",
+                             "--adjust", "-1000@120", "--adjust", "+99@130", "--adjust", "+1000@99999")
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("adjust")]
+    assert len(lines) == 3, out
+    assert "-1000 uA at 120 s" in lines[0] and "accepted" in lines[0]
+    assert "+99 uA" in lines[1] and "REFUSED" in lines[1] and "multiple of the step" in lines[1]
+    assert "+1000 uA" in lines[2] and "NOT APPLIED" in lines[2] and "session ended" in lines[2]
+
+
+@pytest.mark.req("RX-001")
+@pytest.mark.parametrize("args, words", [
+    (["--adjust", "+1000@inf"], "finite"),
+    (["--adjust=+1000@-5"], ">= 0"),
+    (["--adjust", "+1000@nan"], "finite"),
+    (["--sim-ohms", "inf"], "finite number > 0"),
+    (["--sim-ohms", "nan"], "finite number > 0"),
+    (["--sim-ohms", "-1"], "finite number > 0"),
+])
+def test_bad_numbers_are_clear_errors_with_exit_2(capsys: pytest.CaptureFixture[str],
+                                                 args: list[str], words: str) -> None:
+    try:
+        code, _, err = run_cli(capsys, "run", "--profile", "hyperhidrosis-palms", "--fast", *args)
+    except SystemExit as exc:  # argparse's own usage error
+        code, err = int(exc.code or 0), capsys.readouterr().err
+    assert code == 2 and words in err and "Traceback" not in err, err
+
+
+@pytest.mark.req("REC-002")
+@pytest.mark.parametrize("content", [
+    b"[" * 100_000 + b"\n",
+    b'{"crc":"00000000"}\n',
+])
+def test_record_show_on_hostile_bytes_is_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  content: bytes) -> None:
+    path = tmp_path / "hostile.rec"
+    path.write_bytes(content)
+    code, out, err = run_cli(capsys, "record", "show", str(path))
+    assert code == 2 and "Traceback" not in out + err and str(path) in out
+
+
+@pytest.mark.req("REC-002")
+@pytest.mark.parametrize("line", [
+    {"type": "state"},                                              # fields missing
+    {"type": "state", "t_ms": "x", "tick": 1, "source": "a", "dest": "b", "trigger": "c",
+     "reason": "d"},                                                # a field of the wrong type
+    {"type": "fault", "t_ms": 1, "tick": 1, "code": 7, "reaction": "r", "reason": "x"},
+    {"type": "progress", "t_ms": 1, "delivered_uams": None},
+    {"type": "end", "outcome": "completed"},
+])
+def test_crc_valid_lines_with_bad_fields_are_damaged_not_trusted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], line: dict[str, object]) -> None:
+    from iontocore.shell.record import encode
+
+    header = {"type": "header", "format": "iontocore-record", "version": 1, "profile": "p",
+              "prescription": {}}
+    path = tmp_path / "bad-fields.rec"
+    path.write_bytes(encode(header) + encode(line))
+    for extra in ([], ["--json"]):
+        code, out, err = run_cli(capsys, "record", "show", str(path), *extra)
+        assert code in (1, 2) and "Traceback" not in out + err
+    assert "damaged" in run_cli(capsys, "record", "show", str(path))[1]

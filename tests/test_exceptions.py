@@ -21,7 +21,7 @@ DRUG = profiles.load("dexamethasone-40")
 
 METHODS = ["_h_idle", "_h_ramp_up", "_h_treat", "_h_swap", "_h_gap", "_h_ramp_down",
            "_shape", "_update_hold", "_goal_reached", "_load_target", "_react", "_blind"]
-FUNCTIONS = ["admit", "step_na", "next_magnitude_na", "polarity_may_change", "dose_end_due"]
+FUNCTIONS = ["admit", "step_na", "next_magnitude_na", "polarity_may_change", "ramp_down_bound_uams"]
 MONITORS = ["observe", "check_time"]
 
 
@@ -43,6 +43,7 @@ def _drive(ctl: Controller, plan: str) -> None:
             i = 50_000
         if plan == "compliance" and k >= 200:
             i, v = i * 8 // 10, (59_000 if cmd.setpoint_ua >= 0 else -59_000)
+        i += k % 2  # one LSB of noise: a live sensor (DeviceLimits.sensor_frozen_ms)
         sample = None if plan == "blind" and k % 50 == 49 else Sample(t, i, v)
         cmd = ctl.step(sample)  # must never raise
         t += 20 if plan == "late" and k == 100 else 10
@@ -96,7 +97,7 @@ def test_exception_while_paused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_exception_in_pure_function(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     calls: list[int] = []
     monkeypatch.setattr(controller_mod, name, _raiser(calls))
-    ctl = Controller(DRUG if name == "dose_end_due" else SHORT, DEVICE, tick_ms=10)
+    ctl = Controller(DRUG if name == "ramp_down_bound_uams" else SHORT, DEVICE, tick_ms=10)
     _drive(ctl, "normal")
     _check(ctl, calls)
 

@@ -28,8 +28,11 @@ def test_dexamethasone_ends_at_its_dose() -> None:
     assert ctl.outcome == "completed" and "dose" in ctl.end_reason
     # 4 mA x 10 min = 40 mA*min; the 30 s ramps deliver half of 4 mA x 30 s each, so the
     # time at full current is (40 - 2 x 1) / 4 = 9.5 min, plus the 0.5 min ramp up: 10 min
-    assert ma_min(ctl.delivered_uams) == pytest.approx(40.0, abs=0.002)
-    assert ctl.treatment_ms == pytest.approx(600_000, abs=100)
+    # DOSE-002: at or below the dose, short of it by at most the projection's margin: the
+    # tracking tolerance (10 %) on the 1 mA*min ramp-down, 50 uA over the 30 s ramp
+    # (0.025 mA*min) and a few ticks: 0.15 mA*min
+    assert 40.0 - 0.15 <= ma_min(ctl.delivered_uams) <= 40.0
+    assert ctl.treatment_ms == pytest.approx(600_000, abs=3_000)
     assert ctl.delivered_uams <= DEX.electrode_max_uams
     # the drug electrode (A) is the cathode: current always flows B -> A (negative)
     assert all(r.command_ua <= 0 for r in rec.rows)
@@ -41,7 +44,7 @@ def test_dexamethasone_on_a_high_resistance_load_takes_longer() -> None:
     assert ctl.outcome == "completed" and not ctl.faults
     # 60 V / 20 kOhm = 3 mA: ramps up to 3 mA in 22.5 s (0.5625 mA*min), same down;
     # (40 - 1.125) / 3 = 12.958 min at 3 mA + 0.375 min ramp = 13.33 min
-    assert ma_min(ctl.delivered_uams) == pytest.approx(40.0, abs=0.002)
+    assert 40.0 - 0.15 <= ma_min(ctl.delivered_uams) <= 40.0
     assert ctl.treatment_ms == pytest.approx(800_000, rel=0.01)
     assert ctl.compliance_limited_ms > 700_000
 
@@ -61,10 +64,11 @@ def test_dexamethasone_stops_when_the_dose_cannot_be_reached() -> None:
 def test_dexamethasone_pauses_on_contact_loss_and_still_delivers_its_dose() -> None:
     ctl, _ = sessions.run("dexamethasone-40", inject=["contact-loss@120:10"])
     assert ctl.outcome == "completed" and ctl.pauses == 1
-    assert ma_min(ctl.delivered_uams) == pytest.approx(40.0, abs=0.002)
+    assert 40.0 - 0.15 <= ma_min(ctl.delivered_uams) <= 40.0
     # the pause (10 s + 2 s stable) does not count as treatment; the re-ramp from the probe
-    # costs about 30 s at half current: about 15 s more treatment time
-    assert ctl.treatment_ms == pytest.approx(615_000, abs=1_000)
+    # costs about 30 s at half current: about 15 s more treatment time; the dose ends up to
+    # its 0.15 mA*min margin early (DOSE-002): up to 2.25 s at 4 mA
+    assert 615_000 - 2_250 - 1_000 <= ctl.treatment_ms <= 615_000 + 1_000
     assert ctl.paused_ms == pytest.approx(12_000, abs=50)
 
 
@@ -190,7 +194,7 @@ def test_summary_reports_family_figures(capsys: pytest.CaptureFixture[str]) -> N
 
     cli.main(["run", "--profile", "dexamethasone-40", "--fast", "--json", "--sim-ohms", "20000"])
     info = json.loads(capsys.readouterr().out.splitlines()[-1])
-    assert info["dose_target_mA_min"] == 40.0 and info["delivered_mA_min"] == pytest.approx(40, abs=0.002)
+    assert info["dose_target_mA_min"] == 40.0 and 40 - 0.15 <= info["delivered_mA_min"] <= 40
     assert info["time_extension_ms"] == pytest.approx(200_000, rel=0.02)
     cli.main(["run", "--profile", "acetylcholine-pulses", "--fast", "--json"])
     info = json.loads(capsys.readouterr().out.splitlines()[-1])

@@ -71,7 +71,8 @@ def test_planted_reset_without_quiet_time_is_caught(monkeypatch: pytest.MonkeyPa
     real = controller_mod.Controller._reset
 
     def lax_reset(self: controller_mod.Controller, ack: bool) -> object:
-        self._quiet_since = 0 if self.state == "fault" else self._quiet_since  # "quiet forever"
+        if self.state == "fault":
+            self._quiet_ms = 10**9  # "quiet forever"
         return real(self, True)
 
     monkeypatch.setattr(controller_mod.Controller, "_reset", lax_reset)

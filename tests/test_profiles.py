@@ -235,3 +235,66 @@ def test_a_prescription_beyond_a_smaller_device_is_rejected(rx: Prescription, la
     with pytest.raises(InvalidSettings) as info:
         rx.check_against(device)
     assert any(p.field in field for p in info.value.problems), info.value.problems
+
+
+# ---- RX-007: keys of another family, names, the floor (issue 9) ----
+
+def _problems(text: str) -> list[tuple[str, object, str]]:
+    with pytest.raises(InvalidSettings) as info:
+        profiles.parse(text)
+    return [(p.field, p.value, p.allowed) for p in info.value.problems]
+
+
+TAP = """name = "tap"
+family = "tap-water"
+[current]
+target_ma = 10
+ramp_s = 10
+[time]
+duration_min = 10
+"""
+
+
+@pytest.mark.req("RX-007")
+@pytest.mark.parametrize("extra, key", [
+    ("[dose]\nelectrode_max_ma_min = 80\n", "dose.electrode_max_ma_min"),
+    ("[dose]\nmax_duration_min = 30\n", "dose.max_duration_min"),
+    ("[pulses]\ncount = 3\n", "pulses.count"),
+    ("[pulses]\non_s = 10\n", "pulses.on_s"),
+])
+def test_a_key_of_another_family_is_rejected_naming_key_and_family(extra: str, key: str) -> None:
+    problems = _problems(TAP + extra)
+    mine = [p for p in problems if p[0] == key]
+    assert mine and "family 'tap-water'" in mine[0][2], problems
+
+
+@pytest.mark.req("RX-007")
+def test_reversal_is_a_tap_water_key_only() -> None:
+    drug = profiles.builtin_text("dexamethasone-40").replace(
+        'waveform = "dc"', 'waveform = "dc"\nreverse_at_half = false')
+    problems = _problems(drug)
+    assert any(p[0] == "current.reverse_at_half" and "family 'drug'" in p[2] for p in problems)
+
+
+@pytest.mark.req("RX-007")
+@pytest.mark.parametrize("name", ["two\nlines", "smile-\U0001F600", "", "a" * 65, "under_score",
+                                  "space d", "caf\u00e9"])
+def test_profile_names_are_letters_digits_and_dashes(name: str) -> None:
+    text = TAP.replace('name = "tap"', f"name = {name!r}".replace("'", '"')
+                       if "\n" not in name else 'name = "two\\nlines"')
+    problems = _problems(text)
+    assert [p[0] for p in problems] == ["name"], problems
+
+
+@pytest.mark.req("RX-007")
+def test_a_step_above_the_target_without_a_minimum_is_rejected() -> None:
+    problems = _problems(TAP.replace("target_ma = 10", "target_ma = 10\nmax_ma = 30\nstep_ma = 12"))
+    assert [(f, v) for f, v, _ in problems] == [("current.step_ma", 12)], problems
+    assert "floor is then one step" in problems[0][2]
+
+
+@pytest.mark.req("RX-007", "RX-001")
+def test_a_problem_with_a_key_not_in_the_file_names_it_in_the_internal_unit() -> None:
+    text = TAP.replace("target_ma = 10", "target_ua = 30")  # probe default 50 uA > target
+    problems = _problems(text)
+    assert ("pause.probe_ua", 50) in [(f, v) for f, v, _ in problems], problems

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iontocore import limits, shaping, supervision
-from iontocore.dose import dose_end_due, ramp_down_charge_uams
+from iontocore.supervision import uncommanded
 from iontocore.limits import effective_limit_ua
 from iontocore.shaping import next_magnitude_na, polarity_may_change
 
@@ -29,12 +29,12 @@ PER_CONDITION_TIMEOUT = 10  # the defaults are too shallow to catch off-by-ones
 SAFETY_FUNCTIONS = {
     "iontocore.limits": {"effective_limit_ua", "trip_threshold_ua"},
     "iontocore.shaping": {"step_na", "max_step_ua", "next_magnitude_na", "polarity_may_change"},
-    "iontocore.dose": {"ramp_down_charge_uams", "dose_end_due"},
+    "iontocore.dose": {"ramp_down_bound_uams"},
     "iontocore.supervision": {"over_current", "at_compliance", "impedance_above", "impedance_below",
-                              "tracking_error", "tracking_floor_ua", "late"},
+                              "tracking_error", "tracking_floor_ua", "late", "uncommanded"},
 }
 REQS = {"iontocore.limits": ("CTL-001", "SUP-001"), "iontocore.shaping": ("CTL-002", "CTL-003"),
-        "iontocore.dose": ("RX-003",), "iontocore.supervision": ("SUP-002", "SUP-006", "SUP-009")}
+        "iontocore.dose": ("DOSE-002",), "iontocore.supervision": ("SUP-002", "SUP-006", "SUP-009", "SUP-014")}
 
 
 def crosshair(*targets: str, cwd: Path | None = None, env_path: str | None = None) -> list[str]:
@@ -115,13 +115,19 @@ def test_symbolic_polarity_gate(zero_for: int, dead: int, measured: int, tol: in
         assert zero_for >= dead and abs(measured) <= tol
 
 
-@pytest.mark.req("RX-003")
+@pytest.mark.req("SUP-014")
 @SYMBOLIC
-@given(st.integers(0, 10**12), st.integers(0, 10**5), st.integers(1, 10**5), st.integers(0, 10**12))
-def test_symbolic_dose_end_lands_on_target(delivered: int, current: int, slew: int, target: int) -> None:
-    # starting the ramp-down when due never leaves the projected total short of the target
-    if dose_end_due(delivered, current, slew, target):
-        assert delivered + ramp_down_charge_uams(current, slew) >= target
+@given(st.integers(-10**6, 10**6), st.integers(-10**6, 10**6), st.integers(0, 10**4),
+       st.integers(0, 1000))
+def test_symbolic_uncommanded_current_band(measured: int, expected: int, tol: int, pm: int) -> None:
+    # the allowed band along the command: from -tol (nothing, or a little reverse noise)
+    # up to |expected| + max(tol, pm of it); outside it, and only there, it is uncommanded
+    along = measured if expected >= 0 else -measured
+    band_top = abs(expected) * 1000 + max(tol * 1000, abs(expected) * pm)
+    inside = -tol <= along and along * 1000 <= band_top
+    if expected == 0:
+        inside = abs(measured) <= tol
+    assert uncommanded(measured, expected, tol, pm) is (not inside)
 
 
 def test_symbolic_backend_finds_what_random_examples_miss() -> None:

@@ -9,6 +9,7 @@ tick (tests/support/invariants.py), and that no exception escapes.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -20,6 +21,9 @@ TICK = 10
 DEVICE = DeviceLimits(min_reversal_session_ms=10_000)
 SUP = SupervisionLimits()
 COMPLIANCE = DEVICE.compliance_mv
+
+DUTIES = (1000, 100, 500, 900)
+"""Every cell runs on DC and at 10, 50 and 90 % duty (SUP-017)."""
 
 RX_TAP = Prescription(name="matrix-tap", family="tap-water", target_ua=5_000, ramp_ms=3_000,
                       duration_ms=20_000, reverse_at_half=True, max_ua=6_000, min_ua=500,
@@ -48,6 +52,8 @@ APPLICABLE: dict[str, tuple[str, ...]] = {
     "late_ticks": ALL,
     "relay_mismatch": ("idle", "ramp_up", "treat", "polarity_swap", "paused", "ramp_down"),
     "leak": ("idle",),
+    "uncommanded_current": ("ramp_up", "treat", "polarity_swap", "paused", "pulse_gap", "ramp_down"),
+    "unsettled": ("polarity_swap", "pulse_gap", "ramp_down"),
     "emergency_stop": ALL,
     "link_lost": ALL,
     "device_fault": ALL,
@@ -82,6 +88,8 @@ def expected_latency(kind: str) -> int:
         "relay_mismatch": debounce(SUP.relay_debounce_ms),
         "sample_loss": debounce(SUP.sample_deadline_ms) - 1,
         "late_ticks": math.ceil(SUP.late_bucket_limit / 10) - 1,
+        "uncommanded_current": debounce(SUP.tracking_debounce_ms),
+        "unsettled": debounce(SUP.settle_ms),
     }.get(kind, 0)
 
 
@@ -94,6 +102,7 @@ class Rig:
 
     def __init__(self, rx: Prescription) -> None:
         self.ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+        self.duty = rx.duty_permille
         self.check = InvariantChecker(self.ctl)
         self.t = 100_000  # a clock that can step back without going negative
         self.started = False
@@ -122,18 +131,25 @@ class Rig:
             self.relay = 0
         relay = self.relay
         avg = amp * cmd.duty_permille // 1000
-        i, v = sgn * avg, sgn * min(amp * 2, COMPLIANCE)
+        # one LSB of sensor noise on alternate ticks: a live ADC never repeats for long
+        # (the device's sensor_frozen_ms relies on it, SUP-003)
+        lsb = (self.t // TICK) % 2
+        i, v = sgn * avg + lsb, sgn * min(amp * 2, COMPLIANCE)
         if mode in ("open", "contact_lost"):
-            i, v = 0, (sgn * COMPLIANCE if amp else 0)
-        elif mode == "overcurrent":
-            i = sgn * (self.ctl.trip_ua + 500)
+            i, v = lsb, (sgn * COMPLIANCE if amp else 0)
+        elif mode == "overcurrent":  # the sensor reads the average of an excessive amplitude
+            i = sgn * ((self.ctl.trip_ua + 500) * cmd.duty_permille // 1000)
         elif mode == "tracking":
             i = sgn * avg // 2
-        elif mode == "short_circuit":
-            v = i * 50 // 1000
-        elif mode == "high_resistance":
-            i = sgn * min(avg, COMPLIANCE * 1000 // 100_000)
+        elif mode == "short_circuit":  # 50 ohm: the peak voltage of the amplitude
+            v = sgn * amp * 50 // 1000
+        elif mode == "high_resistance":  # 100 kOhm: the amplitude the compliance allows
+            i = sgn * min(amp, COMPLIANCE * 1000 // 100_000) * cmd.duty_permille // 1000
             v = sgn * COMPLIANCE if amp * 100 > COMPLIANCE else sgn * amp * 100
+        elif mode == "uncommanded_current":  # above the band, at the compliance voltage
+            i, v = sgn * (avg + max(60, avg // 5)), sgn * COMPLIANCE
+        elif mode == "unsettled":  # an offset above the zero tolerance, below the floor
+            i = sgn * (avg + DEVICE.zero_tolerance_ua + 10)
         elif mode == "relay_mismatch":
             relay = -relay if relay else 1
         elif mode == "leak" and not on:
@@ -170,9 +186,16 @@ class Rig:
         raise AssertionError(f"state not reached; stuck in {self.ctl.state}")
 
 
-def drive_to(state: str) -> Rig:
+def with_duty(rx: Prescription, duty: int) -> Prescription:
+    if duty == 1000:
+        return rx
+    return dataclasses.replace(rx, name=f"{rx.name}-d{duty // 10}", waveform="pulsed",
+                               pulse_hz=1_000, duty_permille=duty)
+
+
+def drive_to(state: str, duty: int = 1000) -> Rig:
     """A rig whose controller is in `state`, in a condition where faults are observable."""
-    rig = Rig(RX_PULSES if state == "pulse_gap" else RX_TAP)
+    rig = Rig(with_duty(RX_PULSES if state == "pulse_gap" else RX_TAP, duty))
     ctl = rig.ctl
     if state == "idle":
         for _ in range(20):
@@ -211,6 +234,7 @@ def drive_to(state: str) -> Rig:
 class Cell:
     kind: str
     state: str
+    duty: int
     reaction: str
     latency: int | None
     expected_latency: int
@@ -219,24 +243,28 @@ class Cell:
     escaped: bool = False
 
 
-def run_cell(kind: str, state: str) -> Cell:
-    """Inject `kind` in `state` and check the reaction. Never raises: failures are reported."""
+def run_cell(kind: str, state: str, duty: int = 1000) -> Cell:
+    """Inject `kind` in `state` at `duty` and check the reaction. Never raises: failures
+    are reported."""
     expected = expected_latency(kind)
     reaction = reaction_of(kind)
     try:
-        latency = _run(kind, state, expected, reaction)
-        return Cell(kind, state, reaction.value, latency, expected, latency == expected,
+        latency = _run(kind, state, expected, reaction, duty)
+        return Cell(kind, state, duty, reaction.value, latency, expected, latency == expected,
                     "" if latency == expected else f"detected after {latency} ticks, expected {expected}")
     except AssertionError as exc:
-        return Cell(kind, state, reaction.value, None, expected, False, str(exc)[:300])
+        return Cell(kind, state, duty, reaction.value, None, expected, False, str(exc)[:300])
     except Exception as exc:  # noqa: BLE001 - an exception out of Controller.step
-        return Cell(kind, state, reaction.value, None, expected, False,
+        return Cell(kind, state, duty, reaction.value, None, expected, False,
                     f"exception escaped: {exc!r}"[:300], escaped=True)
 
 
-def _run(kind: str, state: str, expected: int, reaction: Reaction) -> int:
-    rig = drive_to(state)
+def _run(kind: str, state: str, expected: int, reaction: Reaction, duty: int) -> int:
+    rig = drive_to(state, duty)
     ctl = rig.ctl
+    if kind == "unsettled":  # from the tick the command reaches zero
+        rig.until(lambda: ctl.command.setpoint_ua == 0 and ctl.command.enabled, limit=2_000)
+        assert ctl.state == state, (state, ctl.state)
     base_mode = rig.mode
     faults_before = len(ctl.faults)
     rig.frozen = rig.last_reading
@@ -282,7 +310,9 @@ def _run(kind: str, state: str, expected: int, reaction: Reaction) -> int:
             assert ctl.command == OFF
             return latency
         if reaction is Reaction.PAUSE:
-            assert ctl.state == "paused" and abs(cmd.setpoint_ua) <= ctl.prescription.probe_ua, cmd
+            rx = ctl.prescription  # the probe is an average: its amplitude is probe / duty
+            probe = rx.probe_ua * 1000 // rx.duty_permille if rx.duty_permille < 1000 else rx.probe_ua
+            assert ctl.state == "paused" and abs(cmd.setpoint_ua) <= probe, cmd
             return latency
         if reaction is Reaction.HOLD:
             assert not ctl.faults[faults_before:] and ctl.compliance_limited
@@ -314,17 +344,21 @@ def _check_cut(rig: Rig, faults_before: int, tick: int, code: FaultCode) -> None
         assert rig.tick() == OFF
 
 
-def cells() -> list[tuple[str, str]]:
-    return [(kind, state) for kind, states in APPLICABLE.items() for state in states]
+def cells() -> list[tuple[str, str, int]]:
+    return [(kind, state, duty) for kind, states in APPLICABLE.items() for state in states
+            for duty in DUTIES]
 
 
 def render(results: list[Cell]) -> str:
     """specs/fault_matrix.md: fault x state -> latency in ticks; reaction; pass/fail."""
-    by = {(c.kind, c.state): c for c in results}
+    by: dict[tuple[str, str], list[Cell]] = {}
+    for c in results:
+        by.setdefault((c.kind, c.state), []).append(c)
     head = ["# Fault matrix", "",
             "Generated by `tests/test_fault_matrix.py` (regenerate: `IONTO_REGEN=1 pytest "
             "tests/test_fault_matrix.py`); the test fails when this file and the code disagree.",
-            f"Each cell: the fault injected from one tick on ({TICK} ms tick) in that state; the "
+            f"Each cell: the fault injected from one tick on ({TICK} ms tick) in that state, on DC "
+            "and at 10, 50 and 90 % duty (pulsed DC); the "
             "number is the latency in ticks from the first faulty tick to detection, which must",
             "equal the debounce in `SupervisionLimits` (a failing cell shows the ticks seen and expected). The "
             "reaction happens on the detection tick; the invariants of the control core are",
@@ -336,12 +370,15 @@ def render(results: list[Cell]) -> str:
         cols = []
         ok = True
         for state in STATES:
-            c = by.get((kind, state))
-            if c is None:
+            group = by.get((kind, state))
+            if not group:
                 cols.append("-")
                 continue
-            ok &= c.passed
-            cols.append(f"{c.latency}" if c.passed else f"FAIL ({c.latency} vs {c.expected_latency})")
+            bad = [c for c in group if not c.passed]
+            ok &= not bad
+            cols.append(f"{group[0].latency}" if not bad else
+                        "FAIL " + ", ".join(f"{c.duty / 10:g} %: {c.latency} vs {c.expected_latency}"
+                                            for c in bad))
         rows.append(f"| {kind} | {requirement_of(kind)} | {reaction_of(kind).value} | "
                     + " | ".join(cols) + f" | {'pass' if ok else 'FAIL'} |")
     total = len(results)

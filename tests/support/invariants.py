@@ -61,21 +61,21 @@ class InvariantChecker:
         self.state = ctl.state
         self.ticks = 0
         self.last_valid = True
-        self.quiet_since: int | None = None  # in fault: since when the current is near zero
+        self.quiet: int | None = None  # in fault: quiet time shown by punctual fresh samples
+        # SUP-013's "punctual": from the tick and the supervision limits, not the controller
+        self.punctual = ctl.tick_ms * (1000 + ctl.supervision.late_tolerance_permille) // 1000
 
     def request(self, name: str, accepted: bool, state_after: str) -> None:
         """Record a request's outcome (start, stop, reset, ...)."""
         if self.state == FAULT and state_after != FAULT and not (name == "reset" and accepted):
             raise Violation(f"SM-002: left fault through {name!r} (accepted={accepted})")
         if state_after == FAULT and self.state != FAULT:
-            self.quiet_since = None
+            self.quiet = None
         self.state = state_after
 
     def quiet_ms(self) -> int:
         """How long, by fresh samples seen in fault, the current has been near zero (-1: not)."""
-        if self.quiet_since is None or self.t is None:
-            return -1
-        return self.t - self.quiet_since
+        return -1 if self.quiet is None else self.quiet
 
     def step(self, sample: Any, cmd: Command, state_after: str) -> None:
         self.ticks += 1
@@ -84,12 +84,15 @@ class InvariantChecker:
         fresh = valid and (self.t is None or int(sample[0]) > self.t)
         if self.state == FAULT and state_after == FAULT:  # SUP-013: the reset's quiet time
             if fresh and abs(int(sample[1])) <= self.tol:
-                if self.quiet_since is None:
-                    self.quiet_since = int(sample[0])
+                dt = -1 if self.t is None else int(sample[0]) - self.t
+                if self.quiet is not None and 0 < dt <= self.punctual:
+                    self.quiet += dt
+                else:
+                    self.quiet = 0
             else:
-                self.quiet_since = None
+                self.quiet = None
         elif state_after == FAULT:
-            self.quiet_since = None
+            self.quiet = None
         if fresh:
             self.t = int(sample[0])
         t = self.t if self.t is not None else 0

@@ -95,19 +95,22 @@ class World:
             return None if x is None or x < 0 else now - x
 
         sup = ctl._sup
-        skip = {"_t_prev", "_zero_since", "_off_since", "_quiet_since", "_hold_clear_since",
+        skip = {"_t_prev", "_zero_since", "_off_since", "_hold_clear_since", "_session_t0",
+                "_phase_t0",
                 "tick", "faults", "events", "_machine", "_model", "_sup", "_contact_back",
                 "_handlers", "prescription", "device", "supervision"}
         mine = tuple(sorted((k, v) for k, v in vars(ctl).items() if k not in skip))
         sup_fields = tuple(sorted((k, v) for k, v in vars(sup).items()
-                                  if k not in ("lim", "tracking", "short", "relay", "contact")))
-        return (ctl.state, mine, rel(ctl._zero_since), rel(ctl._off_since), rel(ctl._quiet_since),
+                                  if k not in ("lim", "tracking", "short", "relay", "contact",
+                                               "over", "unsettled")))
+        return (ctl.state, mine, rel(ctl._zero_since), rel(ctl._off_since), rel(ctl._session_t0),
+                rel(ctl._phase_t0),
                 rel(ctl._hold_clear_since), ctl._t_prev - now if ctl._t_prev >= 0 else None,
                 ctl.faults[ctl._pending].code if ctl._pending >= 0 else None,
                 tuple(rel(d.since_ms) for d in (sup.tracking, sup.short, sup.relay, sup.contact,
-                                                 ctl._contact_back)),
+                                                 sup.over, sup.unsettled, ctl._contact_back)),
                 sup_fields, self.t - now,
-                chk.prev, chk.last_sign, rel(chk.zero_since), chk.state, rel(chk.quiet_since))
+                chk.prev, chk.last_sign, rel(chk.zero_since), chk.state, chk.quiet)
 
 
 def initial() -> World:

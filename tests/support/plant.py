@@ -41,6 +41,7 @@ class Plant:
         on = cmd.enabled
         if not on:
             noise = max(-10, min(10, noise))  # an idle sense amplifier: within the zero tolerance
+        noise += (self.t // self.tick_ms) % 2  # one LSB: a live ADC never repeats for long
         amp = abs(cmd.setpoint_ua) if on else 0
         sgn = 1 if cmd.setpoint_ua >= 0 else -1
         relay = (sgn if cmd.setpoint_ua else 0) if on else 0
