@@ -62,6 +62,7 @@ class Wire:
         self.decoder = p.Decoder()
         self.frames: list[p.Frame] = []
         self.faults: list[p.Frame] = []
+        self.skipped: list[p.Frame] = []     # frames nobody waited for
         self.ident = self.hello()
         self.lockstep = bool(self.ident.capabilities & p.CAP_LOCKSTEP)
         self.step_ua = -(-self.ident.max_slew_ua_per_s * self.ident.tick_ms // 1000)
@@ -84,6 +85,7 @@ class Wire:
         while True:
             for i, frame in enumerate(self.frames):
                 if frame.type is msg and frame.seq == seq:
+                    self.skipped += self.frames[:i]
                     del self.frames[: i + 1]
                     return frame
             if time.monotonic() > end:
@@ -131,8 +133,10 @@ def _ramp_ticks(wire: Wire, ua: int) -> int:
 
 
 def _on(wire: Wire, ua: int) -> tuple[int, int, int]:
-    """Ramp to `ua` (from off) and return the last answer."""
-    return wire.hold(ua, 1, _ramp_ticks(wire, ua))[-1]
+    """Ramp to `ua` (from off, after a dead time in case the polarity changes) and return
+    the last answer."""
+    dead = wire.ident.dead_time_ms // wire.ident.tick_ms + 1
+    return wire.hold(ua, 1, dead + _ramp_ticks(wire, ua))[-1]
 
 
 def check_rejects(wire: Wire) -> None:
@@ -159,8 +163,9 @@ def check_duplicate(wire: Wire) -> None:
     wire.port.write(frame + frame)
     wire.seq = seq
     wire.wait(p.MsgType.SAMPLE, seq, "the first copy of a duplicated COMMAND")
+    wire.skipped.clear()
     wire.command(0, 0)                         # answered in order: any second copy came before
-    if any(f.type is p.MsgType.SAMPLE and f.seq == seq for f in wire.frames):
+    if any(f.type is p.MsgType.SAMPLE and f.seq == seq for f in wire.skipped):
         raise Violation(f"a duplicated COMMAND (seq {seq}) was answered twice")
 
 
@@ -168,19 +173,21 @@ def check_slew_and_clamp(wire: Wire) -> None:
     spec, ident = wire.spec, wire.ident
     wire.hold(0, 0, 2)
     target = ident.max_current_ua + ident.max_current_ua // 10 if spec.check_clamp else spec.test_ua
-    answers = wire.hold(target, 1, _ramp_ticks(wire, ident.max_current_ua if spec.check_clamp else target))
+    answers = wire.hold(target, 1, _ramp_ticks(wire, target))
     if not answers[0][2] & p.STATUS_LIMITED:
         raise Violation(f"a step to {target} uA in one COMMAND was not reported LIMITED")
     prev_t, prev_i = answers[0][0], 0
     for t, current, _status in answers:
         ticks = max(1, -(-((t - prev_t) & 0xFFFFFFFF) // ident.tick_ms))
-        allowed = ticks * wire.step_ua + spec.tolerance_ua
+        allowed = ticks * wire.step_ua + max(spec.tolerance_ua,
+                                             abs(current) * spec.tolerance_permille // 1000)
         if current - prev_i > allowed:
             raise Violation(f"the current rose by {current - prev_i} uA in {ticks} device tick(s): "
                             f"allowed {allowed} uA at {ident.max_slew_ua_per_s} uA/s")
         prev_t, prev_i = t, current
     if spec.check_clamp:
-        if answers[-1][1] > ident.max_current_ua + spec.tolerance_ua:
+        tol = max(spec.tolerance_ua, ident.max_current_ua * spec.tolerance_permille // 1000)
+        if answers[-1][1] > ident.max_current_ua + tol:
             raise Violation(f"{answers[-1][1]} uA flow on a {target} uA command: not clamped to "
                             f"the device maximum {ident.max_current_ua} uA")
         if not answers[-1][2] & p.STATUS_LIMITED:
