@@ -24,7 +24,7 @@ from cobs import cobs
 VERSION = 2
 MAX_FRAME = 64
 """Longest frame accepted, counted in encoded (COBS) bytes without the 0x00 delimiter;
-longer input is garbage. The longest valid frame (IDENTIFY) is 40 bytes encoded."""
+longer input is garbage. The longest valid frame (IDENTIFY) is 46 bytes encoded."""
 SEQ_UNSOLICITED = 0
 """The seq of a frame the device sends of its own accord (FAULT watchdog / hardware trip);
 the host never sends seq 0 (its counter runs 1..0xFFFF and wraps to 1)."""
