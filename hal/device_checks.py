@@ -107,7 +107,7 @@ class Wire:
             time.sleep(self.ident.tick_ms / 1000)  # a real-time device ticks on its own
         seq = self.send(p.MsgType.COMMAND, setpoint, enabled, duty)
         t, current, _v, _relay, status = self.wait(p.MsgType.SAMPLE, seq, "COMMAND").fields
-        return int(t), int(current), int(status)  # type: ignore[arg-type]
+        return int(t), int(current), int(status)
 
     def hold(self, setpoint: int, enabled: int, ticks: int) -> list[tuple[int, int, int]]:
         return [self.command(setpoint, enabled) for _ in range(ticks)]
@@ -116,7 +116,7 @@ class Wire:
         end = time.monotonic() + self.spec.hang_s
         while not any(f.fields[0] == code and f.seq == seq for f in self.faults):
             if time.monotonic() > end:
-                got = [(p.fault_name(int(f.fields[0])), f.seq) for f in self.faults]  # type: ignore[arg-type]
+                got = [(p.fault_name(int(f.fields[0])), f.seq) for f in self.faults]
                 raise Violation(f"no FAULT {p.fault_name(code)} with seq {seq} ({what}); got {got}")
             for frame in self.decoder.feed(self.port.read(max(1, self.port.in_waiting))):
                 (self.faults if frame.type is p.MsgType.FAULT else self.frames).append(frame)
@@ -241,11 +241,11 @@ def check_reset(wire: Wire) -> None:
         seq = wire.send(p.MsgType.RESET, what)
         got = wire.wait(p.MsgType.RESET_ACK, seq, "RESET").fields[0]
         if got != want:
-            raise Violation(f"RESET({what}) {when} answered {got}, expected {want}")
+            raise Violation(f"RESET({what}) {when} answered {got!r}, expected {want}")
     wire.hold(0, 0, 2)
     seq = wire.send(p.MsgType.RESET, 1)
     if (got := wire.wait(p.MsgType.RESET_ACK, seq, "RESET").fields[0]) != p.RESET_DONE:
-        raise Violation(f"RESET(1) with the output off answered {got}, expected {p.RESET_DONE}")
+        raise Violation(f"RESET(1) with the output off answered {got!r}, expected {p.RESET_DONE}")
 
 
 def check_watchdog(wire: Wire) -> None:

@@ -80,9 +80,13 @@ class DeviceRules:
         if seq == self.last_seq:
             return DUPLICATE
         self.last_seq = seq
-        self.rejected = field_problem(setpoint_ua, enabled, duty, self.ident.capabilities) or ""
-        if self.rejected:
-            return REJECTED
+        caps = self.ident.capabilities
+        if not (enabled == 1 and 1 <= duty <= 1000 and (duty == 1000 or caps & p.CAP_PULSED)
+                and (setpoint_ua >= 0 or caps & p.CAP_REVERSAL)):   # else: the usual command
+            self.rejected = field_problem(setpoint_ua, enabled, duty, caps) or ""
+            if self.rejected:
+                return REJECTED
+        self.rejected = ""
         if not enabled:
             self._off(t_ms)
             self.watchdog_tripped = False
@@ -119,7 +123,7 @@ class DeviceRules:
     def tick(self, t_ms: int) -> bool:
         """Move the level one device tick towards the target; True when a requested ramp-down
         has just finished (send FAULT(RAMPED_DOWN) with `ramp_seq`)."""
-        if not self.enabled:
+        if not self.enabled or (self.level == self.target and self.ramp == NO_RAMP):
             return False
         if self.ramp == RAMPING:
             mag = max(0, abs(self.level) - self.step_ua)

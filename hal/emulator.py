@@ -94,26 +94,30 @@ class Emulator:
     def serve(self) -> None:
         tick_s = self.sim.cfg.tick_ms / 1000
         next_tick = time.monotonic() + tick_s
-        while not self._stop.is_set():
-            now = time.monotonic()
-            wait = min(0.01, max(0.0, next_tick - now)) if not self.lockstep else 0.01
+        poll = select.poll()
+        poll.register(self.master, select.POLLIN)
+        master, lockstep, monotonic, stop = self.master, self.lockstep, time.monotonic, self._stop
+        watchdog_s = self.watchdog_ms / 1000
+        while not stop.is_set():
+            wait = 10.0 if lockstep else min(10.0, max(0.0, next_tick - monotonic()) * 1000)
             try:
-                ready, _, _ = select.select([self.master], [], [], wait)
+                ready = poll.poll(wait)
             except (OSError, ValueError):
                 return
             if ready:
                 try:
-                    data = os.read(self.master, 4096)
+                    data = os.read(master, 4096)
                 except OSError:
                     return
-                if not self._active("drop"):
+                if not self.link_faults or not self._active("drop"):
                     for frame in self.decoder.feed(data):
                         self._handle(frame)
-            now = time.monotonic()
-            if not self.lockstep and now >= next_tick:
+            now = monotonic()
+            if not lockstep and now >= next_tick:
                 next_tick += tick_s
                 self._advance()
-            self._watchdog(now)
+            if now - self._last_command > watchdog_s:
+                self._watchdog(now)
 
     # ------------------------------------------------------------------ device behaviour
 
@@ -125,10 +129,11 @@ class Emulator:
         """One device tick: the rules move the output, the simulator measures."""
         if self.rules.tick(self.sim.t_ms):
             self._fault(p.DeviceFault.RAMPED_DOWN, self.rules.ramp_seq)
-        out = self.rules.output()
-        self.sim.apply(Command(out.setpoint_ua, out.enabled, out.duty_permille))
+        rules = self.rules
+        self.sim.apply(Command(rules.level, rules.enabled, rules.duty))
         self._latest = self.sim.read()
-        self._report_hw_trip()
+        if self.sim.hw_tripped and not self._hw_reported:
+            self._report_hw_trip()
 
     def _handle(self, frame: p.Frame) -> None:
         t = frame.type
@@ -137,9 +142,9 @@ class Emulator:
             rules.hello()
             self._send(p.identify(frame.seq, self.identity))
         elif t is p.MsgType.COMMAND:
-            setpoint, enabled, duty = (int(x) for x in frame.fields)  # type: ignore[arg-type]
+            setpoint, enabled, duty = frame.fields
             was_ramping = rules.ramp not in (0, RAMPED)
-            result = rules.command(frame.seq, setpoint, enabled, duty, self.sim.t_ms)
+            result = rules.command(frame.seq, setpoint, enabled, duty, self.sim.t_ms)  # type: ignore[arg-type]
             if result == DUPLICATE:
                 return
             self.commands += 1
@@ -166,16 +171,16 @@ class Emulator:
         elif t is p.MsgType.HEARTBEAT:
             self._send(p.encode(p.MsgType.HEARTBEAT_ACK, frame.seq))
         elif t is p.MsgType.RESET:
-            what = int(frame.fields[0])  # type: ignore[arg-type]
+            what = int(frame.fields[0])
             if what != 1:
-                result = p.RESET_UNKNOWN
+                answer = p.RESET_UNKNOWN
             elif rules.enabled:
-                result = p.RESET_REFUSED
+                answer = p.RESET_REFUSED
             else:
                 self.sim.reset_trip()
                 self._hw_reported = False
-                result = p.RESET_DONE
-            self._send(p.encode(p.MsgType.RESET_ACK, frame.seq, result))
+                answer = p.RESET_DONE
+            self._send(p.encode(p.MsgType.RESET_ACK, frame.seq, answer))
         elif t is p.MsgType.RAMP_DOWN:
             if rules.ramp_down(frame.seq, self.sim.t_ms):
                 self.sim.apply(Command(0, False))

@@ -85,6 +85,11 @@ class SampleJudge:
         self.limited = 0
         self._off_flowing = 0
 
+    def on_as_commanded(self) -> None:
+        """The usual answer (status ON only, to an ON command, a relay value as advertised):
+        nothing to judge; the count of 'off while flowing' answers starts again."""
+        self._off_flowing = 0
+
     def sample(self, seq: int, enabled: bool, current_ua: int, relay: int, status: int) -> Verdict | None:
         if status & p.STATUS_RESERVED:
             return Verdict(f"SAMPLE seq {seq}: status {status:#04x} has reserved bits "

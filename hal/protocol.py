@@ -18,6 +18,7 @@ import binascii
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import NamedTuple
 
 from cobs import cobs
 
@@ -88,10 +89,10 @@ PAYLOADS: dict[MsgType, struct.Struct] = {
 }
 HEADER = struct.Struct("<BBH")
 CRC = struct.Struct("<H")
+_BODIES = {m: struct.Struct("<BBH" + layout.format[1:]) for m, layout in PAYLOADS.items()}
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):
     type: MsgType
     seq: int
     fields: tuple[int | bytes, ...]
@@ -118,8 +119,8 @@ def crc16(data: bytes) -> int:
 
 def encode(msg: MsgType, seq: int, *fields: int | bytes) -> bytes:
     """One frame ready for the wire, delimiter included. Raises struct.error on bad fields."""
-    body = HEADER.pack(VERSION, msg, seq & 0xFFFF) + PAYLOADS[msg].pack(*fields)
-    return bytes(cobs.encode(body + CRC.pack(crc16(body)))) + b"\x00"
+    body = _BODIES[msg].pack(VERSION, msg, seq & 0xFFFF, *fields)
+    return bytes(cobs.encode(body + CRC.pack(binascii.crc_hqx(body, 0xFFFF)))) + b"\x00"
 
 
 def command(seq: int, setpoint_ua: int, enabled: bool, duty_permille: int) -> bytes:
@@ -180,6 +181,14 @@ class Decoder:
         self.other_version: int | None = None
 
     def feed(self, data: bytes) -> list[Frame]:
+        if (not self._buf and not self._skipping and data[-1:] == b"\x00"
+                and data.find(b"\x00") == len(data) - 1 and 1 < len(data) <= MAX_FRAME + 1):
+            frame = self._decode(data[:-1], self)    # the usual case: one whole frame
+            if frame is None:
+                self.corrupt += 1
+                return []
+            self.frames += 1
+            return [frame]
         out: list[Frame] = []
         for chunk_end in _split_keep(data):
             piece, delimited = chunk_end
@@ -213,25 +222,24 @@ class Decoder:
             return None
         if len(body) < HEADER.size + CRC.size:
             return None
-        data, (crc,) = body[:-CRC.size], CRC.unpack(body[-CRC.size:])
-        if crc16(data) != crc:
+        data, (crc,) = body[:-CRC.size], CRC.unpack_from(body, len(body) - CRC.size)
+        if binascii.crc_hqx(data, 0xFFFF) != crc:
             return None
         version, kind, seq = HEADER.unpack_from(data)
         if version != VERSION:
             if owner is not None:
                 owner.other_version = version
             return None
-        if kind not in _TYPES:
+        msg = _TYPES.get(kind)
+        if msg is None:
             return None
-        msg = MsgType(kind)
         layout = PAYLOADS[msg]
-        payload = data[HEADER.size:]
-        if len(payload) != layout.size:
+        if len(data) - HEADER.size != layout.size:
             return None
-        return Frame(msg, seq, layout.unpack(payload))
+        return Frame(msg, seq, layout.unpack_from(data, HEADER.size))
 
 
-_TYPES = frozenset(int(t) for t in MsgType)
+_TYPES = {int(t): t for t in MsgType}
 
 
 def _split_keep(data: bytes) -> list[tuple[bytes, bool]]:

@@ -99,11 +99,15 @@ class SerialDevice:
             raise LinkError(f"cannot open {url}: {exc}") from None
         try:  # POSIX ports: wait on the descriptor directly (fewer calls per frame)
             self._fd: int | None = self._port.fileno()
+            self._poll = select.poll()
+            self._poll.register(self._fd, select.POLLIN)
         except Exception:  # noqa: BLE001 - URL handlers without one use pyserial's read
             self._fd = None
         try:
             self.identity = self._connect(connect_timeout_ms / 1000)
             self.judge = SampleJudge(self.identity, off_current_ua)
+            self._relay_ok = ((-1, 0, 1) if self.identity.capabilities & p.CAP_RELAY
+                              else (p.RELAY_NONE,))
             self._due = clock() + sample_deadline_ms / 1000
             self.apply(Command(0, False))  # prime: the first read() gets the answer to OFF
         except BaseException:
@@ -131,14 +135,22 @@ class SerialDevice:
         self.stats.samples += 1
         if self.wall_deadline:
             self._due = self._clock() + self.sample_deadline_ms / 1000
-        raw_t, current, voltage, relay, status = (int(x) for x in frame.fields)  # type: ignore[arg-type]
-        t = raw_t if self._t is None else p.unwrap_ms(self._t, raw_t)
-        self._t = t
-        verdict = self.judge.sample(seq, self._enabled, current, relay, status)
-        self.stats.limited = self.judge.limited
-        if verdict is not None:
-            self._set_fault(FaultCode.DEVICE_FAULT, verdict.reason)
-        return Sample(t, current, voltage, relay if relay in (-1, 0, 1) else None)
+        raw_t, current, voltage, relay, status = frame.fields
+        prev = self._t
+        if prev is None:
+            t = raw_t
+        else:  # p.unwrap_ms, inline: the signed 32-bit difference of the raw values
+            diff = (raw_t - prev) & 0xFFFFFFFF  # type: ignore[operator]
+            t = prev + (diff - 0x100000000 if diff >= 0x80000000 else diff)
+        self._t = t  # type: ignore[assignment]
+        if status == p.STATUS_ON and self._enabled and relay in self._relay_ok:
+            self.judge.on_as_commanded()        # the usual answer: nothing to judge
+        else:
+            verdict = self.judge.sample(seq, self._enabled, current, relay, status)  # type: ignore[arg-type]
+            self.stats.limited = self.judge.limited
+            if verdict is not None:
+                self._set_fault(FaultCode.DEVICE_FAULT, verdict.reason)
+        return Sample(t, current, voltage, relay if relay in (-1, 0, 1) else None)  # type: ignore[arg-type]
 
     def apply(self, command: Command) -> None:
         self._discard()
@@ -244,7 +256,7 @@ class SerialDevice:
     def _note(self, frame: p.Frame) -> None:
         """A frame nobody waits for: FAULT reports are judged, SAMPLEs counted as stale."""
         if frame.type is p.MsgType.FAULT:
-            code, t_ms = int(frame.fields[0]), int(frame.fields[1])  # type: ignore[arg-type]
+            code, t_ms = int(frame.fields[0]), int(frame.fields[1])
             self.stats.faults.append((code, t_ms))
             verdict = self.judge.fault_frame(frame.seq, code, t_ms)
             if verdict is not None:
@@ -296,6 +308,8 @@ class SerialDevice:
             assert self._port is not None
             waiting = self._port.in_waiting
             return self._port.read(waiting) if waiting else b""
+        if not self._poll.poll(0):
+            return b""
         try:
             return os.read(self._fd, 4096)
         except BlockingIOError:
@@ -308,7 +322,7 @@ class SerialDevice:
             if data and port.in_waiting:
                 data += port.read(port.in_waiting)
             return data
-        if not select.select([self._fd], [], [], wait_s)[0]:
+        if not self._poll.poll(wait_s * 1000):
             return b""
         try:
             data = os.read(self._fd, 4096)
