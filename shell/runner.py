@@ -128,6 +128,11 @@ class Runner:
                     if watch_left == 0:
                         break
                     watch_left -= 1
+                    if realtime:  # paced too: a real-time device's clock moves with the wall's
+                        deadline += tick_s
+                        delay = deadline - self.clock()
+                        if delay > 0:
+                            self.sleep(delay)
                     continue
                 if ticks >= check_at:
                     check_at = ticks + 1 if (pending or realtime or progress) else ticks + 16

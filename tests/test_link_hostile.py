@@ -378,3 +378,34 @@ def test_a_device_of_another_protocol_version_is_named() -> None:
 
 def test_serial_device_import_needs_no_clock_argument() -> None:
     assert SerialDevice.__init__.__kwdefaults__["wall_deadline"] is False  # type: ignore[index]
+
+
+# ---- a real-time device: its clock follows the wall clock --------------------------------------
+
+@pytest.mark.req("LINK-007", "HAL-001")
+@pytest.mark.slow
+def test_a_real_time_device_completes_in_real_time_through_the_watch_after_the_session() -> None:
+    """Found running `ionto run` against `ionto emulate` without --lockstep: the runner did
+    not pace the leak watch after the session, so a device answering with its newest
+    measurement repeated its time stamp and a completed session ended in sample_loss.
+    Fails on the old runner. (Reading the clock costs 0.1 ms here: a fast link.)"""
+    clock = FakeClock(0.0001)
+
+    def real_time(dev: ScriptedDevice, frame: p.Frame) -> bytes:
+        honest()(dev, frame)
+        dev.t_ms = int(clock.now * 100) * 10            # the device clock: wall time, 10 ms ticks
+        return sample_bytes(dev, frame.seq, relay=dev.relay, enabled=bool(frame.fields[1]))
+
+    from dataclasses import replace
+
+    device = ScriptedDevice(replace(IDENT, capabilities=IDENT.capabilities & ~p.CAP_LOCKSTEP))
+    device.default = real_time
+    dev = device.connect(clock=clock, wall_deadline=True)
+    hal = Lockstep(dev, device)
+    ctl = Controller(ACH, dev.limits())
+    try:
+        Runner(ctl, hal, realtime=True, clock=clock, sleep=clock.sleep).run()
+    finally:
+        dev.close()
+        device.close()
+    assert ctl.outcome == "completed" and not ctl.faults, ctl.faults
