@@ -96,9 +96,14 @@ class DeviceRules:
         if self.watchdog_tripped or self.ramp != NO_RAMP:
             return APPLIED            # latched off / ramping: the set-point is ignored
         cap = self.ident.max_current_ua
-        self.target = max(-cap, min(cap, setpoint_ua))
+        target = self.target = max(-cap, min(cap, setpoint_ua))
         self.enabled, self.duty = True, duty
-        self.limited = self.target != setpoint_ua
+        # LIMITED says at once what the next ticks will do: clamp, a rise beyond one step,
+        # or a reversal that must wait at zero
+        reverses = target != 0 and self.polarity not in (0, 1 if target > 0 else -1) and (
+            self.level != 0 or t_ms - self.zero_since < self.ident.dead_time_ms)
+        self.limited = (target != setpoint_ua or reverses
+                        or abs(target) > abs(self.level) + self.step_ua)
         return APPLIED
 
     def ramp_down(self, seq: int, t_ms: int) -> bool:
