@@ -91,6 +91,9 @@ class SerialDevice:
         self._fault: tuple[FaultCode, str] | None = None
         self._t: int | None = None    # last device time, unwrapped
         self._due = 0.0               # wall deadline for the next SAMPLE (wall_deadline)
+        # FAULT frames may come while connecting: judged as such until IDENTIFY arrives
+        self.judge = SampleJudge(p.Identity(0, 0, 0, 0, 0, 0, 0, ""), off_current_ua)
+        self._relay_ok: tuple[int, ...] = (p.RELAY_NONE,)
         self._port: serial.Serial | None = None
         try:
             self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=POLL_S,

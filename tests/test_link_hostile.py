@@ -409,3 +409,16 @@ def test_a_real_time_device_completes_in_real_time_through_the_watch_after_the_s
         dev.close()
         device.close()
     assert ctl.outcome == "completed" and not ctl.faults, ctl.faults
+
+
+@pytest.mark.req("LINK-006")
+def test_a_fault_frame_while_connecting_is_judged_not_a_crash() -> None:
+    """Found reading the backend: a FAULT before IDENTIFY raised AttributeError at open."""
+    hello = p.identify(1, IDENT)
+    device = ScriptedDevice(identify=p.encode(p.MsgType.FAULT, 0, p.DeviceFault.HW_TRIP, 5) + hello)
+    dev = device.connect(clock=FakeClock())
+    try:
+        assert dev.fault() is not None and "device hardware trip" in dev.fault()[1]
+    finally:
+        dev.close()
+        device.close()

@@ -11,6 +11,7 @@ wall time) after the last fresh SAMPLE. At the end: the session ended with a rea
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from typing import Any
@@ -27,6 +28,7 @@ from iontocore.hal import protocol as p
 from iontocore.shell.runner import Runner
 
 OFF = Command(0, False)
+FUZZ = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
 STEP_S = 0.002
 """The injected clock advances this much at every reading."""
 SLACK_S = 5 * STEP_S
@@ -212,5 +214,5 @@ def test_a_hostile_device_never_gets_a_traceback_and_never_keeps_the_output_on()
     from hypothesis.stateful import run_state_machine_as_test
 
     run_state_machine_as_test(HostileDevice, settings=settings(
-        max_examples=150, stateful_step_count=30, deadline=None,
+        max_examples=2_000 if FUZZ else 150, stateful_step_count=60 if FUZZ else 30, deadline=None,
         suppress_health_check=list(HealthCheck)))
