@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iontocore.limits import DEVICE_RANGES
+from iontocore.limits import DEVICE_RANGES, DeviceLimits
 
 from . import protocol as p
 
@@ -43,8 +43,8 @@ def identity_problems(ident: p.Identity, host_tick_ms: int, sample_deadline_ms: 
         f"ms ({WATCHDOG_MIN_TICKS} host ticks of {host_tick_ms} ms .. the host's sample deadline)")
     if ident.capabilities & p.CAP_LOCKSTEP:
         if ident.tick_ms != host_tick_ms:
-            out.append(f"tick_ms = {ident.tick_ms}: a lockstep device must tick at the host's "
-                       f"tick ({host_tick_ms} ms)")
+            out.append(f"tick_ms = {ident.tick_ms}: allowed only the host's tick ({host_tick_ms} ms) "
+                       "for a lockstep device")
     else:
         rng("tick_ms", ident.tick_ms, 1, host_tick_ms, f"ms (at most the host's tick)")
     if ident.capabilities & ~p.CAP_ALL:
@@ -57,6 +57,19 @@ def identity_problems(ident: p.Identity, host_tick_ms: int, sample_deadline_ms: 
         out.append(f"name = {shown}: allowed 1 to {p.NAME_BYTES} printable ASCII characters, "
                    "padded with 0x00")
     return out
+
+
+def device_limits(ident: p.Identity) -> DeviceLimits:
+    """DeviceLimits from an accepted IDENTIFY (the other fields: defaults)."""
+    return DeviceLimits(max_current_ua=ident.max_current_ua, trip_ua=ident.trip_ua,
+                        compliance_mv=ident.compliance_mv,
+                        max_slew_ua_per_s=ident.max_slew_ua_per_s,
+                        dead_time_ms=ident.dead_time_ms,
+                        reversal_allowed=bool(ident.capabilities & p.CAP_REVERSAL),
+                        waveforms=frozenset({"dc", "pulsed"} if ident.capabilities & p.CAP_PULSED
+                                            else {"dc"}),
+                        sensor_max_ua=max(60_000, ident.trip_ua * 2),
+                        sensor_max_mv=max(120_000, ident.compliance_mv * 2))
 
 
 @dataclass

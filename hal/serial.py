@@ -38,7 +38,7 @@ from iontocore.interface import Command, Sample
 from iontocore.limits import DeviceLimits
 
 from . import protocol as p
-from .link_checks import SampleJudge, identity_problems
+from .link_checks import SampleJudge, device_limits, identity_problems
 
 POLL_S = 0.002
 """Port read timeout: bounds how far a wait can overshoot its deadline."""
@@ -191,16 +191,7 @@ class SerialDevice:
 
     def limits(self) -> DeviceLimits:
         """DeviceLimits from what the device reported (other fields: defaults)."""
-        ident = self.identity
-        return DeviceLimits(max_current_ua=ident.max_current_ua, trip_ua=ident.trip_ua,
-                            compliance_mv=ident.compliance_mv,
-                            max_slew_ua_per_s=ident.max_slew_ua_per_s,
-                            dead_time_ms=ident.dead_time_ms,
-                            reversal_allowed=bool(ident.capabilities & p.CAP_REVERSAL),
-                            waveforms=frozenset({"dc", "pulsed"} if ident.capabilities & p.CAP_PULSED
-                                                else {"dc"}),
-                            sensor_max_ua=max(60_000, ident.trip_ua * 2),
-                            sensor_max_mv=max(120_000, ident.compliance_mv * 2))
+        return device_limits(self.identity)
 
     def request(self, msg: p.MsgType, reply: p.MsgType, *fields: int, timeout_s: float = 0.5) -> p.Frame | None:
         """Send a control message (RESET, RAMP_DOWN, HEARTBEAT) and wait for its reply (for

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hostile import (IDENT, FakeClock, Lockstep, ScriptedDevice, fault_frame, honest, lying,
                      raw, sample_bytes, silent, then)
@@ -185,7 +187,7 @@ def refused(**changes: object) -> str:
     ({"watchdog_ms": 5}, "watchdog_ms = 5: allowed 30..100 ms"),
     ({"watchdog_ms": 65535}, "watchdog_ms = 65535: allowed 30..100 ms"),
     ({"tick_ms": 20, "capabilities": p.CAP_RELAY}, "tick_ms = 20: allowed 1..10 ms"),
-    ({"tick_ms": 5}, "tick_ms = 5: a lockstep device must tick at the host's tick (10 ms)"),
+    ({"tick_ms": 5}, "tick_ms = 5: allowed only the host's tick (10 ms) for a lockstep device"),
     ({"trip_ua": 30_000}, "trip_ua = 30000: allowed above max_current_ua (30000 uA)"),
     ({"max_current_ua": 0}, "max_current_ua = 0: allowed 1..100000 uA"),
     ({"max_slew_ua_per_s": 0}, "max_slew_ua_per_s = 0: allowed 1..100000 uA/s"),
@@ -422,3 +424,23 @@ def test_a_fault_frame_while_connecting_is_judged_not_a_crash() -> None:
     finally:
         dev.close()
         device.close()
+
+
+@pytest.mark.req("LINK-006")
+@settings(max_examples=2_000)
+@given(st.builds(p.Identity, st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1),
+                 st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.integers(0, 0xFFFF),
+                 st.integers(0, 0xFFFF), st.integers(0, 255), st.text(max_size=20),
+                 st.integers(0, 0xFFFF)),
+       st.sampled_from([1, 10, 33]))
+def test_any_identify_is_refused_with_reasons_or_gives_valid_device_limits(
+        ident: p.Identity, tick_ms: int) -> None:
+    """Whatever IDENTIFY says: a refusal naming fields, or limits the core accepts (never a
+    traceback at connect)."""
+    from iontocore.hal.link_checks import device_limits, identity_problems
+
+    problems = identity_problems(ident, tick_ms, 100)
+    if problems:
+        assert all(" = " in problem and "allowed" in problem for problem in problems), problems
+    else:
+        assert device_limits(ident).max_current_ua == ident.max_current_ua
