@@ -51,6 +51,7 @@ class Emulator:
             capabilities=p.CAP_REVERSAL | p.CAP_PULSED | p.CAP_RELAY | (p.CAP_LOCKSTEP if lockstep else 0),
             name="iontocore-emu", dead_time_ms=500)
         self.watchdog_ms = self.identity.watchdog_ms
+        self._relay_feedback = bool(self.identity.capabilities & p.CAP_RELAY)
         self.rules = DeviceRules(self.identity)
         self.t0_ms = t0_ms
         self.link_faults = link_faults or []
@@ -161,12 +162,19 @@ class Emulator:
             s = self._latest
             if s is None:  # the simulator's own link-loss injection
                 return
-            status = self._status(result != APPLIED)
+            if result == APPLIED and rules.enabled and not (rules.limited or rules.ramp
+                                                            or self.sim.hw_tripped):
+                status = p.STATUS_ON                  # the usual answer
+            else:
+                status = self._status(result != APPLIED)
+            t_ms = (self.t0_ms + self.sim.t_ms) & 0xFFFFFFFF
+            relay = s.relay if self._relay_feedback and s.relay is not None else p.RELAY_NONE
             try:
-                reply = p.sample(frame.seq, self._t(), s.current_ua, s.voltage_mv,
-                                 s.relay if self.identity.capabilities & p.CAP_RELAY else None, status)
+                reply = p.encode(p.MsgType.SAMPLE, frame.seq, t_ms, s.current_ua, s.voltage_mv,
+                                 relay, status)
             except Exception:  # noqa: BLE001 - garbage the simulator injects cannot be packed
-                reply = p.sample(frame.seq, self._t(), 0x7FFFFFFF, s.voltage_mv, s.relay, status)
+                reply = p.encode(p.MsgType.SAMPLE, frame.seq, t_ms, 0x7FFFFFFF, s.voltage_mv,
+                                 relay, status)
             self._send(reply)
         elif t is p.MsgType.HEARTBEAT:
             self._send(p.encode(p.MsgType.HEARTBEAT_ACK, frame.seq))

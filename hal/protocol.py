@@ -225,7 +225,7 @@ class Decoder:
         data, (crc,) = body[:-CRC.size], CRC.unpack_from(body, len(body) - CRC.size)
         if binascii.crc_hqx(data, 0xFFFF) != crc:
             return None
-        version, kind, seq = HEADER.unpack_from(data)
+        version, kind = data[0], data[1]
         if version != VERSION:
             if owner is not None:
                 owner.other_version = version
@@ -233,10 +233,11 @@ class Decoder:
         msg = _TYPES.get(kind)
         if msg is None:
             return None
-        layout = PAYLOADS[msg]
-        if len(data) - HEADER.size != layout.size:
+        layout = _BODIES[msg]
+        if len(data) != layout.size:
             return None
-        return Frame(msg, seq, layout.unpack_from(data, HEADER.size))
+        values = layout.unpack(data)
+        return Frame(msg, values[2], values[3:])
 
 
 _TYPES = {int(t): t for t in MsgType}
