@@ -5,7 +5,7 @@ same run, in alternating blocks.
 
     python bench/bench_link.py            # prints a table; --json for one line
 
-Targets (issue 6): at least 60 % of the baseline's round-trip rate, and a 99th-percentile
+Targets (issues 6 and 10): at least 70 % of the baseline's round-trip rate, and a 99th-percentile
 latency that leaves a 10 ms control tick at least 5x headroom (p99 <= 2 ms).
 """
 
@@ -73,8 +73,10 @@ class EmulatorClient:
     """COMMAND -> SAMPLE through the serial backend and `ionto emulate --lockstep`."""
 
     def __init__(self) -> None:
+        # the default 100 ms watchdog (a host refuses longer ones); it may trip while the echo
+        # block runs, which turns the output off but not the round trips
         self.proc, path = _serve([str(Path(sys.executable).parent / "ionto"), "emulate",
-                                  "--lockstep", "--watchdog-ms", "60000"])
+                                  "--lockstep"])
         self.dev = SerialDevice(path, read_timeout_ms=1_000)
         self.dev.read()
         self.cmd = Command(15_000, True)
@@ -128,7 +130,7 @@ def main() -> None:
           f"p99 {echo['p99_ms']} ms")
     print(f"serial backend+emulator: {emu['per_s']:>7} round trips/s, p50 {emu['p50_ms']} ms, "
           f"p99 {emu['p99_ms']} ms")
-    print(f"ratio {res['ratio']:.0%} of the baseline (target >= 60 %); a 10 ms tick has "
+    print(f"ratio {res['ratio']:.0%} of the baseline (target >= 70 %); a 10 ms tick has "
           f"{res['headroom_10ms_tick']}x headroom over p99 (target >= 5x)")
 
 

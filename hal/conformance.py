@@ -16,6 +16,11 @@ samples well-formed and in sensor range, time strictly increasing; the commanded
 flows (within a tolerance, both polarities) and stops when the output is commanded off or
 cut; cut() never raises and may be repeated; the device-side watchdog turns the output off
 when commands stop and keeps it off, whatever later ON commands ask, until an OFF command.
+For a device that limits its own slew and dead time (the serial protocol's devices), give
+`slew_ua_per_s` and `dead_time_ms` and the settle time covers them.
+
+The device's own obligations (clamp, slew, dead time, field checks, ramp-down latch,
+wall-clock watchdog) are checked over its real port by `iontocore.hal.device_checks`.
 """
 
 from __future__ import annotations
@@ -42,6 +47,10 @@ class Spec:
     tolerance_permille: int = 50
     settle_ticks: int = 5
     """Ticks a change may take to show in the measurement."""
+    slew_ua_per_s: int | None = None
+    """The device's own slew limit on rises, if it has one (IDENTIFY max_slew_ua_per_s)."""
+    dead_time_ms: int = 0
+    """The device's own dead time at zero before a polarity change."""
     zero_tolerance_ua: int = 20
     watchdog_ms: int = 100
     sensor_max_ua: int = 60_000
@@ -64,6 +73,7 @@ class Probe:
         self.hal = spec.factory()
         self.last_t: int | None = None
         self.command = Command(0, False)
+        self.polarity = 0   # sign of the last non-zero command (the dead time follows it)
 
     def tick(self, command: Command | None = None) -> Sample | None:
         """read(), check, apply() the given command (or the previous one again)."""
@@ -71,14 +81,29 @@ class Probe:
         self.check(sample)
         if command is not None:
             self.command = command
+        if self.command.enabled and self.command.setpoint_ua:
+            self.polarity = 1 if self.command.setpoint_ua > 0 else -1
         self.hal.apply(self.command)
         return sample
 
+    def ramp_ticks(self, command: Command) -> int:
+        """Ticks the device's own slew and dead time take to carry out `command`."""
+        spec, prev = self.spec, self.command
+        if not spec.slew_ua_per_s or not command.enabled:
+            return 0
+        start = abs(prev.setpoint_ua) if prev.enabled else 0
+        extra = 0
+        if self.polarity * command.setpoint_ua < 0:  # reversal: zero for the dead time first
+            start, extra = 0, spec.dead_time_ms // spec.tick_ms + 1
+        step = -(-spec.slew_ua_per_s * spec.tick_ms // 1000)
+        return extra + -(-max(0, abs(command.setpoint_ua) - start) // step)
+
     def settle(self, command: Command) -> Sample:
-        """Apply `command` and return the sample after the settle time."""
+        """Apply `command` and return the sample after the settle time (and the ramp)."""
         got: Sample | None = None
+        ticks = self.spec.settle_ticks + 1 + self.ramp_ticks(command)
         self.tick(command)
-        for _ in range(self.spec.settle_ticks + 1):
+        for _ in range(ticks):
             got = self.tick() or got
         if got is None:
             raise Violation("no sample arrived within the settle time")

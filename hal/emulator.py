@@ -1,14 +1,19 @@
 """A device emulator: the simulated output stage behind a pseudo-terminal, speaking
-specs/protocol.md, with the device-side obligations a maker's firmware must meet.
+specs/protocol.md, with the device-side obligations a maker's firmware must meet
+(hal.device_rules: field checks, clamp, slew, dead time, ramp-down latch, watchdog).
 
 - Lockstep (`lockstep=True`): each COMMAND advances the simulated clock by one tick and is
   answered by the SAMPLE measured at the end of it, so runs need not wait in real time.
   Otherwise the simulator ticks on the wall clock and a COMMAND is answered with the
   newest SAMPLE.
-- Watchdog (wall clock): no valid COMMAND for `watchdog_ms` turns the output off, reports
-  FAULT(WATCHDOG) and keeps it off until an OFF command arrives.
-- Hardware trip (the simulator's): latched until RESET; reported as FAULT(HW_TRIP).
-- RAMP_DOWN: the output ramps down at the device's slew, then FAULT(RAMPED_DOWN).
+- Watchdog (wall clock, while the output is on): no valid COMMAND for `watchdog_ms` turns
+  the output off, reports FAULT(WATCHDOG) (seq 0) and keeps it off until an OFF command.
+- Hardware trip (the simulator's): latched until RESET (accepted with the output commanded
+  off); reported as FAULT(HW_TRIP) (seq 0).
+- RAMP_DOWN: the output ramps down at the device's slew, one step per device tick (in
+  lockstep: per COMMAND, which keeps being answered), then FAULT(RAMPED_DOWN) with the
+  RAMP_DOWN's seq; latched until an OFF command.
+- The device clock starts at `t0_ms` (u32, wraps modulo 2**32 as the protocol says).
 - Link faults for tests: drop, corrupt, delay, garbage and duplicate frames, starting at a
   simulated time and lasting a wall-clock time (in lockstep a dropped link stops the clock).
 """
@@ -25,25 +30,30 @@ import tty
 from iontocore.interface import Command
 
 from . import protocol as p
+from .device_rules import APPLIED, DUPLICATE, RAMPED, DeviceRules
 from .link_faults import LINK_FAULTS, LinkFault, parse_link_fault
 from .sim import SimulatedDevice
 
 __all__ = ["Emulator", "LINK_FAULTS", "LinkFault", "parse_link_fault"]
+
 
 class Emulator:
     """Serves one simulated device on a pty. `port` is the path a host opens."""
 
     def __init__(self, sim: SimulatedDevice, *, lockstep: bool = True, watchdog_ms: int = 100,
                  identity: p.Identity | None = None, link_faults: list[LinkFault] | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, t0_ms: int = 0) -> None:
         self.sim = sim
         self.lockstep = lockstep
-        self.watchdog_ms = watchdog_ms
         self.identity = identity or p.Identity(
             max_current_ua=30_000, trip_ua=35_000, compliance_mv=int(sim.cfg.compliance_mv),
             max_slew_ua_per_s=2_000, watchdog_ms=watchdog_ms, tick_ms=sim.cfg.tick_ms,
             capabilities=p.CAP_REVERSAL | p.CAP_PULSED | p.CAP_RELAY | (p.CAP_LOCKSTEP if lockstep else 0),
-            name="iontocore-emu")
+            name="iontocore-emu", dead_time_ms=500)
+        self.watchdog_ms = self.identity.watchdog_ms
+        self._relay_feedback = bool(self.identity.capabilities & p.CAP_RELAY)
+        self.rules = DeviceRules(self.identity)
+        self.t0_ms = t0_ms
         self.link_faults = link_faults or []
         self._rng = random.Random(seed)
         self.master, self._slave = os.openpty()
@@ -51,15 +61,19 @@ class Emulator:
         tty.setraw(self.master)
         self.port = os.ttyname(self._slave)
         self.decoder = p.Decoder()
-        self.watchdog_tripped = False
         self.faults_reported: list[int] = []
         self.commands = 0
+        self.rejected = 0
         self._last_command = time.monotonic()
         self._latest = sim.read()
         self._fault_started: dict[LinkFault, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._hw_reported = False
+
+    @property
+    def watchdog_tripped(self) -> bool:
+        return self.rules.watchdog_tripped
 
     # ------------------------------------------------------------------ running
 
@@ -81,93 +95,130 @@ class Emulator:
     def serve(self) -> None:
         tick_s = self.sim.cfg.tick_ms / 1000
         next_tick = time.monotonic() + tick_s
-        while not self._stop.is_set():
-            now = time.monotonic()
-            wait = min(0.01, max(0.0, next_tick - now)) if not self.lockstep else 0.01
+        poll = select.poll()
+        poll.register(self.master, select.POLLIN)
+        master, lockstep, monotonic, stop = self.master, self.lockstep, time.monotonic, self._stop
+        watchdog_s = self.watchdog_ms / 1000
+        while not stop.is_set():
+            wait = 10.0 if lockstep else min(10.0, max(0.0, next_tick - monotonic()) * 1000)
             try:
-                ready, _, _ = select.select([self.master], [], [], wait)
+                ready = poll.poll(wait)
             except (OSError, ValueError):
                 return
             if ready:
                 try:
-                    data = os.read(self.master, 4096)
+                    data = os.read(master, 4096)
                 except OSError:
                     return
-                if not self._active("drop"):
+                if not self.link_faults or not self._active("drop"):
                     for frame in self.decoder.feed(data):
                         self._handle(frame)
-            now = time.monotonic()
-            if not self.lockstep and now >= next_tick:
+            now = monotonic()
+            if not lockstep and now >= next_tick:
                 next_tick += tick_s
-                self._latest = self.sim.read()
-            self._watchdog(now)
+                self._advance()
+            if now - self._last_command > watchdog_s:
+                self._watchdog(now)
 
     # ------------------------------------------------------------------ device behaviour
 
+    def _t(self) -> int:
+        """The device clock on the wire (u32, modular)."""
+        return (self.t0_ms + self.sim.t_ms) & 0xFFFFFFFF
+
+    def _advance(self) -> None:
+        """One device tick: the rules move the output, the simulator measures."""
+        if self.rules.tick(self.sim.t_ms):
+            self._fault(p.DeviceFault.RAMPED_DOWN, self.rules.ramp_seq)
+        rules = self.rules
+        self.sim.apply(Command(rules.level, rules.enabled, rules.duty))
+        self._latest = self.sim.read()
+        if self.sim.hw_tripped and not self._hw_reported:
+            self._report_hw_trip()
+
     def _handle(self, frame: p.Frame) -> None:
         t = frame.type
+        rules = self.rules
         if t is p.MsgType.HELLO:
+            rules.hello()
             self._send(p.identify(frame.seq, self.identity))
         elif t is p.MsgType.COMMAND:
-            setpoint, enabled, duty = (int(x) for x in frame.fields)
+            setpoint, enabled, duty = frame.fields
+            was_ramping = rules.ramp not in (0, RAMPED)
+            result = rules.command(frame.seq, setpoint, enabled, duty, self.sim.t_ms)  # type: ignore[arg-type]
+            if result == DUPLICATE:
+                return
             self.commands += 1
-            self._last_command = time.monotonic()
-            if not enabled:
-                self.watchdog_tripped = False
-            cmd = Command(setpoint, bool(enabled) and not self.watchdog_tripped, duty)
-            self.sim.apply(cmd if cmd.enabled else Command(0, False, duty))
+            if result == APPLIED:
+                self._last_command = time.monotonic()
+                if was_ramping and rules.ramp == 0:   # an OFF command ended the ramp
+                    self._fault(p.DeviceFault.RAMPED_DOWN, rules.ramp_seq)
+            else:
+                self.rejected += 1
             if self.lockstep:
-                self._latest = self.sim.read()
-            self._report_hw_trip()
+                self._advance()
+            elif result == APPLIED and not enabled:
+                self.sim.apply(Command(0, False))     # off at once, not at the next tick
             s = self._latest
             if s is None:  # the simulator's own link-loss injection
                 return
-            status = ((p.STATUS_ON if cmd.enabled else 0)
-                      | (p.STATUS_WATCHDOG if self.watchdog_tripped else 0)
-                      | (p.STATUS_HW_TRIP if self.sim.hw_tripped else 0))
+            if result == APPLIED and rules.enabled and not (rules.limited or rules.ramp
+                                                            or self.sim.hw_tripped):
+                status = p.STATUS_ON                  # the usual answer
+            else:
+                status = self._status(result != APPLIED)
+            t_ms = (self.t0_ms + self.sim.t_ms) & 0xFFFFFFFF
+            relay = s.relay if self._relay_feedback and s.relay is not None else p.RELAY_NONE
             try:
-                reply = p.sample(frame.seq, s.t_ms, s.current_ua, s.voltage_mv, s.relay, status)
+                reply = p.encode(p.MsgType.SAMPLE, frame.seq, t_ms, s.current_ua, s.voltage_mv,
+                                 relay, status)
             except Exception:  # noqa: BLE001 - garbage the simulator injects cannot be packed
-                reply = p.sample(frame.seq, s.t_ms, 0x7FFFFFFF, s.voltage_mv, s.relay, status)
+                reply = p.encode(p.MsgType.SAMPLE, frame.seq, t_ms, 0x7FFFFFFF, s.voltage_mv,
+                                 relay, status)
             self._send(reply)
         elif t is p.MsgType.HEARTBEAT:
             self._send(p.encode(p.MsgType.HEARTBEAT_ACK, frame.seq))
         elif t is p.MsgType.RESET:
-            self.sim.reset_trip()
-            self._hw_reported = False
-            self._send(p.encode(p.MsgType.RESET_ACK, frame.seq, 1))
+            what = int(frame.fields[0])
+            if what != 1:
+                answer = p.RESET_UNKNOWN
+            elif rules.enabled:
+                answer = p.RESET_REFUSED
+            else:
+                self.sim.reset_trip()
+                self._hw_reported = False
+                answer = p.RESET_DONE
+            self._send(p.encode(p.MsgType.RESET_ACK, frame.seq, answer))
         elif t is p.MsgType.RAMP_DOWN:
-            self._ramp_down()
-            self._send(p.encode(p.MsgType.FAULT, frame.seq, p.DeviceFault.RAMPED_DOWN,
-                                self.sim.t_ms & 0xFFFFFFFF))
+            if rules.ramp_down(frame.seq, self.sim.t_ms):
+                self.sim.apply(Command(0, False))
+                self._fault(p.DeviceFault.RAMPED_DOWN, frame.seq)
 
-    def _ramp_down(self) -> None:
-        """Ramp the output to zero at the device's slew (in simulated time), then off."""
-        cmd = self.sim.command
-        step = max(1, self.identity.max_slew_ua_per_s * self.sim.cfg.tick_ms // 1000)
-        level = abs(cmd.setpoint_ua)
-        sign = 1 if cmd.setpoint_ua >= 0 else -1
-        while level > 0:
-            level = max(0, level - step)
-            self.sim.apply(Command(sign * level, cmd.enabled, cmd.duty_permille))
-            self._latest = self.sim.read()
-        self.sim.apply(Command(0, False))
+    def _status(self, rejected: bool) -> int:
+        rules, sim = self.rules, self.sim
+        return ((p.STATUS_ON if rules.enabled and not sim.hw_tripped else 0)
+                | (p.STATUS_WATCHDOG if rules.watchdog_tripped else 0)
+                | (p.STATUS_HW_TRIP if sim.hw_tripped else 0)
+                | (p.STATUS_RAMP_DOWN if rules.ramp else 0)
+                | (p.STATUS_LIMITED if rules.limited and not rejected else 0)
+                | (p.STATUS_REJECTED if rejected else 0))
+
+    def _fault(self, code: p.DeviceFault, seq: int) -> None:
+        self.faults_reported.append(code)
+        self._send(p.encode(p.MsgType.FAULT, seq, code, self._t()))
 
     def _watchdog(self, now: float) -> None:
-        """HAL-002: no valid command for watchdog_ms turns the output off, latched."""
-        if self.watchdog_tripped or (now - self._last_command) * 1000 <= self.watchdog_ms:
+        """HAL-002: no valid command for watchdog_ms while on turns the output off, latched."""
+        if (now - self._last_command) * 1000 <= self.watchdog_ms:
             return
-        if self.sim.command.enabled:
+        if self.rules.trip_watchdog(self.sim.t_ms):
             self.sim.cut()
-            self.watchdog_tripped = True
-            self.faults_reported.append(p.DeviceFault.WATCHDOG)
-            self._send(p.encode(p.MsgType.FAULT, 0, p.DeviceFault.WATCHDOG, self.sim.t_ms & 0xFFFFFFFF))
+            self._fault(p.DeviceFault.WATCHDOG, p.SEQ_UNSOLICITED)
 
     def _report_hw_trip(self) -> None:
         if self.sim.hw_tripped and not self._hw_reported:
             self._hw_reported = True
-            self.faults_reported.append(p.DeviceFault.HW_TRIP)
-            self._send(p.encode(p.MsgType.FAULT, 0, p.DeviceFault.HW_TRIP, self.sim.t_ms & 0xFFFFFFFF))
+            self._fault(p.DeviceFault.HW_TRIP, p.SEQ_UNSOLICITED)
 
     # ------------------------------------------------------------------ the link
 

@@ -7,21 +7,28 @@ A frame on the wire is COBS(body) followed by one 0x00 delimiter, where
 
 COBS guarantees the body holds no zero byte, so a receiver resynchronises at the next
 0x00 after any garbage. A frame with a bad CRC, an unknown version or type, or a payload
-of the wrong length is counted and dropped, never acted on.
+of the wrong length is counted and dropped, never acted on. Field values are data: the
+decoder never rejects a frame for a value (unknown FAULT codes, status bits); judging
+them is the host's job (`iontocore.hal.link_checks`) and the device's.
 """
 
 from __future__ import annotations
 
 import binascii
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import NamedTuple
 
 from cobs import cobs
 
-VERSION = 1
+VERSION = 2
 MAX_FRAME = 64
-"""Longest encoded frame accepted (bytes, without the delimiter); longer input is garbage."""
+"""Longest frame accepted, counted in encoded (COBS) bytes without the 0x00 delimiter;
+longer input is garbage. The longest valid frame (IDENTIFY) is 46 bytes encoded."""
+SEQ_UNSOLICITED = 0
+"""The seq of a frame the device sends of its own accord (FAULT watchdog / hardware trip);
+the host never sends seq 0 (its counter runs 1..0xFFFF and wraps to 1)."""
 
 
 class MsgType(IntEnum):
@@ -33,23 +40,44 @@ class MsgType(IntEnum):
     HEARTBEAT_ACK = 0x83
     RESET = 0x04          # host -> device: clear a latched device trip (service action)
     RESET_ACK = 0x84
-    RAMP_DOWN = 0x05      # host -> device: ramp the output down at the device's slew, then off
+    RAMP_DOWN = 0x05      # host -> device: ramp down at the device's slew, then off (latched)
     FAULT = 0x85          # device -> host: the device turned its output off by itself
 
 
 class DeviceFault(IntEnum):
-    WATCHDOG = 1          # no valid COMMAND within the watchdog time
-    HW_TRIP = 2           # the device's own over-current trip
-    RAMPED_DOWN = 3       # a RAMP_DOWN request was carried out
+    """The closed set of FAULT codes (protocol version 2). Any other code is still data:
+    the host treats it as a device fault of unknown kind (`fault_name`), never an error."""
+
+    WATCHDOG = 1          # no valid COMMAND within the watchdog time (seq 0)
+    HW_TRIP = 2           # the device's own over-current trip (seq 0)
+    RAMPED_DOWN = 3       # a RAMP_DOWN request was carried out (the RAMP_DOWN's seq)
+
+
+def fault_name(code: int) -> str:
+    """'WATCHDOG', 'HW_TRIP', 'RAMPED_DOWN', or 'unknown device fault N': never raises."""
+    try:
+        return DeviceFault(code).name
+    except ValueError:
+        return f"unknown device fault {code}"
 
 
 CAP_REVERSAL, CAP_PULSED, CAP_RELAY, CAP_LOCKSTEP = 1, 2, 4, 8
-STATUS_ON, STATUS_WATCHDOG, STATUS_HW_TRIP = 1, 2, 4
+CAP_ALL = 0x0F
+STATUS_ON = 0x01          # the output is actually enabled (source on, relay closed)
+STATUS_WATCHDOG = 0x02    # watchdog trip latched (until an OFF command)
+STATUS_HW_TRIP = 0x04     # hardware trip latched (until RESET)
+STATUS_RAMP_DOWN = 0x08   # a requested ramp-down is running or done and latched (until OFF)
+STATUS_LIMITED = 0x10     # the answered COMMAND was limited (clamp, slew or dead time)
+STATUS_REJECTED = 0x20    # the answered COMMAND had a field out of range: not applied
+STATUS_RESERVED = 0xC0    # must be 0
 RELAY_NONE = -128
+RESET_UNKNOWN, RESET_DONE, RESET_REFUSED = 0, 1, 2
+"""RESET_ACK results: unknown `what` (nothing done); done; refused (output not off)."""
+NAME_BYTES = 16
 
 PAYLOADS: dict[MsgType, struct.Struct] = {
     MsgType.HELLO: struct.Struct("<"),
-    MsgType.IDENTIFY: struct.Struct("<IIIIHHB16s"),
+    MsgType.IDENTIFY: struct.Struct("<IIIIHHB16sH"),
     MsgType.COMMAND: struct.Struct("<iBH"),
     MsgType.SAMPLE: struct.Struct("<IiibB"),
     MsgType.HEARTBEAT: struct.Struct("<"),
@@ -61,10 +89,10 @@ PAYLOADS: dict[MsgType, struct.Struct] = {
 }
 HEADER = struct.Struct("<BBH")
 CRC = struct.Struct("<H")
+_BODIES = {m: struct.Struct("<BBH" + layout.format[1:]) for m, layout in PAYLOADS.items()}
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):
     type: MsgType
     seq: int
     fields: tuple[int | bytes, ...]
@@ -80,6 +108,9 @@ class Identity:
     tick_ms: int
     capabilities: int
     name: str
+    dead_time_ms: int = 500
+    name_raw: bytes = field(default=b"", compare=False, repr=False)
+    """The 16 name bytes as received (parse_identity); empty when built in code."""
 
 
 def crc16(data: bytes) -> int:
@@ -88,8 +119,8 @@ def crc16(data: bytes) -> int:
 
 def encode(msg: MsgType, seq: int, *fields: int | bytes) -> bytes:
     """One frame ready for the wire, delimiter included. Raises struct.error on bad fields."""
-    body = HEADER.pack(VERSION, msg, seq & 0xFFFF) + PAYLOADS[msg].pack(*fields)
-    return bytes(cobs.encode(body + CRC.pack(crc16(body)))) + b"\x00"
+    body = _BODIES[msg].pack(VERSION, msg, seq & 0xFFFF, *fields)
+    return bytes(cobs.encode(body + CRC.pack(binascii.crc_hqx(body, 0xFFFF)))) + b"\x00"
 
 
 def command(seq: int, setpoint_ua: int, enabled: bool, duty_permille: int) -> bytes:
@@ -102,23 +133,44 @@ def sample(seq: int, t_ms: int, current_ua: int, voltage_mv: int, relay: int | N
                   RELAY_NONE if relay is None else relay, status)
 
 
+def encode_name(name: str) -> bytes:
+    """1 to 16 printable ASCII characters (0x20..0x7e), padded with 0x00 to 16 bytes.
+    Raises ValueError otherwise (never truncates or replaces)."""
+    if not 1 <= len(name) <= NAME_BYTES or not all(" " <= c <= "~" for c in name):
+        raise ValueError(f"name = {name!r}: allowed 1 to {NAME_BYTES} printable ASCII characters")
+    return name.encode("ascii").ljust(NAME_BYTES, b"\x00")
+
+
+def decode_name(raw: bytes) -> str | None:
+    """The name, or None when the 16 bytes are not printable ASCII followed by 0x00 padding."""
+    text = raw.rstrip(b"\x00")
+    if not text or not all(0x20 <= b <= 0x7E for b in text):
+        return None
+    return text.decode("ascii")
+
+
 def identify(seq: int, ident: Identity) -> bytes:
     return encode(MsgType.IDENTIFY, seq, ident.max_current_ua, ident.trip_ua, ident.compliance_mv,
                   ident.max_slew_ua_per_s, ident.watchdog_ms, ident.tick_ms, ident.capabilities,
-                  ident.name.encode("ascii", "replace")[:16])
+                  encode_name(ident.name), ident.dead_time_ms)
 
 
 def parse_identity(frame: Frame) -> Identity:
+    """The fields as sent; a malformed name becomes "" (link_checks refuses it, showing
+    `name_raw`)."""
     f = frame.fields
-    name = f[7].rstrip(b"\x00").decode("ascii", "replace") if isinstance(f[7], bytes) else ""
-    return Identity(int(f[0]), int(f[1]), int(f[2]), int(f[3]), int(f[4]), int(f[5]), int(f[6]), name)
+    raw = f[7] if isinstance(f[7], bytes) else b""
+    return Identity(int(f[0]), int(f[1]), int(f[2]), int(f[3]), int(f[4]), int(f[5]), int(f[6]),
+                    decode_name(raw) or "", int(f[8]), raw)
 
 
 class Decoder:
     """Streaming decoder: feed bytes as they arrive, get whole valid frames back.
 
     Never raises on input. Counts what it drops: `corrupt` (bad COBS, CRC, version, type or
-    length) and `oversize` (more than MAX_FRAME bytes without a delimiter)."""
+    length) and `oversize` (more than MAX_FRAME encoded bytes without a delimiter);
+    `other_version` is the version of the last well-formed frame of another protocol
+    version (None if none came), so a host can say why a device is not understood."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -126,8 +178,17 @@ class Decoder:
         self.frames = 0
         self.corrupt = 0
         self.oversize = 0
+        self.other_version: int | None = None
 
     def feed(self, data: bytes) -> list[Frame]:
+        if (not self._buf and not self._skipping and data[-1:] == b"\x00"
+                and data.find(b"\x00") == len(data) - 1 and 1 < len(data) <= MAX_FRAME + 1):
+            frame = self._decode(data[:-1], self)    # the usual case: one whole frame
+            if frame is None:
+                self.corrupt += 1
+                return []
+            self.frames += 1
+            return [frame]
         out: list[Frame] = []
         for chunk_end in _split_keep(data):
             piece, delimited = chunk_end
@@ -145,7 +206,7 @@ class Decoder:
                 raw = bytes(self._buf)
                 self._buf.clear()
                 if raw:
-                    frame = self._decode(raw)
+                    frame = self._decode(raw, self)
                     if frame is None:
                         self.corrupt += 1
                     else:
@@ -154,34 +215,56 @@ class Decoder:
         return out
 
     @staticmethod
-    def _decode(raw: bytes) -> Frame | None:
+    def _decode(raw: bytes, owner: "Decoder | None" = None) -> Frame | None:
         try:
             body = bytes(cobs.decode(raw))
         except cobs.DecodeError:
             return None
         if len(body) < HEADER.size + CRC.size:
             return None
-        data, (crc,) = body[:-CRC.size], CRC.unpack(body[-CRC.size:])
-        if crc16(data) != crc:
+        data, (crc,) = body[:-CRC.size], CRC.unpack_from(body, len(body) - CRC.size)
+        if binascii.crc_hqx(data, 0xFFFF) != crc:
             return None
-        version, kind, seq = HEADER.unpack_from(data)
-        if version != VERSION or kind not in _TYPES:
+        version, kind = data[0], data[1]
+        if version != VERSION:
+            if owner is not None:
+                owner.other_version = version
             return None
-        msg = MsgType(kind)
-        layout = PAYLOADS[msg]
-        payload = data[HEADER.size:]
-        if len(payload) != layout.size:
+        msg = _TYPES.get(kind)
+        if msg is None:
             return None
-        return Frame(msg, seq, layout.unpack(payload))
+        layout = _BODIES[msg]
+        if len(data) != layout.size:
+            return None
+        values = layout.unpack(data)
+        return Frame(msg, values[2], values[3:])
 
 
-_TYPES = frozenset(int(t) for t in MsgType)
+_TYPES = {int(t): t for t in MsgType}
 
 
 def _split_keep(data: bytes) -> list[tuple[bytes, bool]]:
     """Split at 0x00 delimiters: (piece, ended_by_delimiter) in order."""
     parts = data.split(b"\x00")
     return [(p, True) for p in parts[:-1]] + [(parts[-1], False)]
+
+
+def next_seq(seq: int) -> int:
+    """The host's next sequence number: 1..0xFFFF, wrapping to 1 (0 is never sent)."""
+    return seq + 1 if seq < 0xFFFF else 1
+
+
+def unwrap_ms(previous: int, raw: int) -> int:
+    """Unwrap the device's u32 millisecond clock: `previous` (unwrapped) plus the signed
+    32-bit difference from its low 32 bits to `raw`. A difference of 2**31 or more counts
+    as going back, so a clock that really steps back stays visible as such.
+
+    post: (__return__ - raw) % 2**32 == 0
+    """
+    diff = (raw - previous) & 0xFFFFFFFF
+    if diff >= 0x80000000:
+        diff -= 0x100000000
+    return previous + diff
 
 
 def seq_after(a: int, b: int) -> bool:

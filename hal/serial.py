@@ -1,16 +1,25 @@
 """HAL backend for an output stage behind a serial line (pyserial), speaking
 specs/protocol.md.
 
-Request/response: `apply()` sends a COMMAND with the next sequence number; the following
-`read()` waits, at most `read_timeout_ms` (one tick by default), for the SAMPLE with that
-number. Every read and
+Request/response: `apply()` drops whatever the device sent before it (frames still queued
+and bytes already received: FAULT reports among them are still judged) and sends a
+COMMAND with the next sequence number; the following `read()` waits, at most
+`read_timeout_ms` (one tick by default), for the SAMPLE with that number. Every read and
 write has a bounded timeout; garbage and partial frames are dropped by the decoder and
 counted; a SAMPLE with another sequence number (duplicate, late, out of order) is ignored;
 when no valid SAMPLE arrives in time `read()` returns None, which the controller counts
-towards its sample deadline (SUP-008), so a lost link ends in a fault. The device turns its
-output off by itself when commands stop (its watchdog, HAL-002).
+towards its sample deadline (SUP-008). With `wall_deadline=True` (real-time runs) the
+deadline is also counted in wall time on `clock`: no SAMPLE for `sample_deadline_ms`
+reports the link lost, and a read never waits past that moment.
 
-The device's limits and capabilities are read from its IDENTIFY reply at open.
+At open the device's IDENTIFY is checked against the host's needs (link_checks); a device
+that fails is refused with DeviceRefused naming every field, value and limit. Afterwards
+every SAMPLE and FAULT is held to the protocol and to what the device advertised: a
+device fault (watchdog, hardware trip, a rejected command, output off while current
+flows...) or the link lost is kept for `fault()`, which the runner polls each tick (the
+optional HAL method, see iontocore.hal). `read()` and `apply()` raise LinkError when the
+port itself fails; `cut()` and `close()` never raise. The device clock (u32 ms) is
+unwrapped here: `Sample.t_ms` is monotonic across the device's 49.7-day wrap.
 """
 
 from __future__ import annotations
@@ -20,22 +29,27 @@ import select
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import serial  # pyserial: only this backend depends on it
 
+from iontocore.faults import FaultCode
 from iontocore.interface import Command, Sample
 from iontocore.limits import DeviceLimits
 
 from . import protocol as p
-
+from .link_checks import SampleJudge, device_limits, identity_problems
 
 POLL_S = 0.002
 """Port read timeout: bounds how far a wait can overshoot its deadline."""
 
 
 class LinkError(RuntimeError):
-    """The device could not be reached or does not speak the protocol."""
+    """The device could not be reached, does not speak the protocol, or the line failed."""
+
+
+class DeviceRefused(LinkError):
+    """The device answered, but its IDENTIFY does not meet the host's needs."""
 
 
 @dataclass
@@ -44,25 +58,42 @@ class LinkStats:
     samples: int = 0
     timeouts: int = 0
     stale: int = 0          # SAMPLEs with another sequence number (duplicate, late, reordered)
-    faults: list[tuple[int, int]] = field(default_factory=list)  # (DeviceFault, t_ms)
+    dropped: int = 0        # SAMPLEs received before the COMMAND they could answer went out
+    limited: int = 0        # SAMPLEs saying the device limited the command (its second layer)
+    faults: list[tuple[int, int]] = field(default_factory=list)  # (FAULT code, t_ms) as sent
 
     def as_dict(self, decoder: p.Decoder) -> dict[str, Any]:
         return {"sent": self.sent, "samples": self.samples, "timeouts": self.timeouts,
-                "stale": self.stale, "corrupt": decoder.corrupt, "oversize": decoder.oversize,
-                "device_faults": [(p.DeviceFault(c).name, t) for c, t in self.faults]}
+                "stale": self.stale, "dropped": self.dropped, "limited": self.limited,
+                "corrupt": decoder.corrupt, "oversize": decoder.oversize,
+                "device_faults": [(p.fault_name(c), t) for c, t in self.faults]}
 
 
 class SerialDevice:
-    """The serial backend: read / apply / cut / close, plus `identity` and `limits()`."""
+    """The serial backend: read / apply / cut / close / fault, plus `identity` and `limits()`."""
 
-    def __init__(self, url: str, *, baudrate: int = 115_200, read_timeout_ms: int = 10,
-                 write_timeout_ms: int = 50, connect_timeout_ms: int = 2_000) -> None:
-        self.read_timeout = read_timeout_ms / 1000
+    def __init__(self, url: str, *, tick_ms: int = 10, sample_deadline_ms: int = 100,
+                 read_timeout_ms: int | None = None, wall_deadline: bool = False,
+                 clock: Callable[[], float] = time.monotonic, baudrate: int = 115_200,
+                 write_timeout_ms: int = 50, connect_timeout_ms: int = 2_000,
+                 off_current_ua: int = 50) -> None:
+        self.read_timeout = (tick_ms if read_timeout_ms is None else read_timeout_ms) / 1000
+        self.tick_ms = tick_ms
+        self.sample_deadline_ms = sample_deadline_ms
+        self.wall_deadline = wall_deadline
+        self._clock = clock
         self.decoder = p.Decoder()
         self.stats = LinkStats()
         self._seq = 0
         self._awaiting: int | None = None
+        self._enabled = False         # whether the awaited COMMAND had the output on
         self._pending: deque[p.Frame] = deque()
+        self._fault: tuple[FaultCode, str] | None = None
+        self._t: int | None = None    # last device time, unwrapped
+        self._due = 0.0               # wall deadline for the next SAMPLE (wall_deadline)
+        # FAULT frames may come while connecting: judged as such until IDENTIFY arrives
+        self.judge = SampleJudge(p.Identity(0, 0, 0, 0, 0, 0, 0, ""), off_current_ua)
+        self._relay_ok: tuple[int, ...] = (p.RELAY_NONE,)
         self._port: serial.Serial | None = None
         try:
             self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=POLL_S,
@@ -71,10 +102,16 @@ class SerialDevice:
             raise LinkError(f"cannot open {url}: {exc}") from None
         try:  # POSIX ports: wait on the descriptor directly (fewer calls per frame)
             self._fd: int | None = self._port.fileno()
+            self._poll = select.poll()
+            self._poll.register(self._fd, select.POLLIN)
         except Exception:  # noqa: BLE001 - URL handlers without one use pyserial's read
             self._fd = None
         try:
             self.identity = self._connect(connect_timeout_ms / 1000)
+            self.judge = SampleJudge(self.identity, off_current_ua)
+            self._relay_ok = ((-1, 0, 1) if self.identity.capabilities & p.CAP_RELAY
+                              else (p.RELAY_NONE,))
+            self._due = clock() + sample_deadline_ms / 1000
             self.apply(Command(0, False))  # prime: the first read() gets the answer to OFF
         except BaseException:
             self.close()
@@ -85,22 +122,48 @@ class SerialDevice:
     def read(self) -> Sample | None:
         if self._awaiting is None:
             return None
-        frame = self._wait(lambda f: f.type is p.MsgType.SAMPLE and f.seq == self._awaiting,
-                           self.read_timeout)
+        timeout = self.read_timeout
+        if self.wall_deadline:
+            timeout = min(timeout, self._due - self._clock())
+        seq = self._awaiting
+        frame = self._wait(lambda f: f.type is p.MsgType.SAMPLE and f.seq == seq, timeout)
         if frame is None:
             self.stats.timeouts += 1
+            if self.wall_deadline and self._clock() >= self._due:
+                self._set_fault(FaultCode.LINK_LOST,
+                                f"no SAMPLE from the device for {self.sample_deadline_ms} ms "
+                                "of wall time")
             return None
         self._awaiting = None
         self.stats.samples += 1
-        t_ms, current, voltage, relay, _status = frame.fields
-        return Sample(int(t_ms), int(current), int(voltage),
-                      None if relay == p.RELAY_NONE else int(relay))
+        if self.wall_deadline:
+            self._due = self._clock() + self.sample_deadline_ms / 1000
+        raw_t, current, voltage, relay, status = frame.fields
+        prev = self._t
+        if prev is None:
+            t = raw_t
+        else:  # p.unwrap_ms, inline: the signed 32-bit difference of the raw values
+            diff = (raw_t - prev) & 0xFFFFFFFF  # type: ignore[operator]
+            t = prev + (diff - 0x100000000 if diff >= 0x80000000 else diff)
+        self._t = t  # type: ignore[assignment]
+        if status == p.STATUS_ON and self._enabled and relay in self._relay_ok:
+            self.judge.on_as_commanded()        # the usual answer: nothing to judge
+        else:
+            verdict = self.judge.sample(seq, self._enabled, current, relay, status)  # type: ignore[arg-type]
+            self.stats.limited = self.judge.limited
+            if verdict is not None:
+                self._set_fault(FaultCode.DEVICE_FAULT, verdict.reason)
+        return Sample(t, current, voltage, relay if relay in (-1, 0, 1) else None)  # type: ignore[arg-type]
 
     def apply(self, command: Command) -> None:
-        self._seq = (self._seq + 1) & 0xFFFF
+        self._discard()
+        self._seq = p.next_seq(self._seq)
+        if not command.enabled:
+            self.judge.ramp_requested = False  # an OFF command ends a requested ramp-down
         self._send(p.command(self._seq, command.setpoint_ua, command.enabled,
                              command.duty_permille))
         self._awaiting = self._seq
+        self._enabled = bool(command.enabled)
 
     def cut(self) -> None:
         """Output off now: an OFF command, best effort; never raises."""
@@ -111,6 +174,7 @@ class SerialDevice:
             pass
 
     def close(self) -> None:
+        """Cut, then close the port; never raises."""
         self.cut()
         if self._port is not None:
             try:
@@ -118,39 +182,53 @@ class SerialDevice:
             except Exception:  # noqa: BLE001
                 pass
 
+    def fault(self) -> tuple[FaultCode, str] | None:
+        """The first fault found on the link (LINK_LOST or DEVICE_FAULT, with its reason),
+        or None. It stays set: the runner reports it with Controller.report_fault."""
+        return self._fault
+
     # ------------------------------------------------------------------ extras
 
     def limits(self) -> DeviceLimits:
         """DeviceLimits from what the device reported (other fields: defaults)."""
-        ident = self.identity
-        return DeviceLimits(max_current_ua=ident.max_current_ua, trip_ua=ident.trip_ua,
-                            compliance_mv=ident.compliance_mv,
-                            max_slew_ua_per_s=ident.max_slew_ua_per_s,
-                            reversal_allowed=bool(ident.capabilities & p.CAP_REVERSAL),
-                            waveforms=frozenset({"dc", "pulsed"} if ident.capabilities & p.CAP_PULSED
-                                                else {"dc"}),
-                            sensor_max_ua=max(60_000, ident.trip_ua * 2),
-                            sensor_max_mv=max(120_000, ident.compliance_mv * 2))
+        return device_limits(self.identity)
 
     def request(self, msg: p.MsgType, reply: p.MsgType, *fields: int, timeout_s: float = 0.5) -> p.Frame | None:
-        """Send a control message (RESET, RAMP_DOWN, HEARTBEAT) and wait for its reply."""
-        self._seq = (self._seq + 1) & 0xFFFF
+        """Send a control message (RESET, RAMP_DOWN, HEARTBEAT) and wait for its reply (for
+        RAMP_DOWN: the FAULT(RAMPED_DOWN) carrying its seq, which comes only once the ramp
+        is done; pass timeout_s=0 to send without waiting)."""
+        self._seq = p.next_seq(self._seq)
         seq = self._seq
+        if msg is p.MsgType.RAMP_DOWN:
+            self.judge.ramp_requested = True
         self._send(p.encode(msg, seq, *fields))
         return self._wait(lambda f: f.type is reply and f.seq == seq, timeout_s)
 
     # ------------------------------------------------------------------ internals
 
+    def _set_fault(self, code: FaultCode, reason: str) -> None:
+        if self._fault is None:
+            self._fault = (code, reason)
+
     def _connect(self, timeout_s: float) -> p.Identity:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self._seq = (self._seq + 1) & 0xFFFF
+        deadline = self._clock() + timeout_s
+        while self._clock() < deadline:
+            self._seq = p.next_seq(self._seq)
             seq = self._seq
             self._send(p.encode(p.MsgType.HELLO, seq))
             frame = self._wait(lambda f: f.type is p.MsgType.IDENTIFY and f.seq == seq, 0.2)
             if frame is not None:
-                return p.parse_identity(frame)
-        raise LinkError("no IDENTIFY reply: is a device speaking iontocore protocol v1 there?")
+                ident = p.parse_identity(frame)
+                problems = identity_problems(ident, self.tick_ms, self.sample_deadline_ms)
+                if problems:
+                    raise DeviceRefused(f"device {ident.name or '(unnamed)'!r} refused: "
+                                        + "; ".join(problems))
+                return ident
+        if self.decoder.other_version is not None:
+            raise LinkError(f"the device speaks protocol version {self.decoder.other_version}; "
+                            f"this host speaks version {p.VERSION}")
+        raise LinkError(f"no IDENTIFY reply: is a device speaking iontocore protocol v{p.VERSION} "
+                        "there?")
 
     def _send(self, data: bytes) -> None:
         assert self._port is not None
@@ -169,38 +247,76 @@ class SerialDevice:
         except (serial.SerialException, OSError) as exc:
             raise LinkError(f"write failed: {exc}") from None
 
+    def _note(self, frame: p.Frame) -> None:
+        """A frame nobody waits for: FAULT reports are judged, SAMPLEs counted as stale."""
+        if frame.type is p.MsgType.FAULT:
+            code, t_ms = int(frame.fields[0]), int(frame.fields[1])
+            self.stats.faults.append((code, t_ms))
+            verdict = self.judge.fault_frame(frame.seq, code, t_ms)
+            if verdict is not None:
+                self._set_fault(FaultCode.DEVICE_FAULT, verdict.reason)
+        elif frame.type is p.MsgType.SAMPLE:
+            self.stats.stale += 1
+
+    def _discard(self) -> None:
+        """Before a COMMAND goes out: nothing received so far can answer it (issue 10, #6)."""
+        pending = self._pending
+        try:
+            data = self._receive_now()
+        except (serial.SerialException, OSError) as exc:
+            raise LinkError(f"read failed: {exc}") from None
+        if data:
+            pending.extend(self.decoder.feed(data))
+        while pending:
+            frame = pending.popleft()
+            if frame.type is p.MsgType.SAMPLE:
+                self.stats.dropped += 1
+            else:
+                self._note(frame)
+
     def _wait(self, want: Any, timeout_s: float) -> p.Frame | None:
-        """Read until a frame `want` accepts arrives, or `timeout_s` passes (then None).
-        Frames decoded after it stay queued for the next wait; device FAULT reports are
-        recorded on the way; other SAMPLEs count as stale."""
+        """Read until a frame `want` accepts arrives, or `timeout_s` passes on the clock (then
+        None). Frames decoded after it stay queued; the others are noted on the way."""
         assert self._port is not None
-        port, deadline, pending = self._port, time.monotonic() + timeout_s, self._pending
+        port, clock, pending = self._port, self._clock, self._pending
+        deadline = clock() + timeout_s
         while True:
             while pending:
                 frame = pending.popleft()
-                if frame.type is p.MsgType.FAULT:
-                    self.stats.faults.append((int(frame.fields[0]), int(frame.fields[1])))
                 if want(frame):
                     return frame
-                if frame.type is p.MsgType.SAMPLE:
-                    self.stats.stale += 1
-            if time.monotonic() >= deadline:
+                self._note(frame)
+            left = deadline - clock()
+            if left <= 0:
                 return None
             try:
-                data = self._receive(port)
+                data = self._receive(port, min(POLL_S, left))
             except (serial.SerialException, OSError) as exc:
                 raise LinkError(f"read failed: {exc}") from None
             if data:
                 pending.extend(self.decoder.feed(data))
 
-    def _receive(self, port: serial.Serial) -> bytes:
-        """What has arrived, as soon as anything has, or b"" after the POLL_S timeout."""
+    def _receive_now(self) -> bytes:
+        """Whatever has arrived already, without waiting."""
+        if self._fd is None:
+            assert self._port is not None
+            waiting = self._port.in_waiting
+            return self._port.read(waiting) if waiting else b""
+        if not self._poll.poll(0):
+            return b""
+        try:
+            return os.read(self._fd, 4096)
+        except BlockingIOError:
+            return b""
+
+    def _receive(self, port: serial.Serial, wait_s: float) -> bytes:
+        """What has arrived, as soon as anything has, or b"" after `wait_s`."""
         if self._fd is None:
             data: bytes = port.read(max(1, port.in_waiting))
             if data and port.in_waiting:
                 data += port.read(port.in_waiting)
             return data
-        if not select.select([self._fd], [], [], POLL_S)[0]:
+        if not self._poll.poll(wait_s * 1000):
             return b""
         try:
             data = os.read(self._fd, 4096)

@@ -222,12 +222,18 @@ def _require_serial_extra(what: str) -> None:
                        "pip install 'iontocore[serial]'")
 
 
-def _open_serial(spec: str, tick_ms: int) -> SerialHal:
+def _open_serial(spec: str, tick_ms: int, realtime: bool) -> SerialHal:
+    """Open and check the device (a refused IDENTIFY is bad input). In real time the sample
+    deadline is counted in wall time too; with --fast a read may wait the whole deadline
+    (a lockstep device need not keep up with the wall clock)."""
     _require_serial_extra(f"--device {spec}")
     from iontocore.hal.serial import LinkError, SerialDevice
 
+    deadline_ms = SupervisionLimits().sample_deadline_ms
     try:
-        return SerialDevice(spec.removeprefix("serial:"), read_timeout_ms=tick_ms)
+        return SerialDevice(spec.removeprefix("serial:"), tick_ms=tick_ms,
+                            sample_deadline_ms=deadline_ms, wall_deadline=realtime,
+                            read_timeout_ms=tick_ms if realtime else deadline_ms)
     except LinkError as exc:
         raise BadInput(f"--device {spec}: {exc}") from None
 
@@ -252,7 +258,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         SupervisionLimits().check_tick(args.tick_ms)  # before any port or simulator opens
         serial_hal: SerialHal | None = None
         if args.device.startswith("serial:"):  # the device reports its own limits
-            serial_hal = _open_serial(args.device, args.tick_ms)
+            serial_hal = _open_serial(args.device, args.tick_ms, not args.fast)
             stack.callback(serial_hal.close)
             device: DeviceLimits = serial_hal.limits()
             hal: Hal = serial_hal

@@ -5,6 +5,11 @@
 The runner owns everything the core may not touch: the clock, sleeping, signals (via
 `request_stop`, safe to call from a signal handler) and the sinks for traces and
 records. Whatever happens, `hal.cut()` runs on the way out (HAL-001).
+
+Link faults (LINK-005): an exception from `hal.read()` or `hal.apply()` (the line died) is
+reported as FaultCode.LINK_LOST with its text, and a fault the HAL reports through its
+optional `fault()` (polled after every read) with its own code and reason: either ends the
+session as a fault, output commanded off, never a traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Callable, Protocol
 from iontocore.controller import FAULTED, Controller
 from iontocore.dose import uams_to_ma_min
 from iontocore.events import StateChanged
-from iontocore.faults import FaultRecord
+from iontocore.faults import FaultCode, FaultRecord
 from iontocore.hal import Hal
 from iontocore.interface import Command, Sample
 from iontocore.machine import FAULT, IDLE
@@ -87,10 +92,23 @@ class Runner:
             if not reply:
                 raise RuntimeError(f"controller refused to start: {reply.reason}")
             step, read, apply = ctl.step, hal.read, hal.apply
+            hal_fault = getattr(hal, "fault", None)
             while True:
-                sample = read()
+                try:
+                    sample = read()
+                except Exception as exc:  # noqa: BLE001 - the link died: a fault, not a crash
+                    sample = None
+                    ctl.report_fault(FaultCode.LINK_LOST, f"device link lost on read: {exc}")
+                if hal_fault is not None:
+                    found = hal_fault()
+                    if found is not None:
+                        ctl.report_fault(*found)
                 command = step(sample)
-                apply(command)
+                try:
+                    apply(command)
+                except Exception as exc:  # noqa: BLE001
+                    ctl.report_fault(FaultCode.LINK_LOST, f"device link lost on write: {exc}")
+                    command = ctl.command
                 ticks += 1
                 if sinks:
                     for sink in sinks:
@@ -110,6 +128,11 @@ class Runner:
                     if watch_left == 0:
                         break
                     watch_left -= 1
+                    if realtime:  # paced too: a real-time device's clock moves with the wall's
+                        deadline += tick_s
+                        delay = deadline - self.clock()
+                        if delay > 0:
+                            self.sleep(delay)
                     continue
                 if ticks >= check_at:
                     check_at = ticks + 1 if (pending or realtime or progress) else ticks + 16

@@ -22,35 +22,113 @@ def spec_examples() -> list[tuple[str, bytes]]:
     return [(d, bytes.fromhex(h)) for d, h in rows]
 
 
+IDENT = p.Identity(30000, 35000, 60000, 2000, 100, 10, 15, "iontocore-emu", 500)
 ENCODERS = {
     "HELLO, seq 1": lambda: p.encode(p.MsgType.HELLO, 1),
-    "IDENTIFY, seq 1": lambda: p.identify(1, p.Identity(30000, 35000, 60000, 2000, 100, 10, 15,
-                                                        "iontocore-emu")),
+    "IDENTIFY, seq 1": lambda: p.identify(1, IDENT),
     "COMMAND, seq 2": lambda: p.command(2, 15000, True, 1000),
     "COMMAND, seq 3": lambda: p.command(3, -4000, True, 500),
     "COMMAND, seq 4": lambda: p.command(4, 0, False, 1000),
+    "COMMAND, seq 65535": lambda: p.command(65535, 1000, True, 1000),
+    "COMMAND, seq 1": lambda: p.command(p.next_seq(65535), 1000, True, 1000),
     "SAMPLE, seq 2": lambda: p.sample(2, 30010, 15003, 30010, 1, p.STATUS_ON),
     "SAMPLE, seq 4": lambda: p.sample(4, 30020, 0, 0, None, p.STATUS_WATCHDOG),
+    "SAMPLE, seq 8": lambda: p.sample(8, 4294967290, 1000, 2000, 1, p.STATUS_ON),
+    "SAMPLE, seq 9": lambda: p.sample(9, 4, 1000, 2000, 1, p.STATUS_ON),
+    "SAMPLE, seq 10": lambda: p.sample(10, 30030, 15000, 30000, 1, p.STATUS_ON | p.STATUS_REJECTED),
+    "SAMPLE, seq 11": lambda: p.sample(11, 30040, 20000, 40000, 1, p.STATUS_ON | p.STATUS_LIMITED),
     "HEARTBEAT, seq 5": lambda: p.encode(p.MsgType.HEARTBEAT, 5),
     "RESET, seq 6": lambda: p.encode(p.MsgType.RESET, 6, 1),
+    "RESET_ACK, seq 6": lambda: p.encode(p.MsgType.RESET_ACK, 6, p.RESET_REFUSED),
     "RAMP_DOWN, seq 7": lambda: p.encode(p.MsgType.RAMP_DOWN, 7),
+    "FAULT, seq 7": lambda: p.encode(p.MsgType.FAULT, 7, p.DeviceFault.RAMPED_DOWN, 45000),
     "FAULT, seq 0": lambda: p.encode(p.MsgType.FAULT, 0, p.DeviceFault.WATCHDOG, 41000),
+    "FAULT, seq 0 unknown code": lambda: p.encode(p.MsgType.FAULT, 0, 99, 41010),
 }
+WIRE = {d.split(":")[0]: w for d, w in spec_examples()}
+
+
+def frame(key: str) -> p.Frame:
+    got = p.Decoder().feed(WIRE[key])
+    assert len(got) == 1, key
+    return got[0]
 
 
 @pytest.mark.req("LINK-001")
 def test_the_spec_examples_byte_for_byte() -> None:
     examples = spec_examples()
-    assert len(examples) == len(ENCODERS)
+    assert len(examples) == len(ENCODERS) == len(WIRE)
     for description, wire in examples:
         key = description.split(":")[0]
         assert ENCODERS[key]() == wire, description
-        frames = p.Decoder().feed(wire)
-        assert len(frames) == 1 and frames[0].seq == int(key.split("seq ")[1])
+        assert frame(key).seq == int(re.search(r"seq (\d+)", key).group(1))  # type: ignore[union-attr]
+
+
+@pytest.mark.req("LINK-007")
+def test_spec_example_seq_wraps_to_1_never_0() -> None:
+    assert (frame("COMMAND, seq 65535").seq, frame("COMMAND, seq 1").seq) == (65535, 1)
+    assert p.next_seq(65535) == 1 and p.next_seq(0) == 1 and p.next_seq(41) == 42
+
+
+@pytest.mark.req("LINK-007")
+def test_spec_example_t_ms_wraps_by_plus_10_ms() -> None:
+    before, after = frame("SAMPLE, seq 8").fields[0], frame("SAMPLE, seq 9").fields[0]
+    assert (before, after) == (4294967290, 4)
+    assert p.unwrap_ms(int(before), int(after)) - int(before) == 10   # type: ignore[arg-type]
+
+
+@pytest.mark.req("LINK-006")
+def test_spec_examples_status_and_fault_codes_are_judged() -> None:
+    from iontocore.hal.link_checks import SampleJudge
+
+    judge = SampleJudge(IDENT)
+    rejected = frame("SAMPLE, seq 10")
+    t, cur, _v, relay, status = rejected.fields
+    verdict = judge.sample(rejected.seq, True, int(cur), int(relay), int(status))  # type: ignore[arg-type]
+    assert verdict is not None and "rejected COMMAND seq 10" in verdict.reason
+    limited = frame("SAMPLE, seq 11")
+    _t, cur, _v, relay, status = limited.fields
+    assert judge.sample(limited.seq, True, int(cur), int(relay), int(status)) is None  # type: ignore[arg-type]
+    assert judge.limited == 1
+    unknown = frame("FAULT, seq 0 unknown code")
+    verdict = judge.fault_frame(unknown.seq, int(unknown.fields[0]), int(unknown.fields[1]))  # type: ignore[arg-type]
+    assert verdict is not None and "unknown device fault 99" in verdict.reason
+    ramped = frame("FAULT, seq 7")
+    assert judge.fault_frame(7, int(ramped.fields[0]), 45000) is not None   # type: ignore[arg-type]  # unrequested
+    judge.ramp_requested = True
+    assert judge.fault_frame(7, int(ramped.fields[0]), 45000) is None       # type: ignore[arg-type]  # requested
+    assert frame("RESET_ACK, seq 6").fields == (p.RESET_REFUSED,)
+    assert p.fault_name(99) == "unknown device fault 99" and p.fault_name(1) == "WATCHDOG"
+
+
+@pytest.mark.req("LINK-008")
+def test_spec_example_a_duplicate_command_is_applied_and_answered_once() -> None:
+    from iontocore.hal.device_rules import APPLIED, DUPLICATE, DeviceRules
+
+    rules = DeviceRules(IDENT)
+    frames = p.Decoder().feed(WIRE["COMMAND, seq 2"] * 2)
+    assert [rules.command(f.seq, *f.fields, 0) for f in frames] == [APPLIED, DUPLICATE]  # type: ignore[arg-type]
+
+
+@pytest.mark.req("LINK-001")
+def test_spec_the_64_byte_limit_counts_encoded_bytes() -> None:
+    assert len(WIRE["IDENTIFY, seq 1"]) - 1 == 46           # the longest valid frame
+    d = p.Decoder()
+    assert d.feed(b"\x55" * 64 + b"\x00") == [] and (d.corrupt, d.oversize) == (1, 0)
+    assert d.feed(b"\x55" * 65 + b"\x00") == [] and (d.corrupt, d.oversize) == (1, 1)
+
+
+@pytest.mark.req("LINK-006")
+def test_spec_example_identify_name_is_ascii_padded_with_zeros() -> None:
+    ident = p.parse_identity(frame("IDENTIFY, seq 1"))
+    assert ident == IDENT and ident.name_raw == b"iontocore-emu\x00\x00\x00"
+    assert p.decode_name(b"ab\x00cd" + b"\x00" * 11) is None
+    assert p.decode_name(b"caf\xe9" + b"\x00" * 12) is None
+    assert p.decode_name(b"x" * 16) == "x" * 16
 
 
 def test_identity_round_trip() -> None:
-    ident = p.Identity(30000, 35000, 60000, 2000, 100, 10, 15, "iontocore-emu")
+    ident = IDENT
     frame, = p.Decoder().feed(p.identify(1, ident))
     assert p.parse_identity(frame) == ident
 
@@ -124,9 +202,9 @@ def test_oversize_garbage_is_skipped_to_the_next_delimiter() -> None:
 
 @pytest.mark.req("LINK-001")
 @pytest.mark.parametrize("body, why", [
-    (bytes([2, 2, 1, 0]) + b"\x00" * 7, "wrong version"),
-    (bytes([1, 0x42, 1, 0]), "unknown type"),
-    (bytes([1, 2, 1, 0, 1, 2]), "short payload"),
+    (bytes([1, 2, 1, 0]) + b"\x00" * 7, "wrong version"),
+    (bytes([2, 0x42, 1, 0]), "unknown type"),
+    (bytes([2, 2, 1, 0, 1, 2]), "short payload"),
 ])
 def test_well_crc_ed_but_invalid_frames_are_dropped(body: bytes, why: str) -> None:
     from cobs import cobs

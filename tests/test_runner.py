@@ -39,12 +39,16 @@ def test_output_cut_after_a_completed_session() -> None:
     assert hal.cuts == 1 and hal.applied[-1] == Command(0, False)
 
 
-@pytest.mark.req("HAL-001")
+@pytest.mark.req("HAL-001", "LINK-005")
 def test_output_cut_when_the_hal_raises() -> None:
+    """The HAL raising (the link broke) is a link fault with its reason, not a traceback
+    (issue 10): the session ends as a fault, the output cut."""
     hal = SpyHal(fail_at=500)
-    with pytest.raises(OSError):
-        Runner(Controller(PALMS), hal).run()
+    ctl = Controller(PALMS)
+    Runner(ctl, hal).run()
     assert hal.cuts == 1 and hal.true_ua == 0
+    assert ctl.outcome == "fault" and ctl.faults[-1].code.value == "link_lost"
+    assert ctl.faults[-1].reason == "device link lost on read: link broke"
 
 
 @pytest.mark.req("HAL-001")
