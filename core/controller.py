@@ -12,7 +12,11 @@ Safety contract (requirement IDs in specs/requirements.toml):
 - CTL-003 polarity changes only after the dead time at zero with measured current near zero;
 - SM-002 `fault` is absorbing and commands the output off;
 - CTL-005 any exception while handling a tick or request ends in `fault`, output off;
-  nothing escapes to the caller.
+  nothing escapes to the caller;
+- CTL-007 every session ends within the device's maximum session time, its pause bounds
+  and a bounded ramp-down (SUP-015), without help from the caller;
+- DOSE-002 the counted dose never passes the electrode rating;
+- CTL-008 one session per controller: an ended session stays ended.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from .interface import OFF, Command, Sample
 from .limits import DeviceLimits, trip_threshold_ua
 from .prescription import Prescription
 from .shaping import NA_PER_UA, max_step_ua, next_magnitude_na, polarity_may_change, step_na
-from .supervision import Debounce, SupervisionLimits, Supervisor, admit, impedance_above
+from .supervision import (Debounce, SupervisionLimits, Supervisor, admit, impedance_above,
+                          over_current)
 
 IDLE, RAMP_UP, TREAT, POLARITY_SWAP = sm.IDLE, sm.RAMP_UP, sm.TREAT, sm.POLARITY_SWAP
 PAUSED, PULSE_GAP, RAMP_DOWN, FAULT = sm.PAUSED, sm.PULSE_GAP, sm.RAMP_DOWN, sm.FAULT
@@ -97,6 +102,7 @@ class Controller:
         }
         self._duty = prescription.duty_permille
         self._last_v = 0
+        self._sent_sign = 0        # sign of the last non-zero command sent (0: none yet)
         # The command follows a falling measured current only beyond the tracking tolerance.
         self._follow_margin_ua = self._sup.tracking_floor_ua
         self._follow_margin_permille = supervision.tracking_tolerance_permille
@@ -229,7 +235,15 @@ class Controller:
             if 0 < dt <= self._punctual_ms and dt > self._dt_proj:
                 self._dt_proj = dt
             sup.off_command = False
-            if self._pending < 0 or self.faults[self._pending].code not in SENSOR_FAULTS:
+            if self._pending >= 0 and self.faults[self._pending].code in SENSOR_FAULTS:
+                # the sensor is not believed, but a reading beyond the trip is never ignored
+                # (SUP-001): a recovered sensor showing over-current cuts at once
+                if over_current(i, self.trip_ua * self._duty // 1000 if self._duty < 1000
+                                else self.trip_ua):
+                    sup.detail = (f"measured {i} uA beyond the trip at {self.trip_ua} uA "
+                                  "during the ramp-down of a sensor fault")
+                    return self._cut(FaultCode.OVERCURRENT, sup.detail, t)
+            else:
                 code = sup.observe(t, i, v, relay, dt, self._command, self._duty, self.trip_ua,
                                    t - self._off_since if self._off_since >= 0 else -1)
                 if code is not None:
@@ -271,8 +285,15 @@ class Controller:
         state = self._model.state
         if state not in ENABLED_STATES:
             new_na = 0
-        self._cmd_na = new_na
         ua = new_na // NA_PER_UA
+        if ua and pol != self._sent_sign and self._sent_sign:
+            # CTL-003 at the output: the sign a command shows may change only after the dead
+            # time at zero with the measured current near zero *on this tick*; until then the
+            # command stays at zero (the swap's flip may have happened ticks earlier)
+            zero_for = t - self._zero_since if self._zero_since >= 0 else -1
+            if not polarity_may_change(zero_for, self.dead_time_ms, i, self.zero_tolerance_ua):
+                new_na = ua = 0
+        self._cmd_na = new_na
         if ua == 0:
             if self._zero_since < 0:
                 self._zero_since = t
@@ -288,6 +309,8 @@ class Controller:
             self._off_since = -1
             prev = self._command
             setpoint = ua * pol
+            if ua:
+                self._sent_sign = pol
             cmd = prev if prev.enabled and prev.setpoint_ua == setpoint else \
                 Command(setpoint, True, self._duty)
         self._command = cmd
@@ -443,13 +466,16 @@ class Controller:
         rx = self.prescription
         rating = rx.electrode_max_uams
         if rating:
+            if self.delivered_uams > rating:  # a sample beyond every bound carried it past
+                return self._cut(FaultCode.DOSE_LIMIT,
+                                 f"{self.delivered_uams} uA*ms delivered, past the electrode "
+                                 f"rating of {rating} uA*ms", t)
             # DOSE-002 hard guard: the next tick, at the clock-jump bound, must not pass it
             avg = self._cmd_na // NA_PER_UA * self._duty // 1000
             floor = self._follow_margin_ua
             upper = max(avg * (1000 + self._follow_margin_permille) // 1000 + floor, abs(i))
             nxt = upper * self.supervision.clock_jump_ms
             if self.delivered_uams + nxt > rating:
-                self._sup.detail = ""
                 return self._cut(FaultCode.DOSE_LIMIT,
                                  f"{self.delivered_uams} uA*ms delivered; the next tick could "
                                  f"add {nxt} uA*ms, past the electrode rating of {rating} "
@@ -476,7 +502,6 @@ class Controller:
             took = t - self._phase_t0
             if self._phase_ticks > self._phase_bound_ticks and took > self._phase_bound_ms:
                 what = "ramp-down" if state == RAMP_DOWN else "polarity swap"
-                self._sup.detail = ""
                 return self._cut(FaultCode.UNSETTLED,
                                  f"{what} did not settle: command {self._cmd_na // NA_PER_UA} uA, "
                                  f"measured {i} uA after {took} ms and {self._phase_ticks} ticks "
@@ -662,7 +687,9 @@ class Controller:
     # ------------------------------------------------------------------ requests
 
     def start(self) -> Reply:
-        """Start (or, after a reset, resume) the session: idle -> ramp_up."""
+        """Start the session: idle -> ramp_up. A controller runs one session: once started,
+        a later start is refused whatever ended it (CTL-008); a reset after a fault that
+        happened before any start leaves it startable."""
         return self._request(self._start)
 
     def stop(self) -> Reply:

@@ -69,7 +69,7 @@ NON_FAULT_STATES: tuple[str, ...] = tuple(s.name for s in STATES if s.name != FA
 
 TRANSITIONS: tuple[TransitionSpec, ...] = (
     TransitionSpec("start", (IDLE,), RAMP_UP,
-                   "operator starts (or resumes) the session"),
+                   "operator starts the session (once per controller, CTL-008)"),
     TransitionSpec("at_target", (RAMP_UP,), TREAT,
                    "command reached the target"),
     TransitionSpec("reverse", (TREAT,), POLARITY_SWAP,

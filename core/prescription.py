@@ -202,6 +202,8 @@ class Prescription:
             c.check(self.pulse_on_ms >= 1_000, "pulse_on_ms", self.pulse_on_ms, ">= 1000 ms")
             c.check(self.pulse_count == 1 or self.pulse_gap_ms >= 1_000, "pulse_gap_ms",
                     self.pulse_gap_ms, ">= 1000 ms between pulses")
+            c.check(self.pulse_count != 1 or self.pulse_gap_ms == 0, "pulse_gap_ms",
+                    self.pulse_gap_ms, "0 for a single pulse (no gap follows it)")
             c.check(self.duration_ms == 0, "duration_ms", self.duration_ms,
                     "0 for research (the pulse train sets the time)")
             c.check(not self.reverse_at_half, "reverse_at_half", self.reverse_at_half,

@@ -128,7 +128,12 @@ def parse(text: str, device: DeviceLimits | None = None, origin: str = "profile"
         raise InvalidSettings([Problem("file", origin, f"valid TOML ({exc})")], origin) from None
     fields, written, problems = _convert(data)
     named = {p.field for p in problems}
+    failed = {k.field for k in KEYS for p in problems
+              if p.field.rpartition(".")[0] == k.section
+              and p.field.rpartition(".")[2].startswith(k.base)}
     for p in Prescription.draft(**fields).problems(device):
+        if p.field in failed:  # a key whose value was already refused: no follow-on errors
+            continue
         renamed = _rename(p, written)
         if renamed.field not in named and not any(renamed.field.startswith(n.split("<")[0])
                                                   for n in named if n.endswith("<unit>")):
@@ -192,6 +197,11 @@ def _take(section: str, key: str, value: Any, fields: dict[str, Any],
         unit = key[len(spec.base) + 1:] or "count"
         problems.append(Problem(path, value, f"a number that is a whole multiple of "
                                              f"{Fraction(1, scale)} {unit}"))
+        return
+    if converted == 0 and spec.field in ("max_ua", "min_ua", "step_ua"):
+        # 0 means "not given" inside; written in a file it would be silently reinterpreted
+        problems.append(Problem(path, value, f"> 0, or leave the key out (default: "
+                                             f"{spec.default})"))
         return
     fields[spec.field] = converted
     written[spec.field] = (path, scale)

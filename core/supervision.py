@@ -239,8 +239,68 @@ def _as_int(x: object) -> int | None:
     return None
 
 
+class Persistence:
+    """A fault condition that must persist for `limit_ms` (by sample time) to be detected.
+
+    Between two samples that both show the condition, the interval counts as held; between
+    two that both do not, it is forgiven at a quarter of its length; an interval between a
+    good and a bad sample counts half each way (its held half at most `cap_ms`, half a
+    tick). Detected once the held time reaches `limit_ms`; once all is forgiven the run
+    ends (or restarts from a bad sample). So a condition held continuously is detected exactly `limit_ms`
+    after its first sample, as with a plain debounce, and a fault that lets good samples
+    through (every other sample, or 19 in 20) is still detected, where a plain debounce
+    restarted on every good sample and never fired (issue 9). `since_ms` is the start of
+    the current run (-1: none); `acc_ms` the held time counted.
+    """
+
+    __slots__ = ("limit_ms", "cap_ms", "since_ms", "_acc4", "_last_ms", "_last_bad")
+
+    def __init__(self, limit_ms: int, cap_ms: int = 10) -> None:
+        self.limit_ms = limit_ms
+        self.cap_ms = cap_ms
+        self.since_ms = -1
+        self._acc4 = 0             # held time counted, in quarter milliseconds
+        self._last_ms = -1
+        self._last_bad = False
+
+    @property
+    def acc_ms(self) -> int:
+        return self._acc4 // 4
+
+    def update(self, condition: bool, t_ms: int) -> bool:
+        if self.since_ms < 0:
+            if not condition:
+                return False
+            self.since_ms = self._last_ms = t_ms
+            self._acc4 = 0
+            self._last_bad = True
+            return self.limit_ms <= 0
+        dt = t_ms - self._last_ms if t_ms > self._last_ms else 0
+        self._last_ms = t_ms
+        if condition and self._last_bad:
+            self._acc4 += 4 * dt
+        elif condition or self._last_bad:
+            self._acc4 += 2 * min(dt, self.cap_ms) - dt // 2
+        else:
+            self._acc4 -= dt
+        self._last_bad = condition
+        if self._acc4 <= 0:  # all forgiven: the run ends, or a new one starts on this sample
+            if not condition:
+                self.clear()
+                return False
+            self.since_ms, self._acc4 = t_ms, 0
+        return condition and self._acc4 >= 4 * self.limit_ms
+
+    def clear(self) -> None:
+        self.since_ms = -1
+        self._acc4 = 0
+        self._last_ms = -1
+        self._last_bad = False
+
+
 class Debounce:
-    """A condition that must hold continuously for `limit_ms` (by sample time) to count."""
+    """A condition that must hold continuously for `limit_ms` (by sample time) to count:
+    for conditions that must be stable (contact back), not for fault detection."""
 
     __slots__ = ("limit_ms", "since_ms")
 
@@ -274,12 +334,13 @@ class Supervisor:
         self.compliance_mv = compliance_mv
         self.zero_tolerance_ua = zero_tolerance_ua
         self.tick_ms = tick_ms
-        self.tracking = Debounce(limits.tracking_debounce_ms)
-        self.short = Debounce(limits.short_debounce_ms)
-        self.relay = Debounce(limits.relay_debounce_ms)
-        self.contact = Debounce(limits.contact_loss_debounce_ms)
-        self.over = Debounce(limits.tracking_debounce_ms)
-        self.unsettled = Debounce(limits.settle_ms)
+        half = max(1, tick_ms // 2)  # a mixed interval counts at most half a tick as held
+        self.tracking = Persistence(limits.tracking_debounce_ms, half)
+        self.short = Persistence(limits.short_debounce_ms, half)
+        self.relay = Persistence(limits.relay_debounce_ms, half)
+        self.contact = Persistence(limits.contact_loss_debounce_ms, half)
+        self.over = Persistence(limits.tracking_debounce_ms, half)
+        self.unsettled = Persistence(limits.settle_ms, half)
         self.frozen_limit_ms = frozen_ms
         self.frozen_ms = 0
         self.off_command = False
@@ -334,7 +395,9 @@ class Supervisor:
         pulsed = duty_permille < 1000
         # SUP-001 over-current: no debounce; the amplitude against the trip.
         if over_current(i, trip_ua * duty_permille // 1000 if pulsed else trip_ua):
-            self.detail = f"measured {i} uA beyond the trip at {trip_ua} uA"
+            self.detail = (f"measured {i} uA beyond the trip at {trip_ua} uA" if not pulsed else
+                           f"measured {i} uA average, {i * 1000 // duty_permille} uA amplitude, "
+                           f"beyond the trip at {trip_ua} uA")
             return FaultCode.OVERCURRENT
         if not enabled:
             self.at_compliance = self.contact_open = self.compliance_limited = False
@@ -355,7 +418,8 @@ class Supervisor:
                 return FaultCode.RELAY_MISMATCH
             return None
         expected = command * duty_permille // 1000 if pulsed else command
-        amp = i * 1000 // duty_permille if pulsed else i   # the pulse amplitude
+        # the pulse amplitude (at a zero command nothing pulses: what flows is what is read)
+        amp = i * 1000 // duty_permille if pulsed and command else i
         ai = i if i >= 0 else -i
         aamp = amp if amp >= 0 else -amp
         comp = at_compliance(v, self.compliance_mv, lim.compliance_margin_mv)
@@ -376,16 +440,18 @@ class Supervisor:
         # SUP-014 uncommanded current: more than commanded (or against the commanded
         # polarity), beyond the tracking tolerance, debounced; judged in every enabled state
         # and at compliance too (the load can only limit a current, never raise it).
-        over = uncommanded(i, expected, self.tracking_floor_ua, lim.tracking_tolerance_permille)
+        # Pulsed: judged on the amplitude, so the floor is not diluted by the duty.
+        over = uncommanded(amp, command, self.tracking_floor_ua, lim.tracking_tolerance_permille)
         if (over or self.over.since_ms >= 0) and self.over.update(over, t):
-            self.detail = f"measured {i} uA, commanded {expected} uA (average)"
+            self.detail = (f"measured {amp} uA, commanded {command} uA" if not pulsed else
+                           f"measured {amp} uA amplitude ({i} uA average), commanded {command} uA")
             return FaultCode.UNCOMMANDED_CURRENT
         # SUP-015 the output does not settle: commanded zero, yet more than the zero tolerance
         # flows, continuously for settle_ms.
         unsettled = expected == 0 and ai > self.zero_tolerance_ua
         if (unsettled or self.unsettled.since_ms >= 0) and self.unsettled.update(unsettled, t):
-            self.detail = (f"{i} uA still flowing {t - self.unsettled.since_ms} ms after the "
-                           "command reached zero")
+            self.detail = (f"{i} uA still flowing with the command at zero (for "
+                           f"{self.unsettled.acc_ms} ms of the last {t - self.unsettled.since_ms} ms)")
             return FaultCode.UNSETTLED
         # SUP-005 contact: open load = at compliance with a very high impedance.
         # Below the sense current contact cannot be judged: an open contact seen before
@@ -395,8 +461,8 @@ class Supervisor:
         contact = self.contact
         if judged:
             self.contact_open = (open_now or contact.since_ms >= 0) and contact.update(open_now, t)
-        else:
-            self.contact_open = contact.since_ms >= 0 and t - contact.since_ms >= contact.limit_ms
+        else:  # not judged: a suspected open contact stays suspected, its time runs on
+            self.contact_open = contact.since_ms >= 0 and contact.update(True, t)
         # SUP-007 compliance-limited: at compliance, contact present, current short of command.
         self.compliance_limited = (comp and not open_now
                                    and ai + self.tracking_floor_ua < abs(expected))
@@ -404,7 +470,7 @@ class Supervisor:
         # limits the current there).
         off_track = not comp and not over and tracking_error(i, expected, self.tracking_floor_ua,
                                                  lim.tracking_tolerance_permille)
-        self.off_command = over or unsettled or off_track
+        self.off_command = over or unsettled or off_track or open_now
         if (off_track or self.tracking.since_ms >= 0) and self.tracking.update(off_track, t):
             self.detail = f"measured {i} uA, expected {expected} uA"
             return FaultCode.TRACKING

@@ -68,8 +68,9 @@ def _positive_finite(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a number > 0") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number > 0")
+    if not math.isfinite(value) or not 0 < value <= 1e9:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number > 0 and at most "
+                                         "1e9 (ohm)")
     return value
 
 
@@ -435,7 +436,8 @@ def cmd_record_show(args: argparse.Namespace) -> int:
     2: nothing usable (not a record, unreadable)."""
     try:
         rec = read_record(args.file)
-        text = "\n".join(summarise(rec, args.file))
+        # whatever the file holds (lone surrogates too), the text printed is valid UTF-8
+        text = "\n".join(summarise(rec, args.file)).encode("utf-8", "backslashreplace").decode()
     except Exception as exc:  # noqa: BLE001 - REC-002: whatever the file, a message, not a traceback
         print(f"{args.file}: cannot read it as a session record ({type(exc).__name__})")
         return EXIT_BAD_INPUT

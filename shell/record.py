@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import stat
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -160,10 +161,12 @@ def _well_formed(obj: dict[str, Any]) -> bool:
         return False
     for key, types in need.items():
         value = obj.get(key)
-        if type(value) not in types:
+        if type(value) not in types or (type(value) is int and not -2**62 < value < 2**62):
             return False
     for key, types in _OPTIONAL.items():
         if key in obj and key not in need and type(obj[key]) not in types:
+            return False
+        if key in obj and type(obj[key]) is int and not -2**62 < obj[key] < 2**62:
             return False
     return True
 
@@ -172,6 +175,9 @@ def read_record(path: str) -> Recovered:
     """Recover a record. Never raises for bad content; an unreadable file sets `problem`."""
     out = Recovered()
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block forever
+            out.problem = "it is not a regular file"
+            return out
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as exc:
@@ -197,8 +203,10 @@ def read_record(path: str) -> Recovered:
         elif number == 1 or kind not in ("state", "fault", "progress", "end"):
             out.problem = "it is not an iontocore session record (line 1 is intact but no header)"
             return out
-        elif kind == "end":
+        elif kind == "end" and out.end is None:
             out.end = obj
+        elif out.end is not None:  # nothing may follow the end line
+            out.damaged_lines.append(number)
         else:
             out.entries.append(obj)
     if out.header is None and not out.entries and out.end is None:

@@ -205,3 +205,45 @@ def test_crc_valid_lines_with_bad_fields_are_damaged_not_trusted(
         code, out, err = run_cli(capsys, "record", "show", str(path), *extra)
         assert code in (1, 2) and "Traceback" not in out + err
     assert "damaged" in run_cli(capsys, "record", "show", str(path))[1]
+
+
+@pytest.mark.req("REC-002")
+def test_record_show_on_a_fifo_a_surrogate_a_huge_number_and_lines_after_the_end(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Red team D6: a FIFO hung, a lone surrogate crashed the text output, 10**400 lost the
+    whole record, and lines after the end still read as complete."""
+    from iontocore.shell.record import encode
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code, out, _ = run_cli(capsys, "record", "show", str(fifo))
+    assert code == 2 and "not a regular file" in out
+    header = {"type": "header", "format": "iontocore-record", "version": 1, "profile": "p",
+              "prescription": {}}
+    end = {"type": "end", "outcome": "completed", "end_reason": "", "delivered_uams": 5}
+    cases = {
+        "surrogate": encode(header) + encode({"type": "state", "t_ms": 1, "tick": 1,
+                                              "source": "idle", "dest": "\ud800", "trigger": "x",
+                                              "reason": "y"}) + encode(end),
+        "huge": encode(header) + encode({"type": "progress", "t_ms": 1,
+                                         "delivered_uams": 10**400}) + encode(end),
+        "after-end": encode(header) + encode(end) + encode({"type": "progress", "t_ms": 9,
+                                                            "delivered_uams": 7}),
+    }
+    for name, data in cases.items():
+        path = tmp_path / f"{name}.rec"
+        path.write_bytes(data)
+        code, out, err = run_cli(capsys, "record", "show", str(path))
+        assert "Traceback" not in out + err and code in (0, 1, 2), (name, code, out)
+        if name == "surrogate":  # an intact record: shown, the odd character escaped
+            assert code == 0 and "\\ud800" in out
+        else:
+            assert code == 1 and "damaged" in out, (name, out)
+
+
+@pytest.mark.req("RX-001")
+def test_a_finite_but_absurd_load_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """Red team D7: --sim-ohms 1e305 ended in a traceback inside the simulator."""
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "--profile", "hyperhidrosis-child", "--fast", "--sim-ohms", "1e305"])
+    assert info.value.code == 2 and "at most 1e9" in capsys.readouterr().err

@@ -128,7 +128,7 @@ from hypothesis import example  # noqa: E402
 from iontocore import Command, DeviceLimits, InvalidSettings  # noqa: E402
 from iontocore.dose import ramp_down_bound_uams  # noqa: E402
 from iontocore.shaping import next_magnitude_na, step_na  # noqa: E402
-from iontocore.supervision import Debounce, at_compliance, over_current, tracking_error  # noqa: E402
+from iontocore.supervision import Debounce, Persistence, at_compliance, over_current, tracking_error  # noqa: E402
 
 
 @pytest.mark.req("SUP-001")
@@ -215,7 +215,33 @@ def test_step_and_next_magnitude_cases() -> None:
     assert nm(10_000, -15, 0, 500, 20) == 9_500 and nm(10, -1, 0, 0, 0) == 0
 
 
-@pytest.mark.req("SUP-002", "SUP-003", "SUP-005")
+@pytest.mark.req("SUP-002", "SUP-006", "SUP-010", "SUP-014")
+def test_persistence_catches_a_fault_that_lets_good_samples_through() -> None:
+    """Issue 9 (red team): a plain debounce restarted on one good sample, so a fault
+    present 19 ticks in 20 (or 2 in 3) was never caught."""
+    p = Persistence(200, 5)
+    assert not p.update(True, 0) and p.since_ms == 0
+    assert not p.update(True, 190) and p.update(True, 200)       # continuous: exactly 200 ms
+    for pattern, within in (((True,) * 19 + (False,), 400), ((True, True, False), 700),
+                            ((True, False), 1_700)):
+        p, t, fired = Persistence(200, 5), 0, None
+        for k in range(2_000):
+            if p.update(pattern[k % len(pattern)], t):
+                fired = t
+                break
+            t += 10
+        assert fired is not None and fired <= within, (pattern, fired)
+    p, t = Persistence(200, 5), 0                                  # a fifth of the time: not a fault
+    for k in range(2_000):
+        assert not p.update(k % 5 == 0, t)
+        t += 10
+    p = Persistence(30, 5)                                         # forgiven: a new run
+    assert not p.update(True, 0) and not p.update(False, 10) and p.since_ms == 0
+    assert not p.update(False, 200) and p.since_ms == -1 and p.acc_ms == 0
+    assert not p.update(True, 1_000) and p.since_ms == 1_000 and p.acc_ms == 0
+
+
+@pytest.mark.req("SUP-005")
 def test_debounce_from_time_zero() -> None:
     d = Debounce(30)
     assert not d.update(True, 0) and d.since_ms == 0
@@ -237,7 +263,7 @@ def test_pulsed_mode_scales_the_trip_and_the_expected_current() -> None:
     on = Command(20_000, True, 500)
     assert _observe(sup, 0, 11_000, 20_000, on, duty=500) is None           # half the trip
     assert _observe(sup, 10, 11_001, 20_000, on, duty=500) is FaultCode.OVERCURRENT
-    assert sup.detail == "measured 11001 uA beyond the trip at 22000 uA"
+    assert sup.detail == "measured 11001 uA average, 22002 uA amplitude, beyond the trip at 22000 uA"
     sup = supervisor()
     for t in range(0, 300, 10):                # measured the average: no tracking error
         assert _observe(sup, t, 10_000, 20_000, on, duty=500) is None

@@ -113,12 +113,12 @@ def test_planted_debounce_off_by_one_fails_the_fault_matrix(monkeypatch: pytest.
     import fault_matrix as fm
     from iontocore import supervision
 
-    real = supervision.Debounce.update
+    real = supervision.Persistence.update
 
-    def late_by_one_tick(self: supervision.Debounce, condition: bool, t_ms: int) -> bool:
-        return real(self, condition, t_ms) and t_ms - self.since_ms >= self.limit_ms + 10
+    def late_by_one_tick(self: supervision.Persistence, condition: bool, t_ms: int) -> bool:
+        return real(self, condition, t_ms) and self.acc_ms >= self.limit_ms + 10
 
-    monkeypatch.setattr(supervision.Debounce, "update", late_by_one_tick)
+    monkeypatch.setattr(supervision.Persistence, "update", late_by_one_tick)
     cell = fm.run_cell("tracking", "treat")
     assert not cell.passed and cell.latency == cell.expected_latency + 1
 

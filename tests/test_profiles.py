@@ -298,3 +298,19 @@ def test_a_problem_with_a_key_not_in_the_file_names_it_in_the_internal_unit() ->
     text = TAP.replace("target_ma = 10", "target_ua = 30")  # probe default 50 uA > target
     problems = _problems(text)
     assert ("pause.probe_ua", 50) in [(f, v) for f, v, _ in problems], problems
+
+
+@pytest.mark.req("RX-007", "RX-001")
+def test_values_that_would_be_silently_reinterpreted_are_refused() -> None:
+    """Red team D8: max 0 became the target, min 0 one step, a single pulse's gap was
+    ignored, and a refused value brought follow-on errors about keys never written."""
+    for key in ("max_ma = 0", "min_ma = 0", "step_ma = 0"):
+        problems = _problems(TAP.replace("target_ma = 10", f"target_ma = 10\n{key}"))
+        assert [(f, v) for f, v, _ in problems] == [(f"current.{key.split(' ')[0]}", 0)], problems
+    research = profiles.builtin_text("acetylcholine-pulses")
+    one = research.replace("count = ", "count = 1 #")
+    problems = _problems(one)
+    assert any(f == "pulses.gap_s" or f.startswith("pulses.gap") for f, _, _ in problems), problems
+    problems = _problems(TAP.replace("target_ma = 10", 'target_ma = 10\nwaveform = "pulsed"\n'
+                                     "pulse_hz = 1000\nduty_percent = 33.33"))
+    assert [f for f, _, _ in problems] == ["current.duty_percent"], problems
