@@ -13,7 +13,9 @@ import sessions
 from iontocore import OFF, Command, Controller, DeviceLimits, Prescription, Sample, profiles
 from iontocore.faults import FaultCode
 from iontocore.hal.sim import SimConfig, SimulatedDevice, parse_injection
-from iontocore.supervision import SupervisionLimits
+from iontocore.supervision import SupervisionLimits, Supervisor
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 SUP = SupervisionLimits()
 DEVICE = DeviceLimits()
@@ -534,3 +536,37 @@ def test_uncommanded_current_is_judged_on_the_amplitude_at_low_duty() -> None:
         s = load(ctl.command)
         ctl.step(Sample(s.t_ms, 149 + (s.t_ms // TICK) % 2, 1_490))
     assert ctl.state == "fault" and ctl.faults[-1].code is FaultCode.UNCOMMANDED_CURRENT
+
+
+@pytest.mark.req("SUP-014", "SUP-017")
+@given(st.integers(-20_000, 20_000), st.sampled_from([100, 250, 500, 900, 1000]),
+       st.integers(1, 20_000), st.booleans(), st.booleans())
+@example(0, 1000, 51, True, False)
+@example(15_000, 100, 1_501 + 50, True, True)
+def test_any_current_beyond_the_band_is_caught_within_the_debounce(
+        command: int, duty: int, beyond: int, at_rail: bool, reverse: bool) -> None:
+    """From the limits alone: the band is the command's amplitude plus max(floor, 10 %) of
+    it (floor: tracking_tolerance_ua, at most 10 % of the limit); any amplitude beyond it,
+    or against the polarity beyond the floor, at the rail or not, faults after exactly the
+    debounce (or at once as over-current when it is past the trip)."""
+    limit, trip = 20_000, 22_000
+    floor = max(1, min(SUP.tracking_tolerance_ua, limit * SUP.tracking_tolerance_permille // 1000))
+    band = abs(command) + max(floor, abs(command) * SUP.tracking_tolerance_permille // 1000)
+    sign = (1 if command >= 0 else -1) * (-1 if reverse else 1)
+    amp = (beyond + floor) if reverse else band + beyond  # beyond the band, either way
+    if reverse and command == 0:
+        amp = band + beyond
+    avg = sign * amp * duty // 1000 if command else sign * amp
+    if command and abs(avg) * 1000 // duty <= (band if not reverse else floor):
+        return  # the average's rounding brought it back inside: not a case
+    sup = Supervisor(SUP, 60_000, DEVICE.zero_tolerance_ua, TICK, limit)
+    cmd = Command(command, True, duty if command else 1000)
+    v = (60_000 if at_rail else 1_000) * (1 if avg >= 0 else -1)
+    codes = [sup.observe(t, avg, v, None, TICK, cmd, cmd.duty_permille, trip, -1)
+             for t in range(0, SUP.tracking_debounce_ms + TICK, TICK)]
+    fired = [c for c in codes if c is not None]
+    assert fired, (command, duty, amp, avg)
+    assert fired[0] in (FaultCode.UNCOMMANDED_CURRENT, FaultCode.OVERCURRENT,
+                        FaultCode.SHORT_CIRCUIT), fired
+    if fired[0] is FaultCode.UNCOMMANDED_CURRENT:
+        assert codes.index(fired[0]) == SUP.tracking_debounce_ms // TICK

@@ -69,7 +69,7 @@ def answer_then_die(dev: ScriptedDevice, frame: p.Frame) -> bytes:
     return b""
 
 
-@pytest.mark.req("LINK-002", "LINK-005", "HAL-001")
+@pytest.mark.req("LINK-002", "LINK-005", "LINK-009", "HAL-001")
 @pytest.mark.parametrize("how", [die, answer_then_die], ids=["silent-death", "death-after-answer"])
 def test_the_line_dying_mid_session_is_a_link_fault_not_a_traceback(how) -> None:  # type: ignore[no-untyped-def]
     """Fails on the old code: the LinkError escaped Runner.run()."""

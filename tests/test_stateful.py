@@ -10,4 +10,4 @@ from stateful_model import ControllerMachine
 
 TestControllerMachine = pytest.mark.req(
     "CTL-001", "CTL-002", "CTL-003", "SM-002", "CTL-005", "DOSE-001", "SUP-004", "SUP-005",
-    "SUP-013", "RX-004")(ControllerMachine.TestCase)
+    "SUP-013", "RX-004", "CTL-008")(ControllerMachine.TestCase)

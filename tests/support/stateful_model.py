@@ -31,6 +31,7 @@ class ControllerMachine(RuleBasedStateMachine):
         self.check = InvariantChecker(self.controller)
         self.plant = Plant(tick, ohm)
         self.faults_at_reset = 0
+        self.started = False  # CTL-008, from the replies alone: a session ran on it
 
     def _request(self, name: str, reply_ok: bool) -> None:
         self.check.request(name, reply_ok, self.controller.state)
@@ -54,6 +55,9 @@ class ControllerMachine(RuleBasedStateMachine):
         before = self._snapshot()
         if name == "start":
             reply = ctl.start()
+            if self.started:  # CTL-008: one session per controller, whatever ended it
+                assert not reply.accepted, ("CTL-008: a second start was accepted", reply)
+            self.started |= reply.accepted
         elif name == "stop":
             reply = ctl.stop()
         elif name == "emergency_stop":
