@@ -28,6 +28,7 @@ class ControllerMachine(RuleBasedStateMachine):
                 tick=st.sampled_from([1, 5, 10, 20]), ohm=st.sampled_from([1000, 2000, 6000]))
     def setup(self, rx: Prescription, tick: int, ohm: int) -> None:
         self.controller = Controller(rx, DEVICE, tick_ms=tick)
+        self.rx, self.tick_ms = rx, tick
         self.check = InvariantChecker(self.controller)
         self.plant = Plant(tick, ohm)
         self.faults_at_reset = 0
@@ -87,6 +88,11 @@ class ControllerMachine(RuleBasedStateMachine):
         quiet_ticks = ctl.supervision.reset_quiet_ms // ctl.tick_ms + 2
         self.ticks("follow", quiet_ticks, 0, 0)
         self.request("reset", True, 0)
+        if self.started and self.controller.state == "idle":
+            # CTL-008: this controller's session has ended; a new session is a new one
+            self.controller = Controller(self.rx, DEVICE, tick_ms=self.tick_ms)
+            self.check = InvariantChecker(self.controller)
+            self.started, self.faults_at_reset = False, 0
         self.request("start", False, 0)
 
     def tick(self, sample: object) -> None:
