@@ -488,9 +488,10 @@ class Controller:
                 self._end("stop", STOPPED, f"device maximum session time of {limit} ms reached "
                                            f"({t - self._session_t0} ms since start)")
                 return None
-            if rating and self.delivered_uams + self._projection(True) >= rating:
-                if rx.dose_uams and rx.dose_uams <= rating and state in (RAMP_UP, TREAT, POLARITY_SWAP) \
-                        and self.delivered_uams + self._projection(True) >= rx.dose_uams:
+            landing = self.delivered_uams + self._projection(True) if rating else 0
+            if rating and landing >= rating:
+                if rx.dose_uams and landing >= rx.dose_uams and state in (RAMP_UP, TREAT,
+                                                                          POLARITY_SWAP):
                     self._end("finish", COMPLETED, f"dose of {rx.dose_uams} uA*ms reached")
                 else:
                     self._end("stop", STOPPED, f"electrode rating of {rating} uA*ms reached: "
