@@ -32,8 +32,8 @@ from .interface import OFF, Command, Sample
 from .limits import DeviceLimits, trip_threshold_ua
 from .prescription import Prescription
 from .shaping import NA_PER_UA, max_step_ua, next_magnitude_na, polarity_may_change, step_na
-from .supervision import (Debounce, SupervisionLimits, Supervisor, admit, impedance_above,
-                          over_current)
+from .supervision import (Debounce, SupervisionLimits, Supervisor, admit, amplitude_ua,
+                          impedance_above, over_current, trip_average_ua)
 
 IDLE, RAMP_UP, TREAT, POLARITY_SWAP = sm.IDLE, sm.RAMP_UP, sm.TREAT, sm.POLARITY_SWAP
 PAUSED, PULSE_GAP, RAMP_DOWN, FAULT = sm.PAUSED, sm.PULSE_GAP, sm.RAMP_DOWN, sm.FAULT
@@ -238,8 +238,7 @@ class Controller:
             if self._pending >= 0 and self.faults[self._pending].code in SENSOR_FAULTS:
                 # the sensor is not believed, but a reading beyond the trip is never ignored
                 # (SUP-001): a recovered sensor showing over-current cuts at once
-                if over_current(i, self.trip_ua * self._duty // 1000 if self._duty < 1000
-                                else self.trip_ua):
+                if over_current(i, trip_average_ua(self.trip_ua, self._duty)):
                     sup.detail = (f"measured {i} uA beyond the trip at {self.trip_ua} uA "
                                   "during the ramp-down of a sensor fault")
                     return self._cut(FaultCode.OVERCURRENT, sup.detail, t)
@@ -273,9 +272,7 @@ class Controller:
             # broken output stage or sensor: fall at the slew and let supervision judge.
             along = self._cmd_na // NA_PER_UA
         else:
-            along = i * pol
-            if self._duty < 1000:
-                along = along * 1000 // self._duty
+            along = amplitude_ua(i * pol, self._duty)
         margin = 0
         if target_ua * NA_PER_UA < self._cmd_na:  # falling: noise margin for following down
             margin = max(self._follow_margin_ua,
@@ -387,7 +384,7 @@ class Controller:
         probe = self._probe_ua()
         cmd_ua = self._cmd_na // NA_PER_UA
         # SUP-017: judge the pulse amplitude, and the same impedance that called it open
-        amp = abs(i) * 1000 // self._duty if self._duty < 1000 else abs(i)
+        amp = amplitude_ua(abs(i), self._duty)
         v = self._last_v
         present = (cmd_ua > 0 and not self._sup.at_compliance and 2 * amp >= cmd_ua
                    and not impedance_above(v, amp, self.supervision.contact_open_ohm))
@@ -424,7 +421,7 @@ class Controller:
         release the hold after the load has been off compliance for the release time."""
         sup = self._sup
         if sup.compliance_limited:
-            amp = abs(i) if self._duty >= 1000 else abs(i) * 1000 // self._duty
+            amp = amplitude_ua(abs(i), self._duty)
             self._hold_ua = amp
             self._hold_clear_since = -1
         elif self._hold_ua >= 0:
@@ -443,7 +440,7 @@ class Controller:
         if rx.family == "drug":
             # DOSE-002: start the ramp-down while what it will still deliver (bounded from
             # above) lands at or below the dose, one tick ahead
-            if self.delivered_uams + self._projection(True) >= rx.dose_uams:
+            if self.delivered_uams + self._projection() >= rx.dose_uams:
                 self._end("finish", COMPLETED, f"dose of {rx.dose_uams} uA*ms reached")
                 return True
             if self.treatment_ms >= rx.duration_ms:
@@ -488,7 +485,7 @@ class Controller:
                 self._end("stop", STOPPED, f"device maximum session time of {limit} ms reached "
                                            f"({t - self._session_t0} ms since start)")
                 return None
-            landing = self.delivered_uams + self._projection(True) if rating else 0
+            landing = self.delivered_uams + self._projection() if rating else 0
             if rating and landing >= rating:
                 if rx.dose_uams and landing >= rx.dose_uams and state in (RAMP_UP, TREAT,
                                                                           POLARITY_SWAP):
@@ -510,19 +507,17 @@ class Controller:
                                  "ticks)", t)
         return None
 
-    def _projection(self, lookahead: bool) -> int:
-        """DOSE-002: charge still counted if the ramp-down starts on the next tick (or, with
-        `lookahead`, on the tick after), from the tick and tolerances in force."""
+    def _projection(self) -> int:
+        """DOSE-002: charge still counted if the ramp-down starts on the tick after this one
+        (one tick of look-ahead), from the tick and tolerances in force."""
         avg_na = self._cmd_na * self._duty // 1000
         step = max(1, self.slew_ua_per_s * self._duty // 1000 * self.tick_ms)
         floor, pm = self._follow_margin_ua, self._follow_margin_permille
         sup = self.supervision
         bound = ramp_down_bound_uams(avg_na, step, self._dt_proj, floor, pm, sup.clock_jump_ms,
                                      sup.settle_ms + sup.clock_jump_ms)
-        if lookahead:
-            bound += -(-(avg_na * (1000 + pm) // 1000 + floor * NA_PER_UA) * self._dt_proj
-                       // NA_PER_UA)
-        return bound
+        return bound + -(-(avg_na * (1000 + pm) // 1000 + floor * NA_PER_UA) * self._dt_proj
+                         // NA_PER_UA)
 
     def _phase_bounds(self, swap: bool) -> None:
         """Deadline of a ramp-down or of a polarity swap's way down (SUP-015), from the

@@ -197,6 +197,25 @@ def uncommanded(measured_ua: int, expected_ua: int, tolerance_ua: int,
         or -along > tolerance_ua
 
 
+def amplitude_ua(average_ua: int, duty_permille: int) -> int:
+    """The pulse amplitude behind a sensed average (SUP-017); DC (duty 1000) as it is.
+
+    pre: 1 <= duty_permille <= 1000
+    post: duty_permille < 1000 or __return__ == average_ua
+    post: average_ua < 0 or __return__ >= average_ua
+    """
+    return average_ua * 1000 // duty_permille if duty_permille < 1000 else average_ua
+
+
+def trip_average_ua(trip_ua: int, duty_permille: int) -> int:
+    """The session trip as the average the sensor shows at this duty (SUP-001, SUP-017).
+
+    pre: trip_ua >= 0 and 1 <= duty_permille <= 1000
+    post: 0 <= __return__ <= trip_ua
+    """
+    return trip_ua * duty_permille // 1000 if duty_permille < 1000 else trip_ua
+
+
 def late(dt_ms: int, tick_ms: int, tolerance_permille: int) -> bool:
     """A tick is late when dt > tick * (1 + tolerance).
 
@@ -394,9 +413,9 @@ class Supervisor:
         command, enabled = cmd.setpoint_ua, cmd.enabled
         pulsed = duty_permille < 1000
         # SUP-001 over-current: no debounce; the amplitude against the trip.
-        if over_current(i, trip_ua * duty_permille // 1000 if pulsed else trip_ua):
+        if over_current(i, trip_average_ua(trip_ua, duty_permille)):
             self.detail = (f"measured {i} uA beyond the trip at {trip_ua} uA" if not pulsed else
-                           f"measured {i} uA average, {i * 1000 // duty_permille} uA amplitude, "
+                           f"measured {i} uA average, {amplitude_ua(i, duty_permille)} uA amplitude, "
                            f"beyond the trip at {trip_ua} uA")
             return FaultCode.OVERCURRENT
         if not enabled:
@@ -419,7 +438,7 @@ class Supervisor:
             return None
         expected = command * duty_permille // 1000 if pulsed else command
         # the pulse amplitude (at a zero command nothing pulses: what flows is what is read)
-        amp = i * 1000 // duty_permille if pulsed and command else i
+        amp = amplitude_ua(i, duty_permille) if command else i
         ai = i if i >= 0 else -i
         aamp = amp if amp >= 0 else -amp
         comp = at_compliance(v, self.compliance_mv, lim.compliance_margin_mv)

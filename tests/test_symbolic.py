@@ -31,7 +31,8 @@ SAFETY_FUNCTIONS = {
     "iontocore.shaping": {"step_na", "max_step_ua", "next_magnitude_na", "polarity_may_change"},
     "iontocore.dose": {"ramp_down_bound_uams"},
     "iontocore.supervision": {"over_current", "at_compliance", "impedance_above", "impedance_below",
-                              "tracking_error", "tracking_floor_ua", "late", "uncommanded"},
+                              "tracking_error", "tracking_floor_ua", "late", "uncommanded",
+                              "amplitude_ua", "trip_average_ua"},
 }
 REQS = {"iontocore.limits": ("CTL-001", "SUP-001"), "iontocore.shaping": ("CTL-002", "CTL-003"),
         "iontocore.dose": ("DOSE-002",), "iontocore.supervision": ("SUP-002", "SUP-006", "SUP-009", "SUP-014")}
