@@ -502,7 +502,7 @@ def test_the_sign_a_command_shows_changes_only_with_the_current_near_zero(tick: 
     rx = Prescription(name="slow-swap", family="tap-water", target_ua=target, ramp_ms=ramp,
                       duration_ms=40_000, reverse_at_half=True)
     ctl = Controller(rx, DeviceLimits(min_reversal_session_ms=10_000), SUP, tick_ms=tick)
-    check = InvariantChecker(ctl)
+    check = InvariantChecker(rx, DeviceLimits(min_reversal_session_ms=10_000), SUP, tick)
     ctl.start()
     load = Load(dt=tick)
     flipped_at = None

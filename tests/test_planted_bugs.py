@@ -35,7 +35,7 @@ def test_planted_limit_bypass_is_caught(monkeypatch: pytest.MonkeyPatch) -> None
 def test_planted_fast_rise_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     real = shaping.step_na
     monkeypatch.setattr(controller_mod, "step_na", lambda s, dt, tick: 3 * real(s, dt, tick))
-    _caught("CTL-002: rise")
+    _caught_assertion("CTL-002: rise", "CTL-002: rose")
 
 
 @pytest.mark.req("CTL-002")
@@ -126,7 +126,7 @@ def test_planted_debounce_off_by_one_fails_the_fault_matrix(monkeypatch: pytest.
 @pytest.mark.req("DOSE-001", "SUP-005")
 def test_planted_dose_counted_while_paused_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(controller_mod, "DOSE_STATES", controller_mod.DOSE_STATES | {"paused"})
-    _caught_assertion("frozen while paused")
+    _caught_assertion("frozen while paused", "DOSE-001")
 
 
 @pytest.mark.req("SUP-004")
@@ -142,4 +142,4 @@ def test_planted_rise_on_a_bad_sample_is_caught(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(controller_mod.Controller, "_blind", creeping)
     # the creep is caught as a rise on a bad sample, or (when the first creep happens at the
     # limit) as a command above the limit: both are this bug's signature
-    _caught_assertion("rose on a bad sample", "CTL-001: |command|")
+    _caught_assertion("rose on a bad sample", "CTL-001: |command|", "CTL-002: rose")

@@ -71,7 +71,7 @@ def test_random_sessions_stay_bounded_end_and_respect_the_rating(
         case: tuple[Prescription, DeviceLimits, SimConfig, list[tuple[int, str]]]) -> None:
     rx, device, cfg, requests = case
     ctl = Controller(rx, device, SUP, tick_ms=cfg.tick_ms)
-    check = InvariantChecker(ctl)
+    check = InvariantChecker(rx, device, SUP, cfg.tick_ms)
     sim = SimulatedDevice(cfg)
     assert ctl.start().accepted
     check.request("start", True, ctl.state)
@@ -86,7 +86,7 @@ def test_random_sessions_stay_bounded_end_and_respect_the_rating(
             t0 = sample.t_ms
         cmd = ctl.step(sample)
         sim.apply(cmd)
-        check.step(sample, cmd, ctl.state)
+        check.step(sample, cmd, ctl.state, ctl.delivered_uams)
         while pending and pending[0][0] <= n:
             _, what = pending.pop(0)
             if what.startswith("adjust"):

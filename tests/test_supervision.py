@@ -10,12 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sessions
-from iontocore import OFF, Command, Controller, Sample, profiles, supervision
+from invariants import max_step_ua
+from iontocore import DeviceLimits, SupervisionLimits, OFF, Command, Controller, Sample, profiles, supervision
 from iontocore.faults import CATALOGUE, FaultCode, Reaction
 from iontocore.hal.sim import INJECTIONS, Injection, SimConfig, SimulatedDevice
 from iontocore.shell import cli
 
 PALMS = profiles.load("hyperhidrosis-palms")
+STEP = max_step_ua(PALMS, DeviceLimits(), 10)  # the oracle's, from the prescription and device
 
 # injection kind -> (outcome, fault code or None), on the palms profile at 200 s
 END_TO_END = {
@@ -82,7 +84,7 @@ def test_link_loss_turns_both_sides_off_within_the_deadline() -> None:
         sim.apply(cmd)
         if sample is None and lost_at is None:
             lost_at = sim.t_ms
-        if lost_at is not None and sim.t_ms - lost_at > ctl.supervision.sample_deadline_ms + ctl.tick_ms:
+        if lost_at is not None and sim.t_ms - lost_at > SupervisionLimits().sample_deadline_ms + 10:
             break
     assert lost_at is not None
     # host side: fault with the output commanded off; device side: its own watchdog cut it
@@ -148,7 +150,7 @@ def test_stop_ramps_and_emergency_stop_cuts() -> None:
     ctl, rec = sessions.run("hyperhidrosis-palms", inject=["short@1300"])  # ends by time first
     assert ctl.outcome == "completed"
     ramp = [abs(r.command_ua) for r in rec.rows if r.state == "ramp_down"]
-    assert ramp[0] > 14_000 and all(0 <= a - b <= ctl.max_step_ua for a, b in zip(ramp, ramp[1:]))
+    assert ramp[0] > 14_000 and all(0 <= a - b <= STEP for a, b in zip(ramp, ramp[1:]))
     estop = Controller(PALMS)
     estop.start()
     t, cmd = 0, OFF
@@ -172,7 +174,7 @@ def test_a_single_bad_sample_holds_the_command() -> None:
     assert held == cmd  # no rise on a bad sample
     t += 10
     after = ctl.step(Sample(t, cmd.setpoint_ua, cmd.setpoint_ua * 2))
-    assert ctl.state == "ramp_up" and 0 < after.setpoint_ua - held.setpoint_ua <= ctl.max_step_ua
+    assert ctl.state == "ramp_up" and 0 < after.setpoint_ua - held.setpoint_ua <= STEP
 
 
 @pytest.mark.req("SUP-007")
@@ -249,18 +251,18 @@ def test_regression_a_late_tick_fault_while_paused_does_not_count_the_paused_int
     from plant import Plant
 
     ctl = Controller(PALMS)
-    plant = Plant(ctl.tick_ms)
+    plant = Plant(10)
     ctl.start()
     cmd = OFF
     while ctl.state != "treat":
         cmd = ctl.step(plant.sample(cmd, "follow"))
     while ctl.state != "paused":  # the load opens: voltage at compliance, current collapses
-        plant.t += ctl.tick_ms
+        plant.t += 10
         cmd = ctl.step(Sample(plant.t, cmd.setpoint_ua // 20, 60_000, 1))
     assert cmd.setpoint_ua > 0  # the command still follows the current down
     began = (ctl.delivered_uams, ctl.treatment_ms)
     while ctl.state == "paused":  # the current flows again, but every tick is late
-        plant.t += 2 * ctl.tick_ms
+        plant.t += 2 * 10
         cmd = ctl.step(Sample(plant.t, cmd.setpoint_ua, cmd.setpoint_ua * 2, 1))
         if ctl.state == "paused":
             assert (ctl.delivered_uams, ctl.treatment_ms) == began

@@ -13,7 +13,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from invariants import InvariantChecker
+from invariants import InvariantChecker, trip_ua
 from iontocore import OFF, Command, Controller, DeviceLimits, Prescription, Sample, SupervisionLimits
 from iontocore.faults import BY_CODE, FaultCode, Reaction
 
@@ -102,8 +102,9 @@ class Rig:
 
     def __init__(self, rx: Prescription) -> None:
         self.ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+        self.rx = rx
         self.duty = rx.duty_permille
-        self.check = InvariantChecker(self.ctl)
+        self.check = InvariantChecker(rx, DEVICE, SUP, TICK)
         self.t = 100_000  # a clock that can step back without going negative
         self.started = False
         self.mode = "follow"
@@ -138,7 +139,7 @@ class Rig:
         if mode in ("open", "contact_lost"):
             i, v = lsb, (sgn * COMPLIANCE if amp else 0)
         elif mode == "overcurrent":  # the sensor reads the average of an excessive amplitude
-            i = sgn * ((self.ctl.trip_ua + 500) * cmd.duty_permille // 1000)
+            i = sgn * ((trip_ua(self.rx, DEVICE, SUP) + 500) * cmd.duty_permille // 1000)
         elif mode == "tracking":
             i = sgn * avg // 2
         elif mode == "short_circuit":  # 50 ohm: the peak voltage of the amplitude
@@ -171,7 +172,7 @@ class Rig:
         except BaseException as exc:  # noqa: BLE001 - counted: must never happen
             self.escaped.append(exc)
             raise
-        self.check.step(sample, cmd, self.ctl.state)
+        self.check.step(sample, cmd, self.ctl.state, self.ctl.delivered_uams)
         return cmd
 
     def request(self, name: str) -> None:
@@ -319,7 +320,7 @@ def _run(kind: str, state: str, expected: int, reaction: Reaction, duty: int) ->
             for _ in range(50):
                 rig.tick()
             assert not ctl.faults[faults_before:], ctl.faults
-            assert abs(ctl.command.setpoint_ua) <= 600 + ctl.max_step_ua, ctl.command
+            assert abs(ctl.command.setpoint_ua) <= 600 + rig.check.max_step, ctl.command
             return latency
     raise AssertionError(f"{kind} not detected in {state} within {expected + 200} ticks")
 

@@ -1,15 +1,32 @@
 """The control core's invariants, checked on the stream a controller produces.
 
-Written independently of the controller's code: it sees only what a HAL would see
-(samples in, commands out) plus the controller's state and the replies to requests.
+ORACLE RULE: everything this checker allows is derived from the prescription, the device
+limits, the supervision limits and the tick the test chose, never from the controller's
+attributes (tests/test_oracles.py hands it a controller whose attributes lie). It sees
+only what a HAL would see (samples in, commands out), the state and the replies to
+requests, and, when given, the dose the controller reports, judged against its own
+integral of the samples.
 
-- CTL-001: |command| <= effective limit.
-- CTL-002: per tick, |command| rises at most max_step_ua, and falls at most max_step_ua
-  below min(previous |command|, current measured in the commanded direction); the cut
-  on entering fault is the only other exception.
-- CTL-003: the sign changes only after the command sat at zero for the dead time, with
-  the measured current within the zero tolerance.
+- CTL-001: |command| <= the effective limit (device maximum, prescription maximum, and
+  density x area where an area is given).
+- CTL-002: the command's magnitude never rises faster than the slew, min(target / ramp,
+  the device's maximum slew), allows for the time elapsed, a late tick counting as one
+  nominal tick: the controller's exact magnitude (nA) rises at most slew x min(dt, tick)
+  per tick and the command shown is it rounded down to whole uA, so the checker keeps an
+  upper bound of that exact magnitude. Per tick it also rises at most max_step (the slew
+  over one tick, rounded up to whole uA) and falls at most max_step below the smaller of
+  the previous command and the current measured in the commanded direction (as a pulse
+  amplitude when pulsed); the cut on entering fault is the only other exception.
+- CTL-003: the sign changes only after the command sat at zero for the device's dead
+  time, with the measured current within the device's zero tolerance on that tick.
 - SM-002: in fault the command is OFF; fault is left only through an accepted reset.
+- DOSE-001 (when the caller passes the controller's delivered charge): the charge is the
+  integral of the measured current along the polarity in force (the prescription's, then
+  the sign of the last non-zero command; either one at zero inside a reversal, which may
+  have flipped before the new sign shows) over every interval
+  that began in ramp_up, treat, polarity_swap, pulse_gap, ramp_down or fault, and nothing
+  else; an interval longer than a punctual tick may count or not (a clock fault may end
+  the tick before it is counted), so the checker keeps a lower and an upper bound.
 """
 
 from __future__ import annotations
@@ -17,9 +34,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from iontocore import OFF, Command, Controller
+from iontocore import OFF, Command, DeviceLimits, Prescription, SupervisionLimits
 
 FAULT = "fault"
+DOSE_STATES = frozenset({"ramp_up", "treat", "polarity_swap", "pulse_gap", "ramp_down", FAULT})
+"""Where current may flow and is counted (DOSE-001's list, restated from the requirement)."""
 
 
 class Violation(AssertionError):
@@ -40,30 +59,46 @@ def _valid(sample: Any, max_ua: int, max_mv: int) -> bool:
     return -max_ua <= i <= max_ua and -max_mv <= v <= max_mv and t >= 0
 
 
+def effective_limit_ua(rx: Prescription, device: DeviceLimits) -> int:
+    """CTL-001's limit from the layers."""
+    layers = [device.max_current_ua, rx.max_ua or rx.target_ua]
+    if rx.area_mm2:
+        layers.append(rx.max_density_ua_per_cm2 * rx.area_mm2 // 100)
+    return min(layers)
+
+
+def slew_ua_per_s(rx: Prescription, device: DeviceLimits) -> int:
+    """The slew: the target reached over the ramp time (never faster), capped by the device."""
+    return min(max(1, rx.target_ua * 1000 // rx.ramp_ms), device.max_slew_ua_per_s)
+
+
 class InvariantChecker:
-    def __init__(self, ctl: Controller) -> None:
-        # CTL-001's limit, computed here from the layers, not taken from the controller
-        rx, dev = ctl.prescription, ctl.device
-        layers = [dev.max_current_ua, rx.max_ua or rx.target_ua]
-        if rx.area_mm2:
-            layers.append(rx.max_density_ua_per_cm2 * rx.area_mm2 // 100)
-        self.limit = min(layers)
-        self.max_step = ctl.max_step_ua
-        self.dead = ctl.dead_time_ms
-        self.tol = ctl.zero_tolerance_ua
-        self.duty = ctl.prescription.duty_permille
-        self.max_ua = ctl.device.sensor_max_ua
-        self.max_mv = ctl.device.sensor_max_mv
+    def __init__(self, rx: Prescription, device: DeviceLimits,
+                 supervision: SupervisionLimits | None, tick_ms: int) -> None:
+        sup = supervision or SupervisionLimits()
+        self.limit = effective_limit_ua(rx, device)
+        self.slew = slew_ua_per_s(rx, device)
+        self.tick_ms = tick_ms
+        self.max_step = -(-self.slew * tick_ms // 1000)
+        self.dead = device.dead_time_ms
+        self.tol = device.zero_tolerance_ua
+        self.duty = rx.duty_permille
+        self.polarity = 1 if rx.electrode_a == "anode" else -1
+        self.max_ua = device.sensor_max_ua
+        self.max_mv = device.sensor_max_mv
         self.prev: Command = OFF
+        self.exact_max_na = 999    # upper bound of the controller's exact magnitude (nA)
         self.last_sign = 0
         self.zero_since: int | None = None
         self.t: int | None = None
-        self.state = ctl.state
+        self.state = "idle"
         self.ticks = 0
         self.last_valid = True
         self.quiet: int | None = None  # in fault: quiet time shown by punctual fresh samples
         # SUP-013's "punctual": from the tick and the supervision limits, not the controller
-        self.punctual = ctl.tick_ms * (1000 + ctl.supervision.late_tolerance_permille) // 1000
+        self.punctual = tick_ms * (1000 + sup.late_tolerance_permille) // 1000
+        self.dose_lo = self.dose_hi = 0  # DOSE-001: bounds of the charge (uA*ms)
+        self.swapping = False  # at zero inside a reversal: the polarity in force is either
 
     def request(self, name: str, accepted: bool, state_after: str) -> None:
         """Record a request's outcome (start, stop, reset, ...)."""
@@ -77,14 +112,15 @@ class InvariantChecker:
         """How long, by fresh samples seen in fault, the current has been near zero (-1: not)."""
         return -1 if self.quiet is None else self.quiet
 
-    def step(self, sample: Any, cmd: Command, state_after: str) -> None:
+    def step(self, sample: Any, cmd: Command, state_after: str,
+             delivered_uams: int | None = None) -> None:
         self.ticks += 1
         valid = _valid(sample, self.max_ua, self.max_mv)
         self.last_valid = valid
         fresh = valid and (self.t is None or int(sample[0]) > self.t)
+        dt = int(sample[0]) - self.t if fresh and self.t is not None else 0
         if self.state == FAULT and state_after == FAULT:  # SUP-013: the reset's quiet time
             if fresh and abs(int(sample[1])) <= self.tol:
-                dt = -1 if self.t is None else int(sample[0]) - self.t
                 if self.quiet is not None and 0 < dt <= self.punctual:
                     self.quiet += dt
                 else:
@@ -93,6 +129,19 @@ class InvariantChecker:
                 self.quiet = None
         elif state_after == FAULT:
             self.quiet = None
+        if dt > 0 and self.state in DOSE_STATES:
+            q = int(sample[1]) * self.polarity * dt
+            if self.state == "polarity_swap" and self.prev.setpoint_ua == 0:
+                self.swapping = True
+            if self.swapping:  # at zero in a reversal: either polarity may be in force
+                self.dose_lo -= abs(q)
+                self.dose_hi += abs(q)
+            elif dt <= self.punctual:
+                self.dose_lo += q
+                self.dose_hi += q
+            else:
+                self.dose_lo += min(q, 0)
+                self.dose_hi += max(q, 0)
         if fresh:
             self.t = int(sample[0])
         t = self.t if self.t is not None else 0
@@ -109,9 +158,13 @@ class InvariantChecker:
         if state_after == FAULT and cmd != OFF:
             raise Violation(f"SM-002: in fault the command is not OFF; {where}")
         # CTL-002
+        allowed_na = self.exact_max_na + self.slew * min(dt, self.tick_ms)
         if state_after != FAULT:
             if mag > pmag and mag - pmag > self.max_step:
                 raise Violation(f"CTL-002: rise of {mag - pmag} uA > max step {self.max_step} uA; {where}")
+            if mag * 1000 > allowed_na:
+                raise Violation(f"CTL-002: rose to {mag} uA, beyond the slew {self.slew} uA/s "
+                                f"over {dt} ms (at most {allowed_na // 1000} uA); {where}")
             if mag < pmag:
                 flowing = pmag
                 if valid:
@@ -123,6 +176,7 @@ class InvariantChecker:
                 if mag < floor:
                     raise Violation(f"CTL-002: fell to {mag} uA, below min(previous {pmag}, "
                                     f"flowing {flowing}) - step {self.max_step}; {where}")
+        self.exact_max_na = min(allowed_na, mag * 1000 + 999)
         # CTL-003
         s = (cmd.setpoint_ua > 0) - (cmd.setpoint_ua < 0)
         if s != 0 and self.last_sign != 0 and s != self.last_sign:
@@ -132,9 +186,28 @@ class InvariantChecker:
             if not valid or abs(int(sample[1])) > self.tol:
                 raise Violation(f"CTL-003: polarity flipped with measured current not near zero; {where}")
         if s != 0:
+            self.polarity, self.swapping = s, False
             self.last_sign = s
             self.zero_since = None
         elif self.zero_since is None:
             self.zero_since = t
+        # DOSE-001
+        if delivered_uams is not None and not self.dose_lo <= delivered_uams <= self.dose_hi:
+            raise Violation(f"DOSE-001: delivered {delivered_uams} uA*ms, but the samples "
+                            f"integrate to {self.dose_lo}..{self.dose_hi} uA*ms; {where}")
         self.prev = cmd
         self.state = state_after
+
+
+def max_step_ua(rx: Prescription, device: DeviceLimits, tick_ms: int) -> int:
+    """The largest change of the command shown in one nominal tick: the slew over a tick,
+    rounded up to whole uA (for tests that check ramps by hand)."""
+    return -(-slew_ua_per_s(rx, device) * tick_ms // 1000)
+
+
+def trip_ua(rx: Prescription, device: DeviceLimits, sup: SupervisionLimits) -> int:
+    """SUP-001's session trip: a margin above the effective limit (at least the floor),
+    never above the device's own trip."""
+    limit = effective_limit_ua(rx, device)
+    return min(limit + max(limit * sup.trip_margin_permille // 1000, sup.trip_floor_ua),
+               device.trip_ua)

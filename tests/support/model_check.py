@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from invariants import InvariantChecker, Violation
+from invariants import InvariantChecker, Violation, trip_ua
 from iontocore import Controller, DeviceLimits, Prescription, Sample, SupervisionLimits
 
 TICK = 100
@@ -42,6 +42,7 @@ ALPHABET = SAMPLES + REQUESTS
 SESSION = ("start", "normal", "open", "zero", "stop")
 """A narrower alphabet for deeper runs: whole sessions with contact loss, sensor zero and stop."""
 COMPLIANCE = DEVICE.compliance_mv
+TRIP = trip_ua(RX, DEVICE, SUP)
 
 
 @dataclass
@@ -62,7 +63,7 @@ class World:
             elif symbol == "reset":
                 reply = ctl.reset(acknowledge_overcurrent=True)
             else:
-                step = ctl.prescription.adjust_step_ua
+                step = RX.step_ua
                 reply = ctl.adjust(step if symbol == "adjust_up" else -step)
             self.check.request(symbol.split("_")[0], reply.accepted, ctl.state)
             return
@@ -79,7 +80,7 @@ class World:
         if kind == "zero":
             return Sample(self.t, 0, 0, relay)
         if kind == "over":
-            return Sample(self.t, sgn * (self.ctl.trip_ua + 1), sgn * 2_000, relay)
+            return Sample(self.t, sgn * (TRIP + 1), sgn * 2_000, relay)
         if kind == "open":
             return Sample(self.t, 0, sgn * COMPLIANCE if amp else 0, relay)
         if kind == "short":
@@ -110,12 +111,12 @@ class World:
                 tuple(rel(d.since_ms) for d in (sup.tracking, sup.short, sup.relay, sup.contact,
                                                  sup.over, sup.unsettled, ctl._contact_back)),
                 sup_fields, self.t - now,
-                chk.prev, chk.last_sign, rel(chk.zero_since), chk.state, chk.quiet)
+                chk.prev, chk.exact_max_na, chk.last_sign, rel(chk.zero_since), chk.state, chk.quiet)
 
 
 def initial() -> World:
     ctl = Controller(RX, DEVICE, SUP, tick_ms=TICK)
-    return World(ctl, InvariantChecker(ctl))
+    return World(ctl, InvariantChecker(RX, DEVICE, SUP, TICK))
 
 
 @dataclass

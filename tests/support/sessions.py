@@ -29,14 +29,17 @@ class Recorder:
     """A TickSink that keeps every tick and event, and checks the invariants as it goes."""
 
     sim: SimulatedDevice
+    rx: Prescription
+    device: DeviceLimits
+    sup: SupervisionLimits | None
     rows: list[Row] = field(default_factory=list)
     events: list[StateChanged | FaultRecord] = field(default_factory=list)
     checker: InvariantChecker | None = None
 
     def tick(self, ctl: Controller, sample: Sample | None, cmd: Command) -> None:
         if self.checker is None:
-            self.checker = InvariantChecker(ctl)
-        self.checker.step(sample, cmd, ctl.state)
+            self.checker = InvariantChecker(self.rx, self.device, self.sup, self.sim.cfg.tick_ms)
+        self.checker.step(sample, cmd, ctl.state, ctl.delivered_uams)
         ok = sample is not None and type(sample.current_ua) is int
         self.rows.append(Row(sample.t_ms if sample is not None else (self.rows[-1].t_ms if self.rows else 0),
                              ctl.state, cmd.setpoint_ua,
@@ -67,6 +70,6 @@ def run(profile: str | Prescription, *, inject: list[str] | None = None, tick_ms
     sim = SimulatedDevice(SimConfig(tick_ms=tick_ms, seed=seed, body_ohm=ohm,
                                     compliance_mv=device.compliance_mv, hw_trip_ua=device.trip_ua,
                                     injections=injections, **(sim_kw or {})))  # type: ignore[arg-type]
-    rec = Recorder(sim)
+    rec = Recorder(sim, rx, device, sup)
     Runner(ctl, sim, sinks=[_Sink(rec)], adjustments=adjust).run()
     return ctl, rec

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from invariants import InvariantChecker
-from iontocore import Controller, Prescription, profiles
+from iontocore import Controller, Prescription, SupervisionLimits, profiles
 from plant import KINDS, Plant
 from strategies import DEVICE, prescriptions
 
@@ -29,7 +29,7 @@ class ControllerMachine(RuleBasedStateMachine):
     def setup(self, rx: Prescription, tick: int, ohm: int) -> None:
         self.controller = Controller(rx, DEVICE, tick_ms=tick)
         self.rx, self.tick_ms = rx, tick
-        self.check = InvariantChecker(self.controller)
+        self.check = InvariantChecker(rx, DEVICE, None, tick)
         self.plant = Plant(tick, ohm)
         self.faults_at_reset = 0
         self.started = False  # CTL-008, from the replies alone: a session ran on it
@@ -47,7 +47,7 @@ class ControllerMachine(RuleBasedStateMachine):
         over-current trip happened since the last accepted reset."""
         ctl = self.controller
         tripped = any(f.code.value == "overcurrent" for f in ctl.faults[self.faults_at_reset:])
-        return (ctl.state == "fault" and self.check.quiet_ms() >= ctl.supervision.reset_quiet_ms
+        return (ctl.state == "fault" and self.check.quiet_ms() >= SupervisionLimits().reset_quiet_ms
                 and (ack or not tripped))
 
     @rule(name=REQUEST, ack=st.booleans(), steps=st.integers(-3, 3))
@@ -85,13 +85,13 @@ class ControllerMachine(RuleBasedStateMachine):
     def recover(self) -> None:
         """Quiet ticks long enough for a reset, then reset (acknowledged) and start."""
         ctl = self.controller
-        quiet_ticks = ctl.supervision.reset_quiet_ms // ctl.tick_ms + 2
+        quiet_ticks = SupervisionLimits().reset_quiet_ms // self.tick_ms + 2
         self.ticks("follow", quiet_ticks, 0, 0)
         self.request("reset", True, 0)
         if self.started and self.controller.state == "idle":
             # CTL-008: this controller's session has ended; a new session is a new one
             self.controller = Controller(self.rx, DEVICE, tick_ms=self.tick_ms)
-            self.check = InvariantChecker(self.controller)
+            self.check = InvariantChecker(self.rx, DEVICE, None, self.tick_ms)
             self.started, self.faults_at_reset = False, 0
         self.request("start", False, 0)
 
@@ -102,7 +102,7 @@ class ControllerMachine(RuleBasedStateMachine):
         ctl = self.controller
         before = (ctl.state, ctl.delivered_uams, ctl.treatment_ms, abs(ctl.command.setpoint_ua))
         cmd = ctl.step(sample)  # type: ignore[arg-type]
-        self.check.step(sample, cmd, ctl.state)
+        self.check.step(sample, cmd, ctl.state, ctl.delivered_uams)
         if before[0] == "paused":  # accounting for a tick that began paused
             assert (ctl.delivered_uams, ctl.treatment_ms) == before[1:3], ("frozen while paused", before)
         if not self.check.last_valid:
