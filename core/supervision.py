@@ -119,16 +119,14 @@ class SupervisionLimits:
 
 
 def over_current(measured_ua: int, trip_ua: int) -> bool:
-    """pre: trip_ua >= 0
-    post: __return__ == (abs(measured_ua) > trip_ua)
-    """
+    """|measured| above the trip (SUP-001). Its properties (symmetric, monotone, exact at the
+    trip) are proved in tests/support/symbolic_properties.py."""
     return measured_ua > trip_ua or -measured_ua > trip_ua
 
 
 def at_compliance(voltage_mv: int, compliance_mv: int, margin_mv: int) -> bool:
-    """pre: compliance_mv >= 0 and margin_mv >= 0
-    post: __return__ == (abs(voltage_mv) >= compliance_mv - margin_mv)
-    """
+    """|V| within `margin_mv` of the compliance voltage, or beyond it (SUP-007); properties
+    in tests/support/symbolic_properties.py."""
     return (voltage_mv if voltage_mv >= 0 else -voltage_mv) >= compliance_mv - margin_mv
 
 
@@ -136,18 +134,14 @@ def impedance_above(voltage_mv: int, current_ua: int, ohm: int) -> bool:
     """|V| / |I| > ohm, without dividing (an open circuit, I = 0, is above any threshold
     as soon as any voltage shows). mV / uA = kOhm, so |V| * 1000 > ohm * |I|.
 
-    pre: ohm >= 0
-    post: __return__ == (abs(voltage_mv) * 1000 > ohm * abs(current_ua))
-    """
+    Properties in tests/support/symbolic_properties.py."""
     return abs(voltage_mv) * 1000 > ohm * abs(current_ua)
 
 
 def impedance_below(voltage_mv: int, current_ua: int, ohm: int) -> bool:
     """|V| / |I| < ohm (false at I = 0).
 
-    pre: ohm >= 0
-    post: __return__ == (abs(voltage_mv) * 1000 < ohm * abs(current_ua))
-    """
+    Properties in tests/support/symbolic_properties.py."""
     return abs(voltage_mv) * 1000 < ohm * abs(current_ua)
 
 
@@ -155,9 +149,7 @@ def tracking_error(measured_ua: int, expected_ua: int, tolerance_ua: int,
                    tolerance_permille: int) -> bool:
     """|measured - expected| > max(tolerance_ua, |expected| * permille / 1000).
 
-    pre: tolerance_ua >= 0 and tolerance_permille >= 0
-    post: __return__ == (abs(measured_ua - expected_ua) * 1000 > max(tolerance_ua * 1000, abs(expected_ua) * tolerance_permille))
-    """
+    Properties in tests/support/symbolic_properties.py."""
     return abs(measured_ua - expected_ua) * 1000 > max(tolerance_ua * 1000,
                                                         abs(expected_ua) * tolerance_permille)
 
@@ -219,9 +211,7 @@ def trip_average_ua(trip_ua: int, duty_permille: int) -> int:
 def late(dt_ms: int, tick_ms: int, tolerance_permille: int) -> bool:
     """A tick is late when dt > tick * (1 + tolerance).
 
-    pre: tick_ms >= 1 and tolerance_permille >= 0
-    post: __return__ == (dt_ms * 1000 > tick_ms * (1000 + tolerance_permille))
-    """
+    Properties in tests/support/symbolic_properties.py."""
     return dt_ms * 1000 > tick_ms * (1000 + tolerance_permille)
 
 

@@ -404,15 +404,14 @@ def _treating(rx: Prescription | None = None, ticks: int = 3_000) -> tuple[Contr
     return ctl, load
 
 
-@pytest.mark.req("SUP-014", "SUP-006", "SUP-010", "SUP-002")
-@pytest.mark.parametrize("fault, every, code", [
-    ("above", 20, FaultCode.UNCOMMANDED_CURRENT),     # 19 ticks in 20 far above the command
-    ("reversed", 20, FaultCode.UNCOMMANDED_CURRENT),  # 19 in 20 against the polarity
-    ("short", 3, FaultCode.SHORT_CIRCUIT),            # 2 in 3 at 50 ohm
-    ("relay", 3, FaultCode.RELAY_MISMATCH),           # 2 in 3 with the relay reversed
-    ("gain", 20, FaultCode.TRACKING),                 # 19 in 20 at 60 % gain
-    ("above", 2, FaultCode.UNCOMMANDED_CURRENT),      # every other tick
-])
+@pytest.mark.parametrize("fault, every, code", [pytest.param(*case, marks=pytest.mark.req(rid)) for *case, rid in [
+    ("above", 20, FaultCode.UNCOMMANDED_CURRENT, "SUP-014"),     # 19 ticks in 20 far above the command
+    ("reversed", 20, FaultCode.UNCOMMANDED_CURRENT, "SUP-014"),  # 19 in 20 against the polarity
+    ("short", 3, FaultCode.SHORT_CIRCUIT, "SUP-006"),            # 2 in 3 at 50 ohm
+    ("relay", 3, FaultCode.RELAY_MISMATCH, "SUP-010"),           # 2 in 3 with the relay reversed
+    ("gain", 20, FaultCode.TRACKING, "SUP-002"),                 # 19 in 20 at 60 % gain
+    ("above", 2, FaultCode.UNCOMMANDED_CURRENT, "SUP-014"),      # every other tick
+]])
 def test_a_fault_that_lets_good_samples_through_is_still_caught(fault: str, every: int,
                                                                  code: FaultCode) -> None:
     """Red team D1: one good sample per window restarted every debounce; never caught."""
