@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -176,3 +177,101 @@ def test_line_codec_round_trip_and_crc() -> None:
     line = encode(obj)
     assert decode(line.rstrip(b"\n")) == obj
     assert decode(line.replace(b"10000", b"10001")) is None
+
+
+class VolatileDisk:
+    """A crash below the process: what a file holds after power is lost is only what was
+    fsync'ed. Files opened through it keep every write in a page cache; `os.fsync` makes
+    the cache durable. `durable_at[k]` is the durable length after the k-th tick."""
+
+    def __init__(self) -> None:
+        self.cache = bytearray()
+        self.durable = 0
+        self.fsyncs = 0
+        self.fd = -1
+
+    def open(self, path: str, mode: str = "r") -> Any:
+        if mode != "xb":  # reading the record back: the real file
+            return open(path, mode)
+        self.fd = 1_000_003  # not a real descriptor: a real fsync on it would fail
+        return self
+
+    def write(self, data: bytes) -> int:
+        self.cache += data
+        return len(data)
+
+    def flush(self) -> None:  # to the OS, not to the disk
+        pass
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        pass
+
+    def fsync(self, fd: int) -> None:
+        assert fd == self.fd, "fsync of another file"
+        self.fsyncs += 1
+        self.durable = len(self.cache)
+
+
+@pytest.mark.req("REC-001")
+def test_the_record_is_forced_to_disk_a_power_cut_loses_at_most_a_flush_interval(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not only "a killed process leaves a readable file" (the OS keeps its cache): after a
+    power cut at any tick, the fsync'ed part alone holds the header, every state change
+    and fault up to the cut, and the dose at most one flush interval behind the truth."""
+    from iontocore.shell import record as record_mod
+
+    disk = VolatileDisk()
+    monkeypatch.setattr(record_mod, "open", disk.open, raising=False)
+    monkeypatch.setattr(record_mod.os, "fsync", disk.fsync)
+
+    class Truth(DoseLog):
+        def __init__(self) -> None:
+            super().__init__()
+            self.durable_at: dict[int, int] = {}
+            self.states: list[tuple[int, str]] = []
+
+        def tick(self, ctl: Controller, sample: Sample | None, cmd: Command) -> None:
+            super().tick(ctl, sample, cmd)
+            self.durable_at[ctl.tick] = disk.durable
+
+        def events(self, ctl: Controller, events: list[object]) -> None:
+            self.states += [(ctl.tick, e.dest) for e in events if hasattr(e, "dest")]
+
+    ctl = Controller(profiles.load(PROFILE))
+    writer = record_mod.RecordWriter(str(tmp_path / "unused.rec"), ctl, PROFILE)
+    truth = Truth()
+    sim = SimulatedDevice(SimConfig(tick_ms=10, seed=0, injections=[]))
+    Runner(ctl, sim, sinks=[writer, truth]).run()  # type: ignore[list-item]
+    writer.close(ctl)
+    assert disk.fsyncs > 1_000 and disk.durable == len(disk.cache)
+    rng = random.Random(7)
+    for cut in sorted(rng.sample(sorted(truth.durable_at), 25)) + [max(truth.durable_at)]:
+        left = tmp_path / f"cut-{cut}.rec"
+        left.write_bytes(bytes(disk.cache[:truth.durable_at[cut]]))
+        rec = read_record(str(left))
+        assert rec.header is not None and not rec.damaged_lines, cut
+        t_cut, dose_cut = truth.by_tick[cut]
+        last = rec.entries[-1]
+        assert 0 <= t_cut - last["t_ms"] <= FLUSH_MS + 10, (cut, t_cut, last)
+        assert 0 <= dose_cut - last["delivered_uams"] <= LIMIT_UA * (FLUSH_MS + 10), cut
+        states = [e["dest"] for e in rec.entries if e["type"] == "state"]
+        assert states == [s for k, s in truth.states if k <= cut], (cut, states)
+
+
+@pytest.mark.req("REC-001")
+def test_a_writer_that_does_not_fsync_fails_the_power_cut_test(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from iontocore.shell import record as record_mod
+
+    def no_fsync(self: record_mod.RecordWriter, t_ms: int) -> None:  # the planted bug
+        self._fh.flush()
+        self._last_flush_t = t_ms
+        self.flushes += 1
+
+    monkeypatch.setattr(record_mod.RecordWriter, "_sync", no_fsync)
+    with pytest.raises(AssertionError, match="fsyncs"):
+        test_the_record_is_forced_to_disk_a_power_cut_loses_at_most_a_flush_interval(
+            tmp_path, monkeypatch)
