@@ -4,6 +4,10 @@ monkeypatch at the end of its test."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+from typing import Any
+
 import pytest
 from hypothesis import Phase, settings
 from hypothesis.errors import Flaky
@@ -143,3 +147,92 @@ def test_planted_rise_on_a_bad_sample_is_caught(monkeypatch: pytest.MonkeyPatch)
     # the creep is caught as a rise on a bad sample, or (when the first creep happens at the
     # limit) as a command above the limit: both are this bug's signature
     _caught_assertion("rose on a bad sample", "CTL-001: |command|", "CTL-002: rose")
+
+
+# ---- the review's planted bugs (issue 11): each one is caught by a named test -----------
+
+HERE = Path(__file__).parent
+TICK = 10
+
+
+def _test_module(name: str) -> Any:
+    """A test module of this directory, loaded fresh (tests/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.req("CTL-002")
+def test_planted_late_tick_slewing_one_millisecond_too_far_is_caught(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(controller_mod, "step_na",
+                        lambda slew, dt, tick: slew * min(max(dt, 0), tick + 1))
+    with pytest.raises(AssertionError):
+        _test_module("test_boundaries").test_a_late_tick_ramps_no_further_than_one_nominal_tick(TICK)
+
+
+@pytest.mark.req("CTL-003")
+def test_planted_dead_time_cut_to_a_tenth_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_init = controller_mod.Controller.__init__
+
+    def init(self: controller_mod.Controller, *a: Any, **kw: Any) -> None:
+        real_init(self, *a, **kw)
+        self.dead_time_ms = self.device.dead_time_ms // 10  # where it is copied from the device
+
+    monkeypatch.setattr(controller_mod.Controller, "__init__", init)
+    _caught_assertion("CTL-003")
+    with pytest.raises(AssertionError):
+        _test_module("test_boundaries").test_the_new_polarity_shows_exactly_at_the_dead_time()
+
+
+@pytest.mark.req("DOSE-001")
+def test_planted_charge_in_fault_not_counted_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = controller_mod.Controller._in_fault
+
+    def uncounted(self: controller_mod.Controller, got: Any) -> Command:
+        before = self.delivered_uams
+        out = real(self, got)
+        self.delivered_uams = before
+        return out
+
+    monkeypatch.setattr(controller_mod.Controller, "_in_fault", uncounted)
+    _caught_assertion("DOSE-001")
+
+
+@pytest.mark.req("SUP-013")
+def test_planted_reset_one_tick_before_the_quiet_time_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = controller_mod.Controller._reset
+
+    def early(self: controller_mod.Controller, ack: bool) -> Any:
+        if self._quiet_ms >= 0:
+            self._quiet_ms += self.tick_ms  # accepts one tick early
+        return real(self, ack)
+
+    monkeypatch.setattr(controller_mod.Controller, "_reset", early)
+    with pytest.raises(AssertionError):
+        _test_module("test_bounds").test_quiet_time_boundary_one_tick_before_and_at()
+
+
+@pytest.mark.req("SUP-007")
+def test_planted_hold_released_after_half_its_time_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = controller_mod.Controller._update_hold
+
+    def hasty(self: controller_mod.Controller, t: int, i: int, dt: int) -> None:
+        if self._hold_clear_since >= 0:  # time off compliance counted double
+            self._hold_clear_since -= dt
+        real(self, t, i, dt)
+
+    monkeypatch.setattr(controller_mod.Controller, "_update_hold", hasty)
+    with pytest.raises(AssertionError):
+        _test_module("test_boundaries").test_the_compliance_hold_is_released_exactly_after_hold_release_ms()
+
+
+@pytest.mark.req("RX-003")
+def test_planted_gap_counted_while_current_flows_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = controller_mod.Controller._h_gap
+    monkeypatch.setattr(controller_mod.Controller, "_h_gap",
+                        lambda self, t, i, dt: real(self, t, 0, dt))  # ignores the current
+    with pytest.raises(AssertionError):
+        _test_module("test_boundaries").test_the_pulse_gap_counts_only_current_free_time(40)
