@@ -87,11 +87,11 @@ def test_a_whole_session_over_a_pty() -> None:
 @pytest.mark.req("LINK-002", "LINK-003", "SUP-008", "HAL-002")
 def test_link_lost_mid_treatment_turns_the_output_off_on_both_sides() -> None:
     emu = emulator("drop@60")      # from 60 s of simulated time, nothing gets through
-    dev = SerialDevice(emu.port)   # a tick's read timeout: the deadline counts timeouts
+    dev = SerialDevice(emu.port, read_timeout_ms=40)   # the deadline counts timed-out ticks
     ctl = Controller(ACH, dev.limits())
     try:
         Runner(ctl, dev).run()
-        deadline = time.monotonic() + 5.0      # waits for an event; only a hang reaches 5 s
+        deadline = time.monotonic() + 30.0     # waits for an event; only a hang reaches 30 s
         while not emu.watchdog_tripped and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
@@ -107,9 +107,11 @@ def test_link_lost_mid_treatment_turns_the_output_off_on_both_sides() -> None:
 
 @pytest.mark.req("LINK-001", "LINK-002")
 @pytest.mark.parametrize("fault, timeout_ms, check", [
-    # lost and late replies must time out: a tick's read timeout
-    ("corrupt@60:0.04", 10, lambda dev: dev.decoder.corrupt >= 1 and dev.stats.timeouts >= 1),
-    ("delay@60:0.03", 10, lambda dev: dev.stats.stale + dev.stats.dropped >= 1
+    # lost and late replies must time out: a read timeout below the 50 ms delay, yet long
+    # enough that a busy machine does not time out ten genuine replies in a row (the
+    # controller's sample deadline counts timed-out ticks)
+    ("corrupt@60:0.04", 40, lambda dev: dev.decoder.corrupt >= 1 and dev.stats.timeouts >= 1),
+    ("delay@60:0.03", 40, lambda dev: dev.stats.stale + dev.stats.dropped >= 1
      and dev.stats.timeouts >= 1),
     # the others never wait: a timeout would be a real hang
     ("garbage@60:0.2", HANG_MS, lambda dev: dev.decoder.corrupt >= 1 and dev.stats.timeouts == 0),
