@@ -243,6 +243,7 @@ def explore(depth_bound: int, alphabet: tuple[str, ...] = ALPHABET,
             res.transitions += 1
             key = nxt.key()
             if key in seen:
+                clone.release(nxt)  # seen: this copy (or the parent, last) is done with
                 continue
             seen.add(key)
             res.reached.setdefault(nxt.ctl.state, len(trail))
