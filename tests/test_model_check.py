@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 import os
+import random
 
 import pytest
 
+import clone
 import model_check as mc
 import planted
 from iontocore import controller as controller_mod
 
 DEEP = os.environ.get("MODEL_CHECK_DEPTH") == "deep"
-FULL_DEPTH, SESSION_DEPTH = (7, 16) if DEEP else (6, 12)
+FULL_DEPTH, SESSION_DEPTH = (8, 15) if DEEP else (7, 14)
+# With the fast clone: 11,491 + 47,009 states, about 5 s on an idle 2-core machine and 15 s
+# loaded (6 and 12 took 35 s with the pickled clone); deep: 38,121 + about 90,000 states.
 
 
 @pytest.mark.req("CTL-001", "CTL-002", "CTL-003", "SM-002", "CTL-005")
@@ -54,3 +58,84 @@ def test_a_planted_polarity_bug_is_found(monkeypatch: pytest.MonkeyPatch) -> Non
     # start; tick 1 sets the time base; ticks 2-6 reach half time (500 ms) and reverse
     # (200 -> 100 uA); tick 7 reaches zero; tick 8 flips 100 ms later instead of 300 ms
     assert result.counterexample == ["start"] + ["normal"] * 8
+
+
+def _walks(seed: int, count: int) -> list[mc.World]:
+    """Worlds met along seeded random walks (session and full alphabets), every state kind."""
+    rng, out = random.Random(seed), []
+    for n in range(count):
+        world = mc.initial()
+        session = n % 2  # mostly normal ticks, to reach the reversal and the end
+        alphabet, weights = (mc.SESSION, (1, 8, 1, 1, 1)) if session else (mc.ALPHABET, None)
+        for _ in range(rng.randrange(1, 20)):
+            try:
+                world.apply(rng.choices(alphabet, weights)[0])
+            except mc.Violation:
+                break
+            out.append(mc.clone_by_pickle(world)())
+    return out
+
+
+def test_a_clone_is_exact_and_independent_of_the_original() -> None:
+    """The fast clone (machine shared, everything else copied) equals a pickled copy field by
+    field; fed the same inputs, clone and original show the same commands, states and keys;
+    running the clone changes nothing in the original."""
+    rng = random.Random(7)
+    worlds = _walks(3, 120)
+    states = {w.ctl.state for w in worlds}
+    assert {"idle", "ramp_up", "treat", "polarity_swap", "paused", "ramp_down", "fault"} <= states
+    for original in worlds:
+        before = clone.describe(original)
+        copy = clone.clone(original)
+        assert clone.describe(copy) == before == clone.describe(mc.clone_by_pickle(original)())
+        assert copy.ctl._sup is not original.ctl._sup and copy.check is not original.check
+        inputs = [rng.choice(mc.ALPHABET) for _ in range(12)]
+        seen_by_copy = mc.trace(copy, inputs)
+        assert clone.describe(original) == before  # the clone ran; the original did not move
+        assert mc.trace(original, inputs) == seen_by_copy
+        assert clone.describe(copy) == clone.describe(original)
+
+
+def test_the_clone_refuses_what_it_has_no_rule_for() -> None:
+    world = mc.initial()
+    world.ctl.extra = bytearray(b"x")  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match="no rule to copy a bytearray"):
+        clone.clone(world)
+    with pytest.raises(KeyError, match="does not classify"):
+        world.key()
+
+
+def _weak_key(world: mc.World) -> tuple[object, ...]:
+    """The key as it was before the Persistence monitors were keyed whole: only the start
+    of their run, not the time held, the last sample or the last condition."""
+    key = _KEY(world)
+    return key[:4] + (tuple(m[0] for m in key[4]),) + key[5:]
+
+
+_KEY = mc.World.key
+
+
+def _diverging(pairs: list[tuple[mc.World, mc.World, list[str], list[str]]]) -> list[str]:
+    rng, found = random.Random(11), []
+    for a, b, path_a, path_b in pairs:
+        for _ in range(3):
+            inputs = [rng.choice(mc.ALPHABET) for _ in range(10)]
+            why = mc.divergence(clone.clone(a), clone.clone(b), inputs)
+            if why:
+                found.append(f"{path_a} and {path_b} merged, yet {why}")
+    return found
+
+
+def test_states_the_key_merges_have_the_same_future() -> None:
+    """Worlds merged by the key (reached by different paths, different somewhere) answer
+    random input sequences identically: commands, states, keys and violations."""
+    pairs = mc.merged_pairs(4) + mc.merged_pairs(9, mc.SESSION)
+    assert len(pairs) >= 100
+    assert _diverging(pairs) == []
+
+
+def test_a_key_that_misses_state_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The previous key left out the monitors' held time: it merged states that differ."""
+    monkeypatch.setattr(mc.World, "key", _weak_key)
+    found = _diverging(mc.merged_pairs(9, mc.SESSION))
+    assert found, "a key blind to the monitors' held time should merge diverging states"
