@@ -181,3 +181,67 @@ def test_reversal_keeps_the_output_at_zero_for_the_dead_time() -> None:
     last_pos = max(i for i, s in enumerate(signs) if s == 1)
     assert (first_neg - last_pos - 1) * TICK >= device.dead_time_ms
     assert cmds[-1].setpoint_ua == -RX.target_ua
+
+
+@pytest.mark.req("RX-005")
+def test_adjust_is_refused_and_changes_nothing_while_ramping_down_or_in_fault() -> None:
+    ctl, load = started()
+    run(ctl, load, RX.ramp_ms // TICK + 5)
+    assert ctl.stop().accepted and ctl.state == "ramp_down"
+    reply = ctl.adjust(RX.step_ua)
+    assert reply.accepted is False and not reply
+    cmds = run(ctl, load, RX.target_ua // STEP_UA + 3)
+    assert max(c.setpoint_ua for c in cmds) < RX.target_ua  # still only falling
+    ctl2, load2 = started()
+    ctl2.emergency_stop()
+    assert ctl2.adjust(RX.step_ua).accepted is False
+
+
+@pytest.mark.req("LINK-005")
+def test_report_fault_refuses_a_code_the_hal_may_not_report_and_says_which_are_allowed() -> None:
+    from iontocore.faults import EXTERNAL_CODES
+
+    ctl, load = started()
+    run(ctl, load, 5)
+    reply = ctl.report_fault(FaultCode.OVERCURRENT, "not the HAL's to say")
+    assert reply.accepted is False and "allowed" in reply.reason
+    assert all(c.value in reply.reason for c in EXTERNAL_CODES)
+    assert ctl.state == "ramp_up" and not ctl.faults
+
+
+@pytest.mark.req("CTL-007", "SUP-005")
+def test_total_pause_time_beyond_the_prescription_ends_the_session_stopped() -> None:
+    rx = replace(RX, max_pause_ms=1_000, max_paused_total_ms=1_000)
+    ctl, load = started(rx)
+    run(ctl, load, RX.ramp_ms // TICK + 5)
+    for _ in range(4):  # pauses of 600 ms each, each within max_pause_ms
+        load.open = True
+        run(ctl, load, 60)
+        load.open = False
+        run(ctl, load, rx.contact_stable_ms // TICK + 5)
+        if ctl.state == "idle":
+            break
+    assert ctl.state == "idle" and ctl.outcome == "stopped" and not ctl.faults
+    assert ctl.paused_ms <= rx.max_paused_total_ms + 2 * TICK
+
+
+DRUG = Prescription(name="drug-rules", family="drug", target_ua=2_000, ramp_ms=1_000,
+                    duration_ms=60_000, dose_uams=20_000_000, electrode_max_uams=40_000_000,
+                    max_ua=2_000, min_ua=500, step_ua=500)
+
+
+@pytest.mark.req("DOSE-002", "DOSE-001")
+def test_a_drug_session_ends_completed_at_or_below_its_dose_and_near_it() -> None:
+    ctl = Controller(DRUG, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    ctl.start()
+    cmd = OFF
+    for _ in range(DRUG.duration_ms // TICK):
+        cmd = ctl.step(load(cmd))
+        if ctl.state == "idle" and ctl.outcome:
+            break
+    assert ctl.outcome == "completed", ctl.end_reason
+    assert ctl.delivered_uams <= DRUG.dose_uams
+    # short of the dose by at most the projection's margin (SAFETY.md): a few percent here
+    assert ctl.delivered_uams >= DRUG.dose_uams * 97 // 100
