@@ -256,15 +256,20 @@ def run(out: Path, jobs: int, workdir: Path, use_cache: bool = True,
             reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
             reader.start()
             todo = set(names)
-            while proc.poll() is None:
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    now = meta_codes(workdir)
-                    done = sum(1 for n in todo if now.get(n) is not None)
-                    kill = sum(1 for n in todo if now.get(n) in KILLED)
-                    progress(f"  {done}/{total_run} mutants done ({kill} killed), "
-                             f"{time.perf_counter() - started:.0f} s")
+            try:
+                while proc.poll() is None:
+                    try:
+                        proc.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        now = meta_codes(workdir)
+                        done = sum(1 for n in todo if now.get(n) is not None)
+                        kill = sum(1 for n in todo if now.get(n) in KILLED)
+                        progress(f"  {done}/{total_run} mutants done ({kill} killed), "
+                                 f"{time.perf_counter() - started:.0f} s")
+            finally:  # interrupted: mutmut stops its fork server and workers on SIGTERM
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(timeout=60)
             reader.join(timeout=10)
             if proc.returncode:
                 mutmut_tail = "".join(lines)[-1500:]
