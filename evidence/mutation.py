@@ -1,17 +1,31 @@
-"""Mutation testing of the safety-path modules with mutmut, and its report.
+"""Mutation testing of core/ with mutmut, incremental, and its report.
 
-    python evidence/mutation.py [--out build/evidence/mutation.json] [--jobs 2]
+    python evidence/mutation.py [--out build/evidence/mutation.json] [--jobs 2] [--no-cache]
 
-mutmut names modules after their file paths, so the package is staged in a scratch tree
-with the conventional `src/iontocore` layout (core/ as iontocore, hal/ and shell/ inside
-it), with the tests and specs beside it; mutmut runs there. Every surviving mutant must be
-killed by a test or explained as equivalent in specs/equivalent_mutants.toml (matched by
-function and the changed line, so the explanation survives renumbering).
+Configuration: evidence/mutation.toml (modules, exclusions with their reasons, test files,
+per-function time budget, target). Stages:
+
+1. key: hash every mutated function, the core/ declarations, the toolchain and the test
+   files (evidence/mutation_cache.py); verdicts whose key is unchanged come from the
+   committed cache evidence/mutation_cache.json and nothing runs for them;
+2. stage: the package in build/mutation with the conventional `src/iontocore` layout
+   (mutmut names modules after their paths), tests and specs beside it;
+3. generate the mutants, then mutmut's stats phase (each test run once, recording which
+   mutated functions it calls); the per-function selection is pruned to the fastest tests
+   within the budget (evidence/mutation_select.py);
+4. run the stale mutants in parallel (`--max-children`), each against its function's
+   selection, fastest test first, stopping at the first failure; progress is printed;
+5. report: every survivor is explained in specs/equivalent_mutants.toml (matched by
+   function and changed line) or counted as unexplained; the cache is updated.
+
+Exit 0 when the score over non-equivalent mutants meets the target and no survivor is
+unexplained.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import re
@@ -19,44 +33,96 @@ import shutil
 import subprocess
 import sys
 import time
+import threading
 import tomllib
+from collections import deque
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mutation_cache as cache  # noqa: E402
+import mutation_select  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["shaping.py", "limits.py", "dose.py", "supervision.py"]
-"""The safety-path modules under mutation: set-point shaping, the layered limit and device
-limits, dose arithmetic, and every supervision monitor."""
-TESTS = ["tests/test_monitors.py", "tests/test_limits.py", "tests/test_profiles.py",
-         "tests/test_fault_matrix.py", "tests/test_exceptions.py", "tests/test_machine.py",
-         "tests/test_stateful.py"]
-"""Tests run against mutants, fastest and sharpest first: the unit tests of the predicates
-and limits, the fault matrix, exception injection and the stateful property test. The
-whole-session scenario tests also exercise these modules but add minutes per surviving
-mutant without killing more (measured: 136 s of tests per survivor against 10 s); the CLI
-subprocess tests and CrossHair runs would test the installed, unmutated package."""
-TARGET = 0.90
+CONFIG = tomllib.loads((ROOT / "evidence" / "mutation.toml").read_text("utf-8"))
+TARGET: float = CONFIG["target"]
+TESTS: list[str] = CONFIG["selection"]["files"]
+CACHE = ROOT / "evidence" / "mutation_cache.json"
+PYTEST_ARGS = ["-p", "no:cacheprovider", "-x", "-q"]
+KILLED = {1, 3}
+SURVIVED = {0}
 
+
+def status_of(code: int | None) -> str:
+    """mutmut's exit-code classification (mutmut.stats.status_by_exit_code, 3.8)."""
+    return {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests",
+            34: "skipped", 36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout",
+            255: "timeout", 37: "caught by type check", -11: "segfault", -9: "segfault",
+            2: "interrupted", None: "not checked"}.get(code, "suspicious")  # type: ignore[arg-type]
+
+
+def modules() -> list[Path]:
+    return sorted({p for pattern in CONFIG["modules"] for p in ROOT.glob(pattern)})
+
+
+def excluded(line: str) -> bool:
+    return any(re.search(e["pattern"], line) for e in CONFIG["exclude"])
+
+
+def function_hashes() -> dict[str, str]:
+    """Every function under mutation (mangled name -> source hash), exclusions left out."""
+    out: dict[str, str] = {}
+    for path in modules():
+        source = path.read_text("utf-8")
+        lines = source.splitlines()
+        module = "iontocore" if path.stem == "__init__" else f"iontocore.{path.stem}"
+        hashes = cache.function_hashes(module, source)
+        skip = {m.group(1) for line in lines if excluded(line)
+                for m in [re.match(r"\s*def (\w+)", line)] if m}
+        out.update({k: v for k, v in hashes.items() if k.rsplit("ǁ", 1)[-1].removeprefix(
+            module + ".x_") not in skip})
+    return out
+
+
+def declarations() -> str:
+    return cache.declarations_hash({p.name: p.read_text("utf-8") for p in modules()})
+
+
+def toolchain() -> str:
+    return cache.toolchain_hash(ROOT, json.dumps([CONFIG["exclude"], PYTEST_ARGS,
+                                                  CONFIG["selection"]["budget_s"]]))
+
+
+# ------------------------------------------------------------------------------ staging
 
 def stage(dest: Path) -> None:
     if dest.exists():
         shutil.rmtree(dest)
     pkg = dest / "src" / "iontocore"
-    shutil.copytree(ROOT / "core", pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "hal", pkg / "hal", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "shell", pkg / "shell", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "tests", dest / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "core", pkg, ignore=ignore)
+    shutil.copytree(ROOT / "hal", pkg / "hal", ignore=ignore)
+    shutil.copytree(ROOT / "shell", pkg / "shell", ignore=ignore)
+    shutil.copytree(ROOT / "tests", dest / "tests", ignore=ignore)
     shutil.copytree(ROOT / "specs", dest / "specs")
-    only = ", ".join(f'"src/iontocore/{m}"' for m in MODULES)
-    tests = ", ".join(f'"{t}"' for t in TESTS)
+    shutil.copy(ROOT / "evidence" / "mutation_plugin.py", dest / "tests" / "support")
+    with open(dest / "tests" / "conftest.py", "a", encoding="utf-8") as fh:
+        fh.write("\n\n# staged by evidence/mutation.py\nimport mutation_plugin as _mutation_plugin\n"
+                 "_configure_before_mutation = pytest_configure\n\n\n"
+                 "def pytest_configure(config):  # type: ignore[no-redef]\n"
+                 "    _configure_before_mutation(config)\n"
+                 "    config.pluginmanager.register(_mutation_plugin, 'iontocore-mutation')\n")
+    only = ", ".join(f'"src/iontocore/{p.name}"' for p in modules())
+    patterns = ", ".join(json.dumps(e["pattern"]) for e in CONFIG["exclude"])
     (dest / "pyproject.toml").write_text(f"""[tool.mutmut]
 source_paths = ["src"]
 only_mutate = [{only}]
-pytest_add_cli_args_test_selection = [{tests}]
-pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]
+pytest_add_cli_args_test_selection = {json.dumps(TESTS)}
+pytest_add_cli_args = {json.dumps(PYTEST_ARGS)}
 also_copy = ["specs", "tests"]
-# render_spec() writes specs/limits.md (documentation, checked by its own test): its mutants
-# say nothing about the safety path and cost a minute each.
-do_not_mutate_patterns = ["^def render_spec[(]"]
+use_git_change_detection = false
+# functions excluded with their reasons in evidence/mutation.toml
+do_not_mutate_patterns = [{patterns}]
 
 [tool.pytest.ini_options]
 addopts = ["--import-mode=importlib", "-p", "no:cacheprovider"]
@@ -66,12 +132,51 @@ markers = ["req(*ids): requirement IDs", "slow: slow", "property: property-based
 """, "utf-8")
 
 
-def mutmut(dest: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def mutmut(dest: Path, *args: str, wait: bool = True) -> Any:
     exe = shutil.which("mutmut") or str(Path(sys.executable).parent / "mutmut")
     # mutants' test runs must not overwrite the real run's results (IONTO_EVIDENCE_JSON)
     env = {k: v for k, v in os.environ.items() if k != "IONTO_EVIDENCE_JSON"}
-    env.update(CI="true", HYPOTHESIS_PROFILE="mutation")
+    env.update(CI="true", HYPOTHESIS_PROFILE="mutation",
+               IONTO_MUTATION_KILLERS=str(dest / "killers"))
+    if not wait:
+        return subprocess.Popen([exe, *args], cwd=dest, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env=env)
     return subprocess.run([exe, *args], cwd=dest, capture_output=True, text=True, env=env)
+
+
+_HELPER = """
+import json, sys
+from mutmut.__main__ import create_mutants, collect_or_load_stats
+from mutmut.workers.isolation import get_mutant_runner
+from mutmut.utils.file_utils import copy_src_dir, copy_also_copy_files, setup_source_paths
+from mutmut.mutation.diff_apply import get_diff_for_mutant, find_mutant
+import os
+if sys.argv[1] == "generate":
+    os.makedirs("mutants", exist_ok=True)
+    copy_src_dir(); copy_also_copy_files(); setup_source_paths(); create_mutants(int(sys.argv[2]))
+    collect_or_load_stats(get_mutant_runner(1))
+else:
+    pass
+    names = json.load(open(sys.argv[2]))
+    print(json.dumps({n: get_diff_for_mutant(n, path=find_mutant(n).path) for n in names}))
+"""
+
+
+def helper(dest: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "IONTO_EVIDENCE_JSON"}
+    env.update(CI="true", HYPOTHESIS_PROFILE="mutation")
+    proc = subprocess.run([sys.executable, "-c", _HELPER, *args], cwd=dest, capture_output=True,
+                          text=True, env=env)
+    if proc.returncode:
+        raise RuntimeError(f"mutmut helper {args[0]} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def meta_codes(dest: Path) -> dict[str, int | None]:
+    codes: dict[str, int | None] = {}
+    for meta in (dest / "mutants" / "src").rglob("*.meta"):
+        codes.update(json.loads(meta.read_text("utf-8"))["exit_code_by_key"])
+    return codes
 
 
 def changed_line(diff: str) -> str:
@@ -80,67 +185,225 @@ def changed_line(diff: str) -> str:
     return plus[0] if plus else ""
 
 
-def run(out: Path, jobs: int, workdir: Path) -> dict[str, object]:
+def function_of(mutant: str) -> str:
+    return mutant.partition("__mutmut_")[0]
+
+
+def progress(msg: str) -> None:
+    print(f"mutation: {msg}", flush=True)
+
+
+# ------------------------------------------------------------------------------ running
+
+def run(out: Path, jobs: int, workdir: Path, use_cache: bool = True,
+        write_cache: bool = True, max_mutants: int = 0) -> dict[str, Any]:
     started = time.perf_counter()
-    stage(workdir)
-    proc = mutmut(workdir, "run", "--max-children", str(jobs))
-    results = mutmut(workdir, "results", "--all", "true")
-    status: dict[str, str] = {}
-    for line in results.stdout.splitlines():
-        name, _, state = line.strip().rpartition(": ")
-        if name:
-            status[name] = state
-    equivalents = tomllib.loads((ROOT / "specs" / "equivalent_mutants.toml").read_text("utf-8"))
-    survivors, explained = [], []
-    for name, state in sorted(status.items()):
-        if state not in ("survived", "no tests"):
-            continue
-        diff = mutmut(workdir, "show", name).stdout
-        function = re.sub(r"__mutmut_\d+$", "", name)
-        line = changed_line(diff)
-        why = next((e["why"] for e in equivalents.values()
-                    if e["function"] == function and e["line"] == line), None)
-        entry = {"mutant": name, "status": state, "function": function, "line": line,
-                 "diff": diff.strip()[-800:]}
-        if why:
-            explained.append({**entry, "equivalent_because": why})
+    progress("stage 1/5: keys (functions, declarations, toolchain, tests)")
+    fns = function_hashes()
+    tool, decl = toolchain(), declarations()
+    files = cache.TestFiles(ROOT)
+    selection_files = {f: files.hash(f) for f in TESTS}
+    old = cache.load(CACHE)
+    cached = cache.usable(old, tool, decl) if use_cache else {}
+    need_stats = not cached or old.get("selection_files") != selection_files
+    plan: dict[str, tuple[bool, list[int]]] = {
+        fn: cache.stale(cached.get(fn), h, files, None) for fn, h in fns.items()}
+    work = {fn: p for fn, p in plan.items() if p[0] or p[1]}
+    codes: dict[str, int | None] = {}
+    killers: dict[str, str] = {}
+    selection: dict[str, list[str]] = {}
+    diffs: dict[str, str] = {}
+    ran: set[str] = set()
+    mutmut_tail = ""
+    if work or need_stats:
+        progress(f"stage 2/5: staging in {workdir} ({len(work)} of {len(fns)} functions changed"
+                 f"{'; test files changed' if need_stats and cached else ''})")
+        stage(workdir)
+        progress("stage 3/5: generating mutants and mutmut's stats (every selected test once)")
+        helper(workdir, "generate", str(jobs))
+        generated = meta_codes(workdir)
+        stats_file = workdir / "mutants" / "mutmut-stats.json"
+        selection = mutation_select.prune(stats_file, CONFIG["selection"]["budget_s"])
+        by_fn: dict[str, list[str]] = {}
+        for name in generated:
+            by_fn.setdefault(function_of(name), []).append(name)
+        names: list[str] = []
+        for fn in fns:
+            sel = {cache.test_file(t): files.hash(cache.test_file(t)) for t in selection.get(fn, [])}
+            everything, some = cache.stale(cached.get(fn), fns[fn], files, sel)
+            mine = by_fn.get(fn, [])
+            if everything:
+                names += mine
+            else:
+                names += [n for n in mine if int(n.rpartition("_")[2]) in some]
+            if everything or some:
+                ran.add(fn)
+        total_run = len(names)
+        (workdir / "killers").mkdir(exist_ok=True)
+        if max_mutants and total_run > max_mutants:
+            progress(f"stage 4/5: REFUSED: {total_run} stale mutants, more than the bound "
+                     f"{max_mutants}; run evidence/mutation.py and commit evidence/mutation_cache.json")
+            refused = {"passed": False, "refused": True, "stale_mutants": total_run,
+                       "max_mutants": max_mutants, "target": TARGET,
+                       "seconds": round(time.perf_counter() - started, 1)}
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(refused, indent=1), "utf-8")
+            return refused
+        if names:
+            progress(f"stage 4/5: running {total_run} mutants with --max-children {jobs}")
+            proc = mutmut(workdir, "run", "--max-children", str(jobs), *names, wait=False)
+            lines: deque[str] = deque(maxlen=40)
+            reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+            reader.start()
+            todo = set(names)
+            try:
+                while proc.poll() is None:
+                    try:
+                        proc.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        now = meta_codes(workdir)
+                        done = sum(1 for n in todo if now.get(n) is not None)
+                        kill = sum(1 for n in todo if now.get(n) in KILLED)
+                        progress(f"  {done}/{total_run} mutants done ({kill} killed), "
+                                 f"{time.perf_counter() - started:.0f} s")
+            finally:  # interrupted: mutmut stops its fork server and workers on SIGTERM
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(timeout=60)
+            reader.join(timeout=10)
+            if proc.returncode:
+                mutmut_tail = "".join(lines)[-1500:]
         else:
-            survivors.append(entry)
+            progress("stage 4/5: no mutant to run (stats only: the test selection changed)")
+        codes = {n: c for n, c in meta_codes(workdir).items() if function_of(n) in ran}
+        for path in (workdir / "killers").iterdir():
+            killers[path.name] = path.read_text("utf-8")
+        others = [n for n, c in codes.items() if c not in KILLED]
+        if others:
+            (workdir / "others.json").write_text(json.dumps(others), "utf-8")
+            diffs = json.loads(helper(workdir, "diffs", str(workdir / "others.json")))
+    else:
+        progress(f"stages 2-4/5: nothing changed, all {len(fns)} functions from the cache")
+
+    progress("stage 5/5: report")
+    functions = dict(cached)
+    for fn in ran:
+        entry = _entry(fn, fns[fn], codes, killers, diffs, selection.get(fn, []), files,
+                       cached.get(fn))
+        functions[fn] = entry
+    functions = {fn: e for fn, e in functions.items() if fn in fns}
+    for fn in fns:  # functions without mutants (e.g. only a docstring) are recorded too
+        functions.setdefault(fn, {"source": fns[fn], "mutants": 0, "killed": {},
+                                  "killer_files": {}, "selection": {}, "other": {}})
+    report = _report(functions, ran, time.perf_counter() - started, mutmut_tail)
+    if write_cache and report["not_checked"] == 0:
+        cache.save(CACHE, {"version": cache.VERSION, "toolchain": tool, "declarations": decl,
+                           "selection_files": selection_files, "functions": functions})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, ensure_ascii=False), "utf-8")
+    return report
+
+
+def _entry(fn: str, source: str, codes: dict[str, int | None], killers: dict[str, str],
+           diffs: dict[str, str], tests: list[str], files: cache.TestFiles,
+           old: dict[str, Any] | None) -> dict[str, Any]:
+    """One function's cache entry: fresh verdicts where it ran, the old ones elsewhere."""
+    entry: dict[str, Any] = {"source": source, "mutants": 0, "killed": {}, "killer_files": {},
+                             "selection": {}, "other": {}}
+    if old and old.get("source") == source:
+        entry = json.loads(json.dumps(old))
+    fresh = {n: c for n, c in codes.items() if function_of(n) == fn}
+    if fresh:
+        entry["mutants"] = max(entry["mutants"], max(int(n.rpartition("_")[2]) for n in fresh))
+    for name, code in fresh.items():
+        idx = int(name.rpartition("_")[2])
+        for nodeid in list(entry["killed"]):
+            entry["killed"][nodeid] = [i for i in entry["killed"][nodeid] if i != idx]
+            if not entry["killed"][nodeid]:
+                del entry["killed"][nodeid]
+        entry["other"].pop(str(idx), None)
+        if code in KILLED and name in killers:
+            nodeid = killers[name]
+            entry["killed"].setdefault(nodeid, []).append(idx)
+            f = cache.test_file(nodeid)
+            entry["killer_files"][f] = files.hash(f)
+        else:
+            status = "killed" if code in KILLED else status_of(code)
+            diff = diffs.get(name, "")
+            entry["other"][str(idx)] = {"status": status, "line": changed_line(diff),
+                                        "diff": diff.strip()[-800:]}
+    entry["killer_files"] = {f: h for f, h in entry["killer_files"].items()
+                             if any(cache.test_file(n) == f for n in entry["killed"])}
+    entry["selection"] = {cache.test_file(t): files.hash(cache.test_file(t)) for t in tests}
+    for nodeid in entry["killed"]:
+        entry["killed"][nodeid].sort()
+    return entry
+
+
+def _report(functions: dict[str, Any], ran: set[str], seconds: float, tail: str) -> dict[str, Any]:
+    equivalents = tomllib.loads((ROOT / "specs" / "equivalent_mutants.toml").read_text("utf-8"))
     counts: dict[str, int] = {}
-    for state in status.values():
-        counts[state] = counts.get(state, 0) + 1
-    total = len(status)
+    survivors, explained = [], []
+    total = fresh = 0
+    for fn, entry in sorted(functions.items()):
+        n_killed = sum(len(v) for v in entry["killed"].values())
+        total += n_killed + len(entry["other"])
+        fresh += (n_killed + len(entry["other"])) if fn in ran else 0
+        counts["killed"] = counts.get("killed", 0) + n_killed
+        for idx, other in sorted(entry["other"].items(), key=lambda kv: int(kv[0])):
+            state = other["status"]
+            counts[state] = counts.get(state, 0) + 1
+            if state in ("killed", "timeout"):
+                continue
+            why = next((e["why"] for e in equivalents.values()
+                        if e["function"] == fn and e["line"] == other["line"]), None)
+            item = {"mutant": f"{fn}__mutmut_{idx}", "status": state, "function": fn,
+                    "line": other["line"], "diff": other["diff"]}
+            if why and state == "survived":
+                explained.append({**item, "equivalent_because": why})
+            else:
+                survivors.append(item)
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     score = killed / total if total else 0.0
-    score_without_equivalents = killed / (total - len(explained)) if total > len(explained) else 0.0
-    report: dict[str, object] = {
-        "tool": "mutmut", "modules": [f"core/{m}" for m in MODULES], "tests": TESTS,
+    score_ex = killed / (total - len(explained)) if total > len(explained) else 0.0
+    return {
+        "tool": "mutmut", "modules": [str(p.relative_to(ROOT)) for p in modules()],
+        "excluded": CONFIG["exclude"], "tests": TESTS,
+        "budget_s": CONFIG["selection"]["budget_s"],
         "total": total, "counts": counts, "killed": killed, "score": round(score, 4),
-        "score_excluding_equivalent": round(score_without_equivalents, 4), "target": TARGET,
+        "score_excluding_equivalent": round(score_ex, 4), "target": TARGET,
         "equivalent": explained, "unexplained_survivors": survivors,
-        "passed": bool(total) and score_without_equivalents >= TARGET and not survivors,
-        "seconds": round(time.perf_counter() - started, 1),
-        "mutmut_exit": proc.returncode,
-        "mutmut_tail": (proc.stdout + proc.stderr)[-1500:] if proc.returncode else "",
+        "not_checked": counts.get("not checked", 0),
+        "passed": bool(total) and score_ex >= TARGET and not survivors,
+        "run_this_time": fresh, "from_cache": total - fresh,
+        "seconds": round(seconds, 1), "mutmut_tail": tail,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1), "utf-8")
-    return report
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "build" / "evidence" / "mutation.json"))
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 2))
     ap.add_argument("--workdir", default=str(ROOT / "build" / "mutation"))
+    ap.add_argument("--no-cache", action="store_true",
+                    help="re-run every mutant (the cache is rewritten with the fresh verdicts)")
+    ap.add_argument("--keep-cache", action="store_true", help="do not write the cache")
+    ap.add_argument("--max-mutants", type=int, default=0, metavar="N",
+                    help="refuse (exit 1) rather than run more than N stale mutants (CI's bound)")
     args = ap.parse_args()
-    report = run(Path(args.out), args.jobs, Path(args.workdir))
+    report = run(Path(args.out), args.jobs, Path(args.workdir), use_cache=not args.no_cache,
+                 write_cache=not args.keep_cache, max_mutants=args.max_mutants)
+    if report.get("refused"):
+        print(f"mutation: refused, {report['stale_mutants']} stale mutants exceed --max-mutants "
+              f"{report['max_mutants']}")
+        return 1
     print(f"mutation: {report['killed']} of {report['total']} killed "
           f"(score {report['score']:.1%}, {report['score_excluding_equivalent']:.1%} without "
           f"{len(report['equivalent'])} equivalent; target {TARGET:.0%}); "
-          f"{len(report['unexplained_survivors'])} unexplained survivors; {report['seconds']} s")
-    for s in report["unexplained_survivors"]:  # type: ignore[union-attr]
-        print(f"  SURVIVED {s['mutant']}: {s['line']}")
+          f"{len(report['unexplained_survivors'])} unexplained survivors; "
+          f"{report['run_this_time']} run, {report['from_cache']} from the cache; {report['seconds']} s")
+    for s in report["unexplained_survivors"]:
+        print(f"  {s['status'].upper()} {s['mutant']}: {s['line']}")
     return 0 if report["passed"] else 1
 
 

@@ -1,0 +1,247 @@
+"""Controller rules on short sessions (the fast session suite mutation testing runs against
+core/controller.py): a 10-second tap-water prescription with a 1-second ramp on an ideal
+resistive load, milliseconds per session. Every expected value is derived from the
+prescription and the device and supervision limits, never read from the controller."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from iontocore import OFF, Command, Controller, DeviceLimits, Prescription, Sample
+from iontocore.faults import FaultCode
+from iontocore.supervision import SupervisionLimits
+
+TICK = 10
+SUP = SupervisionLimits()
+DEVICE = DeviceLimits()
+RX = Prescription(name="rules", family="tap-water", target_ua=2_000, ramp_ms=1_000,
+                  duration_ms=10_000, max_ua=3_000, min_ua=1_000, step_ua=500,
+                  max_pause_ms=1_000, contact_stable_ms=200, probe_ua=50)
+STEP_UA = RX.target_ua * 1000 // RX.ramp_ms * TICK // 1000  # slew x tick
+
+
+class Load:
+    """An ideal current source into `ohm`, with the device's compliance and one LSB of sensor
+    noise (a live ADC: SUP-003); `open` lifts the electrodes (no current, voltage at the rail)."""
+
+    def __init__(self, ohm: int = 2_000) -> None:
+        self.ohm, self.t, self.open = ohm, 0, False
+
+    def __call__(self, cmd: Command) -> Sample:
+        self.t += TICK
+        amp = abs(cmd.setpoint_ua) if cmd.enabled else 0
+        sgn = -1 if cmd.setpoint_ua < 0 else 1
+        lsb = (self.t // TICK) % 2
+        if self.open:
+            return Sample(self.t, lsb, sgn * DEVICE.compliance_mv if amp else 0)
+        amp = min(amp, DEVICE.compliance_mv * 1000 // self.ohm)
+        return Sample(self.t, sgn * amp + lsb, sgn * amp * self.ohm // 1000)
+
+
+def run(ctl: Controller, load: Load, ticks: int, cmd: Command = OFF) -> list[Command]:
+    out = []
+    for _ in range(ticks):
+        cmd = ctl.step(load(cmd))
+        out.append(cmd)
+    return out
+
+
+def started(rx: Prescription = RX) -> tuple[Controller, Load]:
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    return ctl, load
+
+
+@pytest.mark.req("CTL-002", "CTL-001")
+def test_ramp_up_rises_one_slew_step_a_tick_to_the_target_and_no_further() -> None:
+    ctl, load = started()
+    cmds = run(ctl, load, RX.ramp_ms // TICK + 20)
+    values = [c.setpoint_ua for c in cmds]
+    assert all(0 <= b - a <= STEP_UA for a, b in zip([0] + values, values))
+    assert values[RX.ramp_ms // TICK - 1] == RX.target_ua  # the ramp takes ramp_ms exactly
+    assert max(values) == RX.target_ua and ctl.state == "treat"
+
+
+@pytest.mark.req("CTL-006")
+def test_a_tap_water_session_ends_completed_after_its_treatment_time() -> None:
+    ctl, load = started()
+    n = 0
+    cmd = OFF
+    while not (ctl.state == "idle" and ctl.outcome) and n < 2_000:
+        cmd = ctl.step(load(cmd))
+        n += 1
+    assert ctl.outcome == "completed"
+    assert ctl.treatment_ms == RX.duration_ms
+    # then a ramp-down at the slew: target / step ticks plus the settling tick
+    assert n <= RX.duration_ms // TICK + RX.target_ua // STEP_UA + 3
+    assert cmd == OFF
+
+
+@pytest.mark.req("CTL-006")
+def test_stop_ramps_down_one_step_a_tick_and_ends_stopped() -> None:
+    ctl, load = started()
+    run(ctl, load, RX.ramp_ms // TICK + 5)
+    assert ctl.stop().accepted
+    cmds = run(ctl, load, RX.target_ua // STEP_UA + 3)
+    values = [c.setpoint_ua for c in cmds if c.enabled]
+    assert all(0 <= a - b <= STEP_UA for a, b in zip([RX.target_ua] + values, values))
+    assert ctl.state == "idle" and ctl.outcome == "stopped"
+    assert not ctl.start().accepted  # CTL-008
+
+
+@pytest.mark.req("RX-005")
+def test_adjust_accepts_whole_steps_within_floor_and_ceiling_only() -> None:
+    ctl, load = started()
+    run(ctl, load, RX.ramp_ms // TICK + 5)
+    assert not ctl.adjust(RX.step_ua // 2).accepted
+    assert not ctl.adjust(0).accepted
+    assert not ctl.adjust(RX.max_ua - RX.target_ua + RX.step_ua).accepted
+    assert not ctl.adjust(RX.min_ua - RX.target_ua - RX.step_ua).accepted
+    assert ctl.adjust(RX.max_ua - RX.target_ua).accepted
+    cmds = run(ctl, load, (RX.max_ua - RX.target_ua) // STEP_UA + 5)
+    assert cmds[-1].setpoint_ua == RX.max_ua
+    assert all(0 <= b.setpoint_ua - a.setpoint_ua <= STEP_UA for a, b in zip(cmds, cmds[1:]))
+    assert ctl.adjust(RX.min_ua - RX.max_ua).accepted
+    cmds = run(ctl, load, (RX.max_ua - RX.min_ua) // STEP_UA + 5)
+    assert cmds[-1].setpoint_ua == RX.min_ua
+
+
+@pytest.mark.req("SUP-005", "DOSE-001")
+def test_contact_loss_pauses_at_the_probe_and_time_and_dose_stand_still() -> None:
+    ctl, load = started()
+    run(ctl, load, RX.ramp_ms // TICK + 5)
+    load.open = True
+    run(ctl, load, SUP.contact_loss_debounce_ms // TICK + 3)
+    assert ctl.state == "paused"
+    time_then, dose_then = ctl.treatment_ms, ctl.delivered_uams
+    cmds = run(ctl, load, 10)
+    assert all(c.setpoint_ua <= RX.probe_ua for c in cmds)
+    assert ctl.treatment_ms == time_then and ctl.delivered_uams == dose_then
+    load.open = False
+    run(ctl, load, RX.contact_stable_ms // TICK + 3)
+    assert ctl.state in ("ramp_up", "treat")
+
+
+@pytest.mark.req("SUP-005", "CTL-007")
+def test_a_pause_longer_than_the_prescription_allows_stops_the_session() -> None:
+    ctl, load = started()
+    run(ctl, load, RX.ramp_ms // TICK + 5)
+    load.open = True
+    run(ctl, load, (SUP.contact_loss_debounce_ms + RX.max_pause_ms) // TICK + 10)
+    assert ctl.state == "idle" and ctl.outcome == "stopped"
+
+
+@pytest.mark.req("SUP-001", "SM-002")
+def test_a_reading_beyond_the_trip_cuts_on_that_tick_and_fault_stays_off() -> None:
+    ctl, load = started()
+    run(ctl, load, 20)
+    trip = RX.ceiling_ua + max(SUP.trip_floor_ua, RX.ceiling_ua * SUP.trip_margin_permille // 1000)
+    assert ctl.step(Sample(load.t + TICK, trip + 1, 1_000)) == OFF
+    assert ctl.state == "fault" and ctl.faults[-1].code is FaultCode.OVERCURRENT
+    load.t += TICK
+    assert all(c == OFF for c in run(ctl, load, 5))
+
+
+@pytest.mark.req("SUP-008")
+def test_missing_samples_cut_at_the_sample_deadline() -> None:
+    ctl, load = started()
+    run(ctl, load, 20)
+    for n in range(1, SUP.sample_deadline_ms // TICK):
+        assert ctl.step(None).enabled, n
+    assert ctl.step(None) == OFF and ctl.faults[-1].code is FaultCode.SAMPLE_LOSS
+
+
+@pytest.mark.req("SUP-013")
+def test_reset_needs_the_quiet_time_of_punctual_samples() -> None:
+    ctl, load = started()
+    run(ctl, load, 20)
+    assert ctl.emergency_stop().accepted and ctl.state == "fault"
+    quiet = SUP.reset_quiet_ms // TICK
+    run(ctl, load, quiet)  # the first sample starts the quiet run at 0 ms
+    assert not ctl.reset().accepted
+    run(ctl, load, 1)
+    assert ctl.reset().accepted and ctl.state == "idle"
+
+
+@pytest.mark.req("CTL-003")
+def test_reversal_keeps_the_output_at_zero_for_the_dead_time() -> None:
+    rx = replace(RX, reverse_at_half=True)
+    device = replace(DEVICE, min_reversal_session_ms=RX.duration_ms)
+    ctl = Controller(rx, device, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    ctl.start()
+    cmds = run(ctl, load, (RX.duration_ms // 2 + RX.ramp_ms * 3) // TICK)
+    signs = [(c.setpoint_ua > 0) - (c.setpoint_ua < 0) for c in cmds]
+    first_neg = signs.index(-1)
+    last_pos = max(i for i, s in enumerate(signs) if s == 1)
+    assert (first_neg - last_pos - 1) * TICK >= device.dead_time_ms
+    assert cmds[-1].setpoint_ua == -RX.target_ua
+
+
+@pytest.mark.req("RX-005")
+def test_adjust_is_refused_and_changes_nothing_while_ramping_down_or_in_fault() -> None:
+    ctl, load = started()
+    run(ctl, load, RX.ramp_ms // TICK + 5)
+    assert ctl.stop().accepted and ctl.state == "ramp_down"
+    reply = ctl.adjust(RX.step_ua)
+    assert reply.accepted is False and not reply
+    cmds = run(ctl, load, RX.target_ua // STEP_UA + 3)
+    assert max(c.setpoint_ua for c in cmds) < RX.target_ua  # still only falling
+    ctl2, load2 = started()
+    ctl2.emergency_stop()
+    assert ctl2.adjust(RX.step_ua).accepted is False
+
+
+@pytest.mark.req("LINK-005")
+def test_report_fault_refuses_a_code_the_hal_may_not_report_and_says_which_are_allowed() -> None:
+    from iontocore.faults import EXTERNAL_CODES
+
+    ctl, load = started()
+    run(ctl, load, 5)
+    reply = ctl.report_fault(FaultCode.OVERCURRENT, "not the HAL's to say")
+    assert reply.accepted is False and "allowed" in reply.reason
+    assert all(c.value in reply.reason for c in EXTERNAL_CODES)
+    assert ctl.state == "ramp_up" and not ctl.faults
+
+
+@pytest.mark.req("CTL-007", "SUP-005")
+def test_total_pause_time_beyond_the_prescription_ends_the_session_stopped() -> None:
+    rx = replace(RX, max_pause_ms=1_000, max_paused_total_ms=1_000)
+    ctl, load = started(rx)
+    run(ctl, load, RX.ramp_ms // TICK + 5)
+    for _ in range(4):  # pauses of 600 ms each, each within max_pause_ms
+        load.open = True
+        run(ctl, load, 60)
+        load.open = False
+        run(ctl, load, rx.contact_stable_ms // TICK + 5)
+        if ctl.state == "idle":
+            break
+    assert ctl.state == "idle" and ctl.outcome == "stopped" and not ctl.faults
+    assert ctl.paused_ms <= rx.max_paused_total_ms + 2 * TICK
+
+
+DRUG = Prescription(name="drug-rules", family="drug", target_ua=2_000, ramp_ms=1_000,
+                    duration_ms=60_000, dose_uams=20_000_000, electrode_max_uams=40_000_000,
+                    max_ua=2_000, min_ua=500, step_ua=500)
+
+
+@pytest.mark.req("DOSE-002", "DOSE-001")
+def test_a_drug_session_ends_completed_at_or_below_its_dose_and_near_it() -> None:
+    ctl = Controller(DRUG, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    ctl.start()
+    cmd = OFF
+    for _ in range(DRUG.duration_ms // TICK):
+        cmd = ctl.step(load(cmd))
+        if ctl.state == "idle" and ctl.outcome:
+            break
+    assert ctl.outcome == "completed", ctl.end_reason
+    assert ctl.delivered_uams <= DRUG.dose_uams
+    # short of the dose by at most the projection's margin (SAFETY.md): a few percent here
+    assert ctl.delivered_uams >= DRUG.dose_uams * 97 // 100

@@ -1,0 +1,100 @@
+"""The mutation results cache re-runs exactly what a change can affect (evidence/mutation_cache.py),
+and the per-function test selection keeps the fastest tests within the budget."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "evidence"))
+import mutation_cache as cache  # noqa: E402
+import mutation_select  # noqa: E402
+
+SOURCE = '''
+LIMIT = 10
+
+def f(x):
+    """Docstring."""
+    return x + 1
+
+class C:
+    K = 3
+
+    def m(self, y):
+        return y * 2
+'''
+
+
+def test_function_keys_follow_mutmut_names_and_ignore_docstrings() -> None:
+    base = cache.function_hashes("iontocore.mod", SOURCE)
+    assert set(base) == {"iontocore.mod.x_f", "iontocore.mod.xǁCǁm"}
+    redoc = cache.function_hashes("iontocore.mod", SOURCE.replace("Docstring.", "Other words."))
+    assert redoc == base
+    changed = cache.function_hashes("iontocore.mod", SOURCE.replace("x + 1", "x + 2"))
+    assert changed["iontocore.mod.x_f"] != base["iontocore.mod.x_f"]
+    assert changed["iontocore.mod.xǁCǁm"] == base["iontocore.mod.xǁCǁm"]
+
+
+def test_declarations_key_sees_constants_and_fields_not_function_bodies() -> None:
+    base = cache.declarations_hash({"mod.py": SOURCE})
+    assert cache.declarations_hash({"mod.py": SOURCE.replace("x + 1", "x - 1")}) == base
+    assert cache.declarations_hash({"mod.py": SOURCE.replace("LIMIT = 10", "LIMIT = 11")}) != base
+    assert cache.declarations_hash({"mod.py": SOURCE.replace("K = 3", "K = 4")}) != base
+
+
+def _tree(tmp_path: Path) -> Path:
+    (tmp_path / "tests" / "support").mkdir(parents=True)
+    (tmp_path / "hal").mkdir()
+    (tmp_path / "tests" / "conftest.py").write_text("PROFILE = 'ci'\n")
+    (tmp_path / "tests" / "support" / "helper.py").write_text("from iontocore.hal import sim\n")
+    (tmp_path / "tests" / "support" / "other.py").write_text("X = 1\n")
+    (tmp_path / "hal" / "__init__.py").write_text("")
+    (tmp_path / "hal" / "sim.py").write_text("from .plant import P\n")
+    (tmp_path / "hal" / "plant.py").write_text("P = 1\n")
+    (tmp_path / "tests" / "test_a.py").write_text("import helper\n\ndef test_a():\n    pass\n")
+    return tmp_path
+
+
+def test_a_test_file_key_covers_what_it_imports_transitively(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    base = cache.TestFiles(root).hash("tests/test_a.py")
+    (root / "tests" / "support" / "other.py").write_text("X = 2\n")
+    assert cache.TestFiles(root).hash("tests/test_a.py") == base  # not imported
+    for path, text in [("hal/plant.py", "P = 2\n"), ("tests/conftest.py", "PROFILE = 'x'\n"),
+                       ("tests/support/helper.py", "from iontocore.hal import sim  # x\n")]:
+        old = (root / path).read_text()
+        (root / path).write_text(text)
+        assert cache.TestFiles(root).hash("tests/test_a.py") != base, path
+        (root / path).write_text(old)
+    assert cache.TestFiles(root).hash("tests/test_a.py") == base
+    assert cache.TestFiles(root).hash("tests/test_missing.py") == ""
+
+
+def test_stale_verdicts(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "tests" / "test_b.py").write_text("def test_b():\n    pass\n")
+    files = cache.TestFiles(root)
+    a, b = files.hash("tests/test_a.py"), files.hash("tests/test_b.py")
+    entry = {"source": "s1", "killed": {"tests/test_a.py::test_a": [1, 2], "tests/test_b.py::test_b": [3]},
+             "killer_files": {"tests/test_a.py": a, "tests/test_b.py": b},
+             "selection": {"tests/test_a.py": a, "tests/test_b.py": b},
+             "other": {"4": {"status": "survived"}}}
+    assert cache.stale(None, "s1", files, None) == (True, [])
+    assert cache.stale(entry, "s2", files, None) == (True, [])
+    assert cache.stale(entry, "s1", files, None) == (False, [])
+    assert cache.stale(entry, "s1", files, {"tests/test_a.py": a, "tests/test_b.py": b}) == (False, [])
+    # a new test file reaching the function re-runs its survivors only
+    assert cache.stale(entry, "s1", files, {"tests/test_a.py": a, "tests/test_b.py": b,
+                                            "tests/test_c.py": "h"}) == (False, [4])
+    # a changed killing test re-runs what it killed, and the survivors that ran it
+    (root / "tests" / "test_b.py").write_text("def test_b():\n    assert True\n")
+    assert cache.stale(entry, "s1", cache.TestFiles(root), None) == (False, [3, 4])
+
+
+def test_selection_keeps_the_fastest_tests_within_the_budget() -> None:
+    durations = {"a": 0.1, "b": 3.0, "c": 1.0, "d": 10.0}
+    assert mutation_select.choose(["d", "b", "a", "c"], durations, 4.5) == ["a", "c", "b"]
+    assert mutation_select.choose(["d", "b", "a", "c"], durations, 1.0) == ["a"]
+    assert mutation_select.choose(["d"], durations, 1.0) == ["d"]  # one at least
+    assert mutation_select.choose([], durations, 1.0) == []
