@@ -196,7 +196,7 @@ def progress(msg: str) -> None:
 # ------------------------------------------------------------------------------ running
 
 def run(out: Path, jobs: int, workdir: Path, use_cache: bool = True,
-        write_cache: bool = True, max_mutants: int = 0) -> dict[str, Any]:
+        write_cache: bool = True, max_mutants: int = 0, stop_after_s: float = 0) -> dict[str, Any]:
     started = time.perf_counter()
     progress("stage 1/5: keys (functions, declarations, toolchain, tests)")
     fns = function_hashes()
@@ -266,6 +266,10 @@ def run(out: Path, jobs: int, workdir: Path, use_cache: bool = True,
                         kill = sum(1 for n in todo if now.get(n) in KILLED)
                         progress(f"  {done}/{total_run} mutants done ({kill} killed), "
                                  f"{time.perf_counter() - started:.0f} s")
+                        if stop_after_s and time.perf_counter() - started > stop_after_s:
+                            progress(f"  stopping after {stop_after_s:.0f} s: functions whose "
+                                     "mutants all ran are kept in the cache")
+                            break
             finally:  # interrupted: mutmut stops its fork server and workers on SIGTERM
                 if proc.poll() is None:
                     proc.terminate()
@@ -296,9 +300,12 @@ def run(out: Path, jobs: int, workdir: Path, use_cache: bool = True,
         functions.setdefault(fn, {"source": fns[fn], "mutants": 0, "killed": {},
                                   "killer_files": {}, "selection": {}, "other": {}})
     report = _report(functions, ran, time.perf_counter() - started, mutmut_tail)
-    if write_cache and report["not_checked"] == 0:
+    if write_cache:  # a function is cached only when every one of its mutants has a verdict
+        complete = {fn: e for fn, e in functions.items()
+                    if not any(o["status"] in ("not checked", "interrupted")
+                               for o in e["other"].values())}
         cache.save(CACHE, {"version": cache.VERSION, "toolchain": tool, "declarations": decl,
-                           "selection_files": selection_files, "functions": functions})
+                           "selection_files": selection_files, "functions": complete})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False), "utf-8")
     return report
@@ -390,9 +397,13 @@ def main() -> int:
     ap.add_argument("--keep-cache", action="store_true", help="do not write the cache")
     ap.add_argument("--max-mutants", type=int, default=0, metavar="N",
                     help="refuse (exit 1) rather than run more than N stale mutants (CI's bound)")
+    ap.add_argument("--stop-after", type=float, default=0, metavar="SECONDS",
+                    help="stop running mutants after SECONDS and report what is done; the "
+                         "functions whose mutants all ran are cached (a long run in parts)")
     args = ap.parse_args()
     report = run(Path(args.out), args.jobs, Path(args.workdir), use_cache=not args.no_cache,
-                 write_cache=not args.keep_cache, max_mutants=args.max_mutants)
+                 write_cache=not args.keep_cache, max_mutants=args.max_mutants,
+                 stop_after_s=args.stop_after)
     if report.get("refused"):
         print(f"mutation: refused, {report['stale_mutants']} stale mutants exceed --max-mutants "
               f"{report['max_mutants']}")
