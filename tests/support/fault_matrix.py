@@ -5,6 +5,11 @@ plant, injects the fault from one tick on, and checks: the declared reaction, de
 on the tick the debounce completes (latency derived from SupervisionLimits, not hard
 coded), the reaction on that same tick, the invariants of the control core on every
 tick (tests/support/invariants.py), and that no exception escapes.
+
+ORACLE RULE: the expected reaction comes from the fault catalogue (the spec), the expected
+latency from SupervisionLimits, and the injected over-current from the trip the checker
+derives from the prescription and limits (invariants.trip_ua), never from the controller's
+attributes (tests/test_oracles.py: a controller lying about its trip fails a cell).
 """
 
 from __future__ import annotations
@@ -311,7 +316,7 @@ def _run(kind: str, state: str, expected: int, reaction: Reaction, duty: int) ->
             assert ctl.command == OFF
             return latency
         if reaction is Reaction.PAUSE:
-            rx = ctl.prescription  # the probe is an average: its amplitude is probe / duty
+            rx = rig.rx  # the probe is an average: its amplitude is probe / duty
             probe = rx.probe_ua * 1000 // rx.duty_permille if rx.duty_permille < 1000 else rx.probe_ua
             assert ctl.state == "paused" and abs(cmd.setpoint_ua) <= probe, cmd
             return latency

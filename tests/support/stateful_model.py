@@ -1,5 +1,12 @@
 """The Hypothesis state machine that drives the real Controller with arbitrary samples
-and requests, checking every invariant after every tick and every request."""
+and requests, checking every invariant after every tick and every request.
+
+ORACLE RULE: the invariant checker is built from the prescription, the test device, the
+supervision limits and the tick this machine chose; the reset oracle (SUP-013) uses the
+checker's own quiet time from the samples and the supervision limits; the adjustment
+oracle (RX-004) the prescription's range and the checker's limit. Nothing allowed is read
+from the controller's attributes (tests/test_oracles.py shows lying ones are caught).
+"""
 
 from __future__ import annotations
 
@@ -70,8 +77,8 @@ class ControllerMachine(RuleBasedStateMachine):
             if reply.accepted:
                 self.faults_at_reset = len(ctl.faults)
         else:
-            reply = ctl.adjust(steps * ctl.prescription.adjust_step_ua)
-            rx = ctl.prescription  # RX-004: the set-point stays within the patient's range
+            reply = ctl.adjust(steps * self.rx.adjust_step_ua)
+            rx = self.rx  # RX-004: the set-point stays within the patient's range
             assert rx.floor_ua <= ctl.setpoint_ua <= min(rx.ceiling_ua, self.check.limit), \
                 ("RX-004: set-point out of range", ctl.setpoint_ua)
             if reply.accepted:
