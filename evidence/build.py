@@ -109,6 +109,10 @@ def soup_table(soup: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
 
 # ------------------------------------------------------------------------------ running
 
+def stage(what: str) -> None:
+    print(f"evidence: stage {what}", flush=True)
+
+
 def run_tests(out_dir: Path) -> tuple[dict[str, Any], int, float]:
     results = out_dir / "tests.json"
     env = {**os.environ, "CI": "true", "MODEL_CHECK_DEPTH": "deep"}
@@ -322,19 +326,25 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     sys.path.insert(0, str(ROOT))
+    stage("1/4 specs: requirements, hazards, SOUP")
     reqs, hazards, soup, problems = load_specs()
     soup_rows, soup_problems = soup_table(soup)
     problems += soup_problems
     if args.reuse_tests:
+        stage(f"2/4 tests: reusing {args.reuse_tests}")
         test_data = json.loads(Path(args.reuse_tests).read_text("utf-8"))
         outcomes = [t["outcome"] for t in test_data.get("tests", {}).values()]
         pytest_exit, test_seconds = (1 if "failed" in outcomes or not outcomes else 0), 0.0
     else:
+        stage("2/4 tests: the whole suite with the deep model check (pytest prints its progress)")
         test_data, pytest_exit, test_seconds = run_tests(out)
     tests = test_data.get("tests", {})
+    stage("3/4 mutation testing: " + ("skipped" if args.skip_mutation else
+                                      "evidence/mutation.py (prints its stages and mutants done)"))
     extra = (["--no-cache"] if args.no_mutation_cache else []) + \
         ([f"--max-mutants={args.max_mutants}"] if args.max_mutants else [])
     mutation = {"passed": False, "skipped": True} if args.skip_mutation else run_mutation(out, extra)
+    stage("4/4 traceability and the bundle")
     safety_md = (ROOT / "SAFETY.md").read_text("utf-8")
     rows, trace_problems = trace(reqs, hazards, tests, safety_md)
     problems += trace_problems
