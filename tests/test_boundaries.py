@@ -127,10 +127,14 @@ def test_a_current_on_the_dead_time_tick_delays_the_flip_to_the_next_quiet_tick(
 
 
 @pytest.mark.req("RX-003")
-@pytest.mark.parametrize("leak_ticks", [0, 40])
-def test_the_pulse_gap_counts_only_current_free_time(leak_ticks: int) -> None:
+@pytest.mark.parametrize("leak_ticks, residual", [
+    (0, 0), (40, 0),
+    (0, DEVICE.zero_tolerance_ua - 1),  # with the LSB: exactly the tolerance every other tick
+])
+def test_the_pulse_gap_counts_only_current_free_time(leak_ticks: int, residual: int) -> None:
     """The next pulse starts on the tick the gap's current-free time (command zero, measured
-    within the zero tolerance) reaches pulse_gap_ms, counted here from the samples."""
+    within the zero tolerance, the tolerance itself included) reaches pulse_gap_ms, counted
+    here from the samples."""
     rx = Prescription(name="gap", family="research", target_ua=500, ramp_ms=1_000,
                       pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000)
     b = Bench(rx)
@@ -140,7 +144,7 @@ def test_the_pulse_gap_counts_only_current_free_time(leak_ticks: int) -> None:
     free_ms, prev_zero, rose = 0, True, False
     for k in range(rx.pulse_gap_ms // TICK + leak_ticks + 50):
         if k == leak_ticks:
-            b.offset = 0
+            b.offset = residual
         t_before = b.t
         cmd = b.step()
         quiet = abs(b.last.current_ua) <= DEVICE.zero_tolerance_ua  # type: ignore[union-attr]

@@ -235,4 +235,4 @@ def test_planted_gap_counted_while_current_flows_is_caught(monkeypatch: pytest.M
     monkeypatch.setattr(controller_mod.Controller, "_h_gap",
                         lambda self, t, i, dt: real(self, t, 0, dt))  # ignores the current
     with pytest.raises(AssertionError):
-        _test_module("test_boundaries").test_the_pulse_gap_counts_only_current_free_time(40)
+        _test_module("test_boundaries").test_the_pulse_gap_counts_only_current_free_time(40, 0)
