@@ -7,9 +7,11 @@ Exit status: 0 completed (or command succeeded), 1 the session ended in fault,
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -18,7 +20,7 @@ from contextlib import ExitStack
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn, Sequence
 
-from iontocore import profiles
+from iontocore import __version__, profiles
 from iontocore.controller import COMPLETED, FAULTED, Controller
 from iontocore.dose import uams_to_ma_min
 from iontocore.errors import InvalidSettings
@@ -48,8 +50,19 @@ class BadInput(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """Usage errors: one line with the message (and a suggestion for a mistyped choice),
+    exit 2; with no command at all, the usage first."""
+
     def error(self, message: str) -> NoReturn:
-        print(f"ionto: error: {message}", file=sys.stderr)
+        if "required: command" in message:
+            self.print_usage(sys.stderr)
+        hint = ""
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            choices = re.findall(r"'([^']*)'", m.group(2))
+            close = difflib.get_close_matches(m.group(1), choices, n=1, cutoff=0.5)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+        print(f"{self.prog}: error: {message}{hint}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
 
 
@@ -76,6 +89,7 @@ def _positive_finite(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ionto", description="iontocore: control core for iontophoresis devices")
+    p.add_argument("--version", action="version", version=f"ionto (iontocore) {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a session on a simulated device",
@@ -255,6 +269,13 @@ def _make_hal(args: argparse.Namespace, device: DeviceLimits, tick_ms: int) -> H
 
 def cmd_run(args: argparse.Namespace) -> int:
     adjustments = [_parse_adjust(a) for a in args.adjust]
+    if args.plot:  # before anything runs: a real-time session must not end in "cannot plot"
+        from .plot import PlotUnavailable, require
+
+        try:
+            require()
+        except PlotUnavailable as exc:
+            raise BadInput(f"--plot {args.plot}: {exc}") from None
     with ExitStack() as stack:
         SupervisionLimits().check_tick(args.tick_ms)  # before any port or simulator opens
         serial_hal: SerialHal | None = None

@@ -21,6 +21,14 @@ class PlotUnavailable(RuntimeError):
     """matplotlib is not installed."""
 
 
+def require() -> None:
+    """Raise PlotUnavailable now if plotting cannot work (checked before a session runs)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise PlotUnavailable("plotting needs matplotlib: pip install 'iontocore[plot]'") from None
+
+
 @dataclass
 class Trace:
     t_ms: list[int] = field(default_factory=list)

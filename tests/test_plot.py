@@ -50,3 +50,29 @@ def test_plot_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the extra were not installed
     assert cli.main(["plot", str(good), "-o", str(tmp_path / "x.png")]) == 2
     assert "pip install 'iontocore[plot]'" in capsys.readouterr().err
+
+
+def test_run_with_plot_but_no_plot_extra_fails_before_the_session(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real-time session must not run 20 minutes and then fail for want of matplotlib."""
+    from iontocore.shell import runner
+
+    ran: list[object] = []
+    monkeypatch.setattr(runner.Runner, "run", lambda self: ran.append(self))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the extra were not installed
+    code = cli.main(["run", "--profile", "hyperhidrosis-palms", "--fast",
+                     "--plot", str(tmp_path / "x.png")])
+    assert code == 2 and not ran
+    assert "--plot" in capsys.readouterr().err
+
+
+def test_usage_version_and_suggestions(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        cli.main([])
+    assert e.value.code == 2 and "usage: ionto" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0 and "iontocore" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        cli.main(["rnu"])
+    assert e.value.code == 2 and "did you mean 'run'?" in capsys.readouterr().err
