@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -18,3 +20,15 @@ def test_ci_runs_the_readme_commands_verbatim() -> None:
     assert commands[1].endswith(".venv/bin/pytest")
     evidence = [line for line in ci.splitlines() if "evidence/build.py" in line]
     assert len(evidence) == 1 and "    .venv/bin/python evidence/build.py\n" in readme
+
+
+def test_every_python_block_in_the_readme_runs(capsys: "pytest.CaptureFixture[str]") -> None:
+    import re
+
+    readme = ROOT.joinpath("README.md").read_text("utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - the README's own code
+    out = capsys.readouterr().out.split()
+    assert out[0] == "completed" and int(out[-1]) > 0
