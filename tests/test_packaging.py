@@ -109,3 +109,46 @@ def test_cli_runs_without_the_serial_extra() -> None:
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "needs the 'serial' extra" in out.stderr and "pip install 'iontocore[serial]'" in out.stderr
+
+
+@pytest.mark.slow
+def test_the_wheel_and_the_sdist_install_and_pass_their_checks(tmp_path: Path) -> None:
+    """Both distributions from `python -m build`, each in a clean venv: the wheel runs a
+    session from its console script; the unpacked sdist runs tests of its own against
+    its own install (it ships the tests and everything they read)."""
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(dist),
+                    str(ROOT)], check=True, capture_output=True, text=True, timeout=600)
+    wheel, = dist.glob("iontocore-*.whl")
+    sdist, = dist.glob("iontocore-*.tar.gz")
+    constraints = str(ROOT / "constraints.txt")
+
+    def venv(name: str, *install: str) -> Path:
+        bin_ = tmp_path / name / "bin"
+        subprocess.run([sys.executable, "-m", "venv", str(tmp_path / name)], check=True, timeout=300)
+        out = subprocess.run([str(bin_ / "pip"), "install", "-q", "-c", constraints, *install],
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return bin_
+
+    wbin = venv("w", str(wheel))
+    run = subprocess.run([str(wbin / "ionto"), "run", "--profile", "hyperhidrosis-palms", "--fast",
+                          "--json"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0 and '"outcome":"completed"' in run.stdout, run.stderr[-2000:]
+    version = subprocess.run([str(wbin / "ionto"), "--version"], capture_output=True, text=True)
+    assert version.stdout.split()[-1] == iontocore.__version__
+
+    import tarfile
+
+    with tarfile.open(sdist) as tar:
+        tar.extractall(tmp_path / "src", filter="data")
+    src, = (tmp_path / "src").iterdir()
+    for needed in ("LICENSE", "CHANGELOG.md", "tests/support/invariants.py", "specs/requirements.toml",
+                   ".ci/run", "evidence/build.py"):
+        assert (src / needed).exists(), needed
+    sbin = venv("s", str(sdist), "pytest", "hypothesis")
+    tests = subprocess.run([str(sbin / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            "tests/test_limits.py", "tests/test_profiles.py", "tests/test_boundaries.py"],
+                           cwd=src, capture_output=True, text=True, timeout=600,
+                           env={"PATH": "/usr/bin:/bin", "CI": "true"})
+    assert tests.returncode == 0, tests.stdout[-3000:]
