@@ -24,6 +24,7 @@ unwrapped here: `Sample.t_ms` is monotonic across the device's 49.7-day wrap.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import time
@@ -39,6 +40,10 @@ from iontocore.limits import DeviceLimits
 
 from . import protocol as p
 from .link_checks import SampleJudge, device_limits, identity_problems
+
+log = logging.getLogger(__name__)
+"""Link events for the maker's application: connect (INFO), timeouts and stale replies
+(DEBUG), device faults and a lost link (WARNING)."""
 
 POLL_S = 0.002
 """Port read timeout: bounds how far a wait can overshoot its deadline."""
@@ -108,6 +113,9 @@ class SerialDevice:
             self._fd = None
         try:
             self.identity = self._connect(connect_timeout_ms / 1000)
+            log.info("connected to %r on %s: max %d uA, trip %d uA, compliance %d mV, tick %d ms",
+                     self.identity.name, url, self.identity.max_current_ua, self.identity.trip_ua,
+                     self.identity.compliance_mv, self.identity.tick_ms)
             self.judge = SampleJudge(self.identity, off_current_ua)
             self._relay_ok = ((-1, 0, 1) if self.identity.capabilities & p.CAP_RELAY
                               else (p.RELAY_NONE,))
@@ -129,6 +137,7 @@ class SerialDevice:
         frame = self._wait(lambda f: f.type is p.MsgType.SAMPLE and f.seq == seq, timeout)
         if frame is None:
             self.stats.timeouts += 1
+            log.debug("no SAMPLE for seq %d within %.3f s", seq, timeout)
             if self.wall_deadline and self._clock() >= self._due:
                 self._set_fault(FaultCode.LINK_LOST,
                                 f"no SAMPLE from the device for {self.sample_deadline_ms} ms "
@@ -208,6 +217,7 @@ class SerialDevice:
 
     def _set_fault(self, code: FaultCode, reason: str) -> None:
         if self._fault is None:
+            log.warning("%s: %s", code.value, reason)
             self._fault = (code, reason)
 
     def _connect(self, timeout_s: float) -> p.Identity:
@@ -257,6 +267,7 @@ class SerialDevice:
                 self._set_fault(FaultCode.DEVICE_FAULT, verdict.reason)
         elif frame.type is p.MsgType.SAMPLE:
             self.stats.stale += 1
+            log.debug("stale SAMPLE seq %d dropped", frame.seq)
 
     def _discard(self) -> None:
         """Before a COMMAND goes out: nothing received so far can answer it (issue 10, #6)."""

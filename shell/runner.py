@@ -14,6 +14,7 @@ session as a fault, output commanded off, never a traceback.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -25,6 +26,10 @@ from iontocore.faults import FaultCode, FaultRecord
 from iontocore.hal import Hal
 from iontocore.interface import Command, Sample
 from iontocore.machine import FAULT, IDLE
+
+log = logging.getLogger(__name__)
+"""Session events for the maker's application: start and end (INFO), a lost link, a device
+fault and a refused adjustment (WARNING)."""
 
 
 class TickSink(Protocol):
@@ -91,6 +96,8 @@ class Runner:
             reply = ctl.start()
             if not reply:
                 raise RuntimeError(f"controller refused to start: {reply.reason}")
+            log.info("session started: %s (%s), tick %d ms", ctl.prescription.name,
+                     ctl.prescription.family, ctl.tick_ms)
             step, read, apply = ctl.step, hal.read, hal.apply
             hal_fault = getattr(hal, "fault", None)
             while True:
@@ -98,15 +105,18 @@ class Runner:
                     sample = read()
                 except Exception as exc:  # noqa: BLE001 - the link died: a fault, not a crash
                     sample = None
+                    log.warning("device link lost on read: %s", exc)
                     ctl.report_fault(FaultCode.LINK_LOST, f"device link lost on read: {exc}")
                 if hal_fault is not None:
                     found = hal_fault()
                     if found is not None:
+                        log.warning("the device reports %s: %s", found[0].value, found[1])
                         ctl.report_fault(*found)
                 command = step(sample)
                 try:
                     apply(command)
                 except Exception as exc:  # noqa: BLE001
+                    log.warning("device link lost on write: %s", exc)
                     ctl.report_fault(FaultCode.LINK_LOST, f"device link lost on write: {exc}")
                     command = ctl.command
                 ticks += 1
@@ -141,6 +151,8 @@ class Runner:
                 if pending and ctl.treatment_ms >= pending[0].at_ms:
                     adj = pending.pop(0)
                     r = ctl.adjust(adj.delta_ua)
+                    if not r.accepted:
+                        log.warning("adjustment %+d uA refused: %s", adj.delta_ua, r.reason)
                     done_adj.append({"at_ms": adj.at_ms, "delta_ua": adj.delta_ua,
                                      "accepted": r.accepted, "reason": r.reason,
                                      "setpoint_ua": ctl.setpoint_ua})
@@ -161,6 +173,9 @@ class Runner:
                         deadline = self.clock()  # far behind: do not try to catch up
         finally:
             hal.cut()
+            log.info("session ended: %s (%s), %d uA*ms delivered, %d ticks",
+                     ctl.outcome or "incomplete", ctl.end_reason or ctl.state,
+                     ctl.delivered_uams, ticks)
             if sinks and ctl.events:
                 events = ctl.drain_events()
                 for sink in sinks:

@@ -109,3 +109,18 @@ def test_scheduled_patient_adjustments_are_applied_and_reported() -> None:
     assert "allowed 2000 to 20000 uA" in str(result.adjustments[1]["reason"])
     assert "multiple of the step" in str(result.adjustments[2]["reason"])
     assert ctl.setpoint_ua == 17_000
+
+
+def test_the_runner_and_the_link_log_through_the_standard_logging_module(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="iontocore")
+    ctl = Controller(PALMS)
+    sim = SimulatedDevice(SimConfig(tick_ms=10, injections=[Injection("overcurrent", 60_000)]))
+    Runner(ctl, sim).run()
+    messages = [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
+    assert ("iontocore.shell.runner", "INFO", "session started: hyperhidrosis-palms (tap-water), "
+            "tick 10 ms") in messages
+    assert any(n == "iontocore.shell.runner" and m.startswith("session ended: fault")
+               for n, _, m in messages), messages
