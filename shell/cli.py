@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from iontocore.hal.serial import SerialDevice as SerialHal
 from iontocore.hal.link_faults import LINK_FAULTS, parse_link_fault
 from iontocore.hal.sim import INJECTIONS, SimConfig, SimulatedDevice, parse_injection
-from iontocore.interface import Sample
 from iontocore.limits import DeviceLimits
 from iontocore.limits import render_spec as render_limits
 from iontocore.prescription import Prescription
@@ -39,6 +38,7 @@ from iontocore.supervision import SupervisionLimits
 from iontocore.machine import mermaid, render_spec
 
 from .runner import Adjustment, Runner, TickSink, summary
+from .progress import LiveProgress
 from .record import RecordWriter, read_record, summarise
 from .trace import TraceWriter
 
@@ -310,13 +310,21 @@ def cmd_run(args: argparse.Namespace) -> int:
                 raise BadInput(f"--record {args.record}: {exc.strerror}") from None
             stack.callback(writer.close, controller)
             sinks.append(writer)
+        live = stack.enter_context(LiveProgress()) if not args.fast else None
         runner = Runner(controller, hal, realtime=not args.fast, sinks=sinks,
-                        progress=None if args.fast else _progress, adjustments=adjustments)
+                        progress=None if live is None else live.update, adjustments=adjustments)
         previous = signal.getsignal(signal.SIGINT)
+        interrupts = [0]
 
         def on_sigint(signum: int, frame: FrameType | None) -> None:
-            print("\nionto: stop requested: ramping down (not cutting)", file=sys.stderr)
-            runner.request_stop()
+            interrupts[0] += 1
+            if interrupts[0] == 1:
+                print("\nionto: stop requested: ramping down (not cutting); press Ctrl-C "
+                      "again for an emergency stop (output cut at once)", file=sys.stderr)
+                runner.request_stop()
+            else:
+                print("\nionto: EMERGENCY STOP: output cut", file=sys.stderr)
+                runner.request_emergency_stop()
 
         signal.signal(signal.SIGINT, on_sigint)
         try:
@@ -330,8 +338,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     info = summary(controller, args.profile, result)
     if serial_hal is not None:
         info["link"] = serial_hal.stats.as_dict(serial_hal.decoder)
-    if not args.fast and sys.stderr.isatty():
-        print(file=sys.stderr)
     if args.json:
         print(json.dumps(info, separators=(",", ":")))
     else:
@@ -339,17 +345,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if controller.outcome == COMPLETED:
         return EXIT_OK
     return EXIT_FAULT if controller.outcome == FAULTED else EXIT_STOPPED
-
-
-def _progress(ctl: Controller, sample: Sample | None) -> None:
-    measured = "" if sample is None else f" measured {sample.current_ua / 1000:7.3f} mA"
-    left = ctl.remaining_ms // 1000
-    line = (f"{ctl.state:<13} command {ctl.command.setpoint_ua / 1000:7.3f} mA{measured}  "
-            f"dose {uams_to_ma_min(ctl.delivered_uams):7.3f} mA*min  left {left // 60:02d}:{left % 60:02d}")
-    if sys.stderr.isatty():
-        print("\r" + line, end="", file=sys.stderr, flush=True)
-    elif ctl.tick % max(1, 10_000 // ctl.tick_ms) == 0:
-        print(line, file=sys.stderr, flush=True)
 
 
 def _print_summary(info: dict[str, object]) -> None:

@@ -73,10 +73,18 @@ class Runner:
         self.sleep = sleep
         self._stop_requested = False
         self._stop_sent = False
+        self._estop_requested = False
+        self._estop_sent = False
 
     def request_stop(self) -> None:
         """Ask for a controlled ramp-down at the next tick (signal-handler safe)."""
         self._stop_requested = True
+
+    def request_emergency_stop(self) -> None:
+        """Ask for an emergency stop (output cut, latched fault) before the next tick's
+        step (signal-handler safe: the request is carried out by the loop, never inside a
+        step)."""
+        self._estop_requested = True
 
     def run(self) -> RunResult:
         ctl, hal = self.controller, self.hal
@@ -112,6 +120,10 @@ class Runner:
                     if found is not None:
                         log.warning("the device reports %s: %s", found[0].value, found[1])
                         ctl.report_fault(*found)
+                if self._estop_requested and not self._estop_sent:
+                    self._estop_sent = True
+                    log.warning("emergency stop requested")
+                    ctl.emergency_stop()
                 command = step(sample)
                 try:
                     apply(command)
@@ -185,7 +197,8 @@ class Runner:
                              "dropped": True, "setpoint_ua": ctl.setpoint_ua,
                              "reason": f"the session ended after {ctl.treatment_ms} ms of "
                                        "treatment, before this adjustment was due"})
-        return RunResult(ticks, self.clock() - started, self._stop_requested, done_adj)
+        return RunResult(ticks, self.clock() - started,
+                         self._stop_requested or self._estop_requested, done_adj)
 
 
 def summary(ctl: Controller, profile: str, result: RunResult | None = None) -> dict[str, object]:

@@ -124,3 +124,46 @@ def test_the_runner_and_the_link_log_through_the_standard_logging_module(
             "tick 10 ms") in messages
     assert any(n == "iontocore.shell.runner" and m.startswith("session ended: fault")
                for n, _, m in messages), messages
+
+
+@pytest.mark.req("SUP-012")
+def test_a_second_interrupt_escalates_to_an_emergency_stop() -> None:
+    """What the CLI's Ctrl-C handler does: the first asks for a ramp-down, the second for an
+    emergency stop, carried out before the next step (never inside one)."""
+    from iontocore.faults import FaultCode
+
+    ctl = Controller(PALMS)
+    runner = Runner(ctl, SimulatedDevice(SimConfig(tick_ms=10)))
+
+    def progress(c: Controller, s: Sample | None) -> None:
+        if c.tick == 2_000:
+            runner.request_stop()
+        if c.tick == 2_100:
+            assert c.state == "ramp_down" and c.command.setpoint_ua != 0
+            runner.request_emergency_stop()
+
+    runner.progress, runner.progress_every = progress, 1
+    result = runner.run()
+    assert result.interrupted and ctl.state == "fault"
+    # carried out before the next step: recorded against the last tick, nothing stepped after it
+    assert ctl.faults[-1].code is FaultCode.EMERGENCY_STOP and ctl.faults[-1].tick == 2_100
+
+
+def test_the_live_line_counts_down_through_the_ramp_down() -> None:
+    from iontocore.shell.progress import status, time_left_ms
+
+    ctl = Controller(PALMS)
+    seen: list[tuple[str, int, str]] = []
+
+    def progress(c: Controller, s: Sample | None) -> None:
+        if c.state in ("treat", "ramp_down") and c.tick % 500 == 0:
+            seen.append((c.state, time_left_ms(c), status(c, s)))
+
+    runner = Runner(ctl, SimulatedDevice(SimConfig(tick_ms=10)), progress=progress,
+                    progress_every_ms=10)
+    runner.run()
+    down = [left for state, left, _ in seen if state == "ramp_down"]
+    assert len(down) >= 4 and all(a > b for a, b in zip(down, down[1:]))   # not frozen
+    assert down[0] <= 30_000 and "ramping down, about 00:" in seen[-1][2]
+    treat = [left for state, left, _ in seen if state == "treat"]
+    assert treat[0] > treat[-1] > down[0]  # the ramp-down is part of the estimate
