@@ -90,6 +90,12 @@ def parse_injection(text: str) -> Injection:
 
 @dataclass
 class SimConfig:
+    """The simulated output stage and body. `tick_ms` must equal the Controller's tick (one
+    read per tick advances simulated time by it); `compliance_mv` and `hw_trip_ua` should be
+    the device limits' `compliance_mv` and `trip_ua`; `body_ohm` with `series_fraction` and
+    `skin_capacitance_uf` is the load; the noise terms are Gaussian, seeded by `seed`;
+    `injections` are scheduled faults (`parse_injection("short@60")`)."""
+
     tick_ms: int = 10
     seed: int = 0
     body_ohm: float = 2000.0

@@ -37,7 +37,7 @@ from iontocore.prescription import Prescription
 from iontocore.supervision import SupervisionLimits
 from iontocore.machine import mermaid, render_spec
 
-from .runner import Adjustment, Runner, TickSink, summary
+from .runner import Adjustment, Runner, Summary, TickSink, summary
 from .progress import LiveProgress
 from .record import RecordWriter, read_record, summarise
 from .trace import TraceWriter
@@ -347,28 +347,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_FAULT if controller.outcome == FAULTED else EXIT_STOPPED
 
 
-def _print_summary(info: dict[str, object]) -> None:
+def _print_summary(info: Summary) -> None:
     fault = info["fault"]
     print(f"profile      {info['profile']} ({info['family']})")
     print(f"outcome      {info['outcome']}" + (f": {info['end_reason']}" if info["end_reason"] else ""))
-    if isinstance(fault, dict):
+    if fault is not None:
         print(f"fault        {fault['code']} at {fault['t_ms']} ms: {fault['reason']}")
     print(f"delivered    {info['delivered_mA_min']} mA*min ({info['delivered_uams']} uA*ms)")
-    print(f"treatment    {int(str(info['treatment_ms'])) / 60000:.2f} min, paused "
-          f"{int(str(info['paused_ms'])) / 1000:.1f} s in {info['pauses']} pause(s)")
+    print(f"treatment    {info['treatment_ms'] / 60000:.2f} min, paused "
+          f"{info['paused_ms'] / 1000:.1f} s in {info['pauses']} pause(s)")
     print(f"limits       {info['limit_ua']} uA limit, trip {info['trip_ua']} uA, "
           f"{info['max_step_ua']} uA max step per {info['tick_ms']} ms tick, "
           f"dead time {info['dead_time_ms']} ms")
+    extra: dict[str, object] = dict(info)
     for key in ("dose_target_mA_min", "time_extension_ms", "pulses_delivered", "charge_mC_per_cm2"):
-        if key in info:
-            print(f"{key:<12} {info[key]}")
-    adjustments = info.get("adjustments")
-    for adj in adjustments if isinstance(adjustments, list) else []:
+        if key in extra:
+            print(f"{key:<12} {extra[key]}")
+    for adj in info.get("adjustments", []):
         verdict = "accepted" if adj.get("accepted") else f"REFUSED: {adj.get('reason')}"
         if adj.get("dropped"):
             verdict = f"NOT APPLIED: {adj.get('reason')}"
-        print(f"adjust       {adj['delta_ua']:+d} uA at {adj['at_ms'] / 1000:g} s of treatment: "
-              f"{verdict}")
+        print(f"adjust       {adj['delta_ua']:+d} uA at {int(str(adj['at_ms'])) / 1000:g} s of "
+              f"treatment: {verdict}")
 
 
 # ---------------------------------------------------------------------- profiles, diagram

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, NotRequired, Protocol, TypedDict
 
 from iontocore.controller import FAULTED, Controller
 from iontocore.dose import uams_to_ma_min
@@ -48,13 +48,73 @@ class Adjustment:
 
 @dataclass
 class RunResult:
+    """What `Runner.run()` returns: ticks stepped (the post-session watch included), wall
+    time, whether a stop or emergency stop was requested from outside (`request_stop`,
+    Ctrl-C), and each scheduled adjustment with its reply (or why it was never applied).
+    The session's own outcome is on the Controller (`outcome`, `end_reason`)."""
+
     ticks: int
     wall_s: float
     interrupted: bool
     adjustments: list[dict[str, object]] = field(default_factory=list)
 
 
+class FaultSummary(TypedDict):
+    code: str
+    reason: str
+    t_ms: int
+    tick: int
+    zero_tick: int | None
+
+
+class Summary(TypedDict):
+    """The session summary (`summary()`, `ionto run --json`); family-specific keys only
+    where they apply."""
+
+    outcome: str                 # completed, stopped, fault, or incomplete
+    final_state: str
+    end_reason: str
+    fault: FaultSummary | None   # the fault that ended the session, if one did
+    faults: list[dict[str, object]]
+    delivered_uams: int
+    delivered_mA_min: float
+    treatment_ms: int
+    paused_ms: int
+    pauses: int
+    compliance_limited_ms: int
+    late_ticks: int
+    limit_ua: int
+    trip_ua: int
+    slew_ua_per_s: int
+    max_step_ua: int
+    dead_time_ms: int
+    tick_ms: int
+    ticks: int
+    profile: str
+    family: str
+    setpoint_ua: int
+    dose_target_uams: NotRequired[int]
+    dose_target_mA_min: NotRequired[float]
+    electrode_max_mA_min: NotRequired[float]
+    time_extension_ms: NotRequired[int]
+    pulses_planned: NotRequired[int]
+    pulses_delivered: NotRequired[int]
+    charge_mC_per_cm2: NotRequired[float]
+    wall_s: NotRequired[float]
+    interrupted: NotRequired[bool]
+    adjustments: NotRequired[list[dict[str, object]]]
+    link: NotRequired[dict[str, object]]
+
+
 class Runner:
+    """The safe loop around a Controller and a HAL: `run()` starts the session, steps it
+    every tick (read, step, apply), applies scheduled adjustments, keeps watching the output
+    off after the session ends (leak, SUP-010) and cuts the HAL on the way out, whatever
+    happens. `realtime=True` paces ticks by `clock`/`sleep` (injectable for tests);
+    `sinks` receive every tick and event (traces, records); `progress` is called every
+    `progress_every_ms`. `request_stop()` / `request_emergency_stop()` are safe from a
+    signal handler."""
+
     def __init__(self, controller: Controller, hal: Hal, *, realtime: bool = False,
                  sinks: list[TickSink] | None = None,
                  progress: Callable[[Controller, Sample | None], None] | None = None,
@@ -201,11 +261,11 @@ class Runner:
                          self._stop_requested or self._estop_requested, done_adj)
 
 
-def summary(ctl: Controller, profile: str, result: RunResult | None = None) -> dict[str, object]:
+def summary(ctl: Controller, profile: str, result: RunResult | None = None) -> Summary:
     """The session summary `ionto run --json` prints (one JSON object)."""
     rx = ctl.prescription
     last_fault = ctl.faults[-1] if ctl.faults and ctl.outcome == FAULTED else None
-    out: dict[str, object] = {
+    out: Summary = {
         "outcome": ctl.outcome or "incomplete",
         "final_state": ctl.state,
         "end_reason": ctl.end_reason,

@@ -32,3 +32,19 @@ def test_every_python_block_in_the_readme_runs(capsys: "pytest.CaptureFixture[st
         exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - the README's own code
     out = capsys.readouterr().out.split()
     assert out[0] == "completed" and int(out[-1]) > 0
+
+
+def test_the_readme_example_passes_mypy_strict(tmp_path: Path) -> None:
+    """A maker's script using the documented API type-checks under --strict."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    mypy = shutil.which("mypy") or str(Path(sys.executable).parent / "mypy")
+    readme = ROOT.joinpath("README.md").read_text("utf-8")
+    script = tmp_path / "maker.py"
+    script.write_text("\n".join(re.findall(r"```python\n(.*?)```", readme, re.S)), "utf-8")
+    out = subprocess.run([mypy, "--strict", "--no-incremental", str(script)], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
