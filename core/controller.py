@@ -159,6 +159,9 @@ class Controller:
 
     @property
     def state(self) -> str:
+        """The state machine's state, one of the constants of `iontocore.machine` (IDLE: "idle",
+        RAMP_UP, TREAT, POLARITY_SWAP, PAUSED, PULSE_GAP, RAMP_DOWN, FAULT). A session has
+        ended when the state is fault, or idle with an `outcome`."""
         return self._model.state
 
     @property
@@ -173,14 +176,18 @@ class Controller:
 
     @property
     def polarity(self) -> int:
+        """+1 when electrode A is the anode, -1 when it is the cathode: the prescription's,
+        flipped by a half-time reversal."""
         return self._polarity
 
     @property
     def late_ticks(self) -> int:
+        """How many samples arrived later than the tick and its tolerance (SUP-009)."""
         return self._sup.late_ticks
 
     @property
     def compliance_limited(self) -> bool:
+        """Whether the command is held at what the load allows at the compliance voltage."""
         return self._hold_ua >= 0
 
     @property
