@@ -18,7 +18,7 @@ import tempfile
 import threading
 from contextlib import ExitStack
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from iontocore import __version__, profiles
 from iontocore.controller import COMPLETED, FAULTED, Controller
@@ -334,7 +334,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             hal.close()
         if args.plot:
             stream.flush()
-            _plot(trace_path, args.plot, f"{args.profile}: {controller.outcome}")
+            _plot(trace_path, args.plot, f"{args.profile}: {controller.outcome}",
+                  limit_ua=controller.limit_ua, trip_ua=controller.trip_ua,
+                  faults=[(f.t_ms, f.code.value) for f in controller.faults])
     info = summary(controller, args.profile, result)
     if serial_hal is not None:
         info["link"] = serial_hal.stats.as_dict(serial_hal.decoder)
@@ -425,7 +427,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _plot(trace: str, out: str, title: str) -> None:
+def _plot(trace: str, out: str, title: str, **marks: Any) -> None:
     from .plot import PlotUnavailable, load_trace, render
 
     try:
@@ -435,7 +437,7 @@ def _plot(trace: str, out: str, title: str) -> None:
     except OSError as exc:
         raise BadInput(f"{trace}: {(exc.strerror or str(exc)).lower()}") from None
     try:
-        render(data, out, title)
+        render(data, out, title, **marks)
     except PlotUnavailable as exc:
         raise BadInput(str(exc)) from None
     except OSError as exc:

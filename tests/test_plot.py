@@ -76,3 +76,36 @@ def test_usage_version_and_suggestions(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit) as e:
         cli.main(["rnu"])
     assert e.value.code == 2 and "did you mean 'run'?" in capsys.readouterr().err
+
+
+def test_decimation_keeps_a_one_tick_spike() -> None:
+    from iontocore.shell.plot import MAX_POINTS, envelope
+
+    t = list(range(0, 1_200_000, 10))            # 20 minutes at 10 ms: 120,000 points
+    values = [15_000.0] * len(t)
+    values[77_777] = 36_000.0                     # one over-current sample
+    values[99_999] = float("nan")                 # and a tick without a sample
+    xs, ys = envelope(t, values)
+    assert len(xs) <= MAX_POINTS + 2 and max(ys) == 36_000.0 and min(ys) == 15_000.0
+    assert xs == sorted(xs)
+
+
+def test_run_plot_marks_limits_and_the_fault_code(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("matplotlib")
+    from iontocore.shell import plot
+
+    seen: dict[str, object] = {}
+    real = plot.render
+
+    def spy(trace: object, out: str, title: str = "", **marks: object) -> None:
+        seen.update(marks)
+        real(trace, out, title, **marks)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plot, "render", spy)
+    png = tmp_path / "fault.png"
+    assert cli.main(["run", "--profile", "hyperhidrosis-child", "--fast", "--plot", str(png),
+                     "--inject", "overcurrent@100"]) == 1
+    assert png.read_bytes()[:8] == PNG
+    assert seen["limit_ua"] and seen["trip_ua"] > seen["limit_ua"]  # type: ignore[operator]
+    assert [code for _, code in seen["faults"]] == ["overcurrent"]  # type: ignore[attr-defined]
