@@ -163,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--link-fault", action="append", default=[], metavar="KIND@SECONDS[:DURATION_S]",
                      help="a link fault (below); repeatable")
 
-    dia = sub.add_parser("diagram", help="print the state machine as a Mermaid diagram")
+    dia = sub.add_parser("diagram", help="print the state machine (Mermaid, or Graphviz DOT)")
+    dia.add_argument("--format", choices=("mermaid", "dot"), default="mermaid",
+                     help="mermaid (default) or dot: render offline with `dot -Tsvg` (graphviz)")
     dia.add_argument("--spec", action="store_true",
                      help="print specs/state_machine.md (states, transitions, diagram)")
     return p
@@ -527,7 +529,14 @@ def cmd_limits(args: argparse.Namespace) -> int:
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:
-    print(render_spec() if args.spec else mermaid(), end="" if args.spec else "\n")
+    if args.spec:
+        print(render_spec(), end="")
+    elif args.format == "dot":
+        from .diagram import dot
+
+        print(dot(), end="")
+    else:
+        print(mermaid())
     return EXIT_OK
 
 

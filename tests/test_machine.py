@@ -98,3 +98,24 @@ def test_triggers_fire_only_on_state_changes() -> None:
     assert fired == ["start", "at_target", "reverse", "reversed", "finish", "settled"], fired
     assert ctl.tick > 100_000
     del changes
+
+
+@pytest.mark.req("SM-001")
+def test_the_dot_diagram_draws_exactly_the_table_and_one_edge_into_fault() -> None:
+    from iontocore.machine import TRANSITIONS
+    from iontocore.shell.diagram import dot, edges
+
+    source = dot()
+    table = {(s, t.trigger, t.dest) for t in TRANSITIONS for s in t.sources}
+    assert edges(source) == table
+    assert source.count('-> "fault"') == 1  # the fault edges do not tangle: one, from the cluster
+    assert "s_active" not in source and source.startswith("digraph")
+
+
+def test_the_mermaid_diagram_paints_no_state_as_current() -> None:
+    from iontocore.machine import mermaid
+
+    text = mermaid()
+    assert "Class idle s_default" in text
+    assert not any(line.strip().startswith("Class") and line.strip().endswith("s_active")
+                   for line in text.splitlines())
