@@ -9,12 +9,14 @@ Sans-I/O and deterministic; depends on `transitions` only. Specs: specs/; safety
 SAFETY.md.
 """
 
-from .controller import Controller
+from .controller import COMPLETED, FAULTED, STOPPED, Controller, Outcome
 from .errors import InvalidSettings, Problem
 from .events import Reply, StateChanged
 from .faults import CATALOGUE, FaultCode, FaultRecord, Reaction
 from .interface import OFF, Command, Sample
 from .limits import DeviceLimits
+from .machine import (FAULT, IDLE, PAUSED, POLARITY_SWAP, PULSE_GAP, RAMP_DOWN, RAMP_UP, TREAT,
+                      State)
 from .prescription import Prescription
 from .supervision import SupervisionLimits
 from . import profiles
@@ -25,4 +27,7 @@ __all__ = [
     "CATALOGUE", "Command", "Controller", "DeviceLimits", "FaultCode", "FaultRecord",
     "InvalidSettings", "OFF", "Prescription", "Problem", "Reaction", "Reply", "Sample",
     "StateChanged", "SupervisionLimits", "profiles", "__version__",
+    # the states (Controller.state) and outcomes (Controller.outcome), typed as Literals
+    "State", "IDLE", "RAMP_UP", "TREAT", "POLARITY_SWAP", "PAUSED", "PULSE_GAP", "RAMP_DOWN",
+    "FAULT", "Outcome", "COMPLETED", "STOPPED", "FAULTED",
 ]

@@ -21,9 +21,11 @@ Safety contract (requirement IDs in specs/requirements.toml):
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Final, Literal
 
 from . import machine as sm
+from .machine import (FAULT, IDLE, PAUSED, POLARITY_SWAP, PULSE_GAP, RAMP_DOWN, RAMP_UP, TREAT,
+                      State)
 from .dose import ramp_down_bound_uams
 from .errors import Checker
 from .events import Reply, StateChanged
@@ -35,8 +37,6 @@ from .shaping import NA_PER_UA, max_step_ua, next_magnitude_na, polarity_may_cha
 from .supervision import (Debounce, SupervisionLimits, Supervisor, admit, amplitude_ua,
                           impedance_above, over_current, trip_average_ua)
 
-IDLE, RAMP_UP, TREAT, POLARITY_SWAP = sm.IDLE, sm.RAMP_UP, sm.TREAT, sm.POLARITY_SWAP
-PAUSED, PULSE_GAP, RAMP_DOWN, FAULT = sm.PAUSED, sm.PULSE_GAP, sm.RAMP_DOWN, sm.FAULT
 
 TIME_STATES = frozenset({RAMP_UP, TREAT, POLARITY_SWAP, PULSE_GAP})
 """Treatment time counts here (not while paused, not in the final ramp-down)."""
@@ -52,13 +52,17 @@ SENSOR_FAULTS = frozenset({FaultCode.SENSOR_STUCK, FaultCode.IMPLAUSIBLE_SAMPLE}
 """While ramping down towards one of these, the sensor is not believed: open-loop ramp,
 no sensor-based monitors."""
 
-COMPLETED, STOPPED, FAULTED = "completed", "stopped", "fault"
+Outcome = Literal["completed", "stopped", "fault"]
+"""How a session ended (`Controller.outcome`; None while it runs)."""
+COMPLETED: Final = "completed"
+STOPPED: Final = "stopped"
+FAULTED: Final = "fault"
 
 
 class _Model:
     """The object `transitions` drives; kept apart so triggers never shadow controller names."""
 
-    state: str
+    state: State
 
 
 class Controller:
@@ -123,7 +127,7 @@ class Controller:
         self._pause_ms = 0
         self._pulse_on_ms = 0
         self._gap_ms = 0
-        self._ending: tuple[str, str] | None = None  # outcome and reason of a ramp-down
+        self._ending: tuple[Outcome, str] | None = None  # outcome and reason of a ramp-down
         self._pending: int = -1    # index in faults of a ramp-then-fault in progress
         self._ack_needed = False   # an over-current trip awaits acknowledgement
         self._quiet_ms = -1        # in fault: quiet time shown by punctual fresh samples (-1: none)
@@ -145,7 +149,7 @@ class Controller:
         self.compliance_limited_ms = 0
         self.pauses = 0
         self.pulses_done = 0
-        self.outcome: str | None = None
+        self.outcome: Outcome | None = None
         self.end_reason = ""
         self.faults: list[FaultRecord] = []
         self.events: list[StateChanged | FaultRecord] = []
@@ -158,11 +162,17 @@ class Controller:
     # ------------------------------------------------------------------ read-only views
 
     @property
-    def state(self) -> str:
+    def state(self) -> State:
         """The state machine's state, one of the constants of `iontocore.machine` (IDLE: "idle",
         RAMP_UP, TREAT, POLARITY_SWAP, PAUSED, PULSE_GAP, RAMP_DOWN, FAULT). A session has
         ended when the state is fault, or idle with an `outcome`."""
         return self._model.state
+
+    @property
+    def finished(self) -> bool:
+        """Whether the session has ended: in fault, or back in idle with an outcome. A loop
+        `while not ctl.finished` ends; the Runner then still watches the output off."""
+        return self._model.state == FAULT or (self._model.state == IDLE and self.outcome is not None)
 
     @property
     def t_ms(self) -> int:
@@ -538,7 +548,7 @@ class Controller:
         self._phase_bound_ms = ramp_ms + extra + 2 * tick
         self._phase_bound_ticks = ramp_ticks + -(-extra // tick) + 2
 
-    def _end(self, trigger: str, outcome: str, reason: str) -> None:
+    def _end(self, trigger: str, outcome: Outcome, reason: str) -> None:
         self._ending = (outcome, reason)
         self._fire(trigger, reason)
 

@@ -12,7 +12,7 @@ an internal fault.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Final, Literal, NamedTuple
 
 from transitions import Machine
 
@@ -31,14 +31,19 @@ class TransitionSpec(NamedTuple):
     when: str
 
 
-IDLE = "idle"
-RAMP_UP = "ramp_up"
-TREAT = "treat"
-POLARITY_SWAP = "polarity_swap"
-PAUSED = "paused"
-PULSE_GAP = "pulse_gap"
-RAMP_DOWN = "ramp_down"
-FAULT = "fault"
+State = Literal["idle", "ramp_up", "treat", "polarity_swap", "paused", "pulse_gap",
+                "ramp_down", "fault"]
+"""The type of `Controller.state`: a typo such as `ctl.state != "faulted"` is a type error
+(mypy --strict: non-overlapping comparison)."""
+
+IDLE: Final = "idle"
+RAMP_UP: Final = "ramp_up"
+TREAT: Final = "treat"
+POLARITY_SWAP: Final = "polarity_swap"
+PAUSED: Final = "paused"
+PULSE_GAP: Final = "pulse_gap"
+RAMP_DOWN: Final = "ramp_down"
+FAULT: Final = "fault"
 
 STATES: tuple[StateSpec, ...] = (
     StateSpec(IDLE, "off", "nothing",

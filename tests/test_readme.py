@@ -48,3 +48,40 @@ def test_the_readme_example_passes_mypy_strict(tmp_path: Path) -> None:
     out = subprocess.run([mypy, "--strict", "--no-incremental", str(script)], capture_output=True,
                          text=True, cwd=tmp_path, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_typo_in_a_state_name_is_a_type_error(tmp_path: Path) -> None:
+    """Controller.state is a Literal of the state names: `!= "faulted"` (a loop that would
+    never end) fails mypy --strict, the exported constant and `finished` pass."""
+    import shutil
+    import subprocess
+    import sys
+
+    mypy = shutil.which("mypy") or str(Path(sys.executable).parent / "mypy")
+    head = ("from iontocore import FAULT, Controller, DeviceLimits, profiles\n"
+            "ctl = Controller(profiles.load('hyperhidrosis-palms'), DeviceLimits())\n")
+    good, bad = tmp_path / "good.py", tmp_path / "bad.py"
+    good.write_text(head + "while ctl.state != FAULT and not ctl.finished:\n    break\n"
+                    "assert ctl.outcome in (None, 'completed', 'stopped', 'fault')\n", "utf-8")
+    bad.write_text(head + "while ctl.state != 'faulted':\n    break\n", "utf-8")
+    ok = subprocess.run([mypy, "--strict", "--no-incremental", str(good)], capture_output=True,
+                        text=True, cwd=tmp_path, timeout=600)
+    assert ok.returncode == 0, ok.stdout
+    typo = subprocess.run([mypy, "--strict", "--no-incremental", str(bad)], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=600)
+    assert typo.returncode == 1 and "Non-overlapping" in typo.stdout, typo.stdout
+
+
+def test_finished_is_true_exactly_when_the_session_has_ended() -> None:
+    from iontocore import Controller, DeviceLimits, profiles
+    from iontocore.hal.sim import SimConfig, SimulatedDevice
+
+    ctl = Controller(profiles.load("hyperhidrosis-child"), DeviceLimits(), tick_ms=10)
+    sim = SimulatedDevice(SimConfig(tick_ms=10))
+    assert not ctl.finished and ctl.start().accepted
+    for _ in range(1_000_000):
+        if ctl.finished:
+            break
+        assert ctl.state != "fault" and not (ctl.state == "idle" and ctl.outcome)
+        sim.apply(ctl.step(sim.read()))
+    assert ctl.finished and ctl.outcome == "completed" and ctl.state == "idle"
