@@ -25,6 +25,8 @@ within its watchdog time (device-side watchdog, HAL-002). Backends: `sim`
 
 from __future__ import annotations
 
+import logging
+
 from typing import Protocol, runtime_checkable
 
 from iontocore.interface import Command, Sample
@@ -42,3 +44,6 @@ class Hal(Protocol):
 
 
 __all__ = ["Hal"]
+
+# A library does not print: the maker's application routes these loggers (iontocore.hal.*)
+logging.getLogger(__name__).addHandler(logging.NullHandler())

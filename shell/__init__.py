@@ -2,3 +2,8 @@
 
 Everything with a clock, a file, a signal or a terminal lives here, never in core/.
 """
+
+import logging
+
+# A library does not print: the maker's application routes these loggers (iontocore.shell.*)
+logging.getLogger(__name__).addHandler(logging.NullHandler())
