@@ -107,6 +107,87 @@ def soup_table(soup: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     return rows, problems
 
 
+# ------------------------------------------------------------------------------ anomalies
+
+SKIP_MARKS = {"skip", "skipif", "xfail"}
+SKIP_CALLS = {"skip", "importorskip", "xfail"}
+
+
+def declared_skips(tests_dir: Path = ROOT / "tests") -> set[str]:
+    """Test functions that can end skipped or as an expected failure, read from the source:
+    a skip, skipif or xfail marker (on the function, its class or the module's pytestmark),
+    or a call to pytest.skip / importorskip / xfail in its body. As 'tests/file.py::name'."""
+    import ast
+
+    def marks(decorators: list[ast.expr]) -> bool:
+        for dec in decorators:
+            node = dec.func if isinstance(dec, ast.Call) else dec
+            if isinstance(node, ast.Attribute) and node.attr in SKIP_MARKS:
+                return True
+        return False
+
+    def calls(fn: ast.AST) -> bool:
+        return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                   and n.func.attr in SKIP_CALLS and isinstance(n.func.value, ast.Name)
+                   and n.func.value.id == "pytest" for n in ast.walk(fn))
+
+    found: set[str] = set()
+    for path in sorted(tests_dir.glob("test_*.py")):
+        tree = ast.parse(path.read_text("utf-8"))
+        rel = f"{tests_dir.name}/{path.name}"
+        module_marked = any(isinstance(n, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "pytestmark" for t in n.targets)
+            and any(isinstance(c, ast.Attribute) and c.attr in SKIP_MARKS for c in ast.walk(n.value))
+            for n in tree.body)
+
+        def visit(body: list[ast.stmt], prefix: str, inherited: bool) -> None:
+            for node in body:
+                if isinstance(node, ast.ClassDef):
+                    visit(node.body, f"{prefix}{node.name}::", inherited or marks(node.decorator_list))
+                elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                        node.name.startswith("test"):
+                    if inherited or marks(node.decorator_list) or calls(node):
+                        found.add(f"{rel}::{prefix}{node.name}")
+
+        visit(tree.body, "", module_marked)
+    return found
+
+
+def function_id(nodeid: str) -> str:
+    """A test's node ID without its parametrization: one test function."""
+    return nodeid.split("[", 1)[0]
+
+
+ANOMALY_KEYS = ("title", "kind", "status", "tests", "description", "safety_impact",
+                "why_acceptable")
+
+
+def anomaly_problems(anomalies: dict[str, Any], declared: set[str],
+                     tests: dict[str, Any] | None = None) -> list[str]:
+    """The register and the tests agree: every test that can skip or xfail has an entry,
+    every entry names such a test, and every test that did skip or xfail in the run is covered."""
+    problems: list[str] = []
+    covered: set[str] = set()
+    for aid, entry in anomalies.items():
+        if not ID_RE.match(aid):
+            problems.append(f"anomaly ID {aid!r} is malformed")
+        for key in ANOMALY_KEYS:
+            if key not in entry or (key != "tests" and not entry[key]):
+                problems.append(f"{aid}: no {key}")
+        if not entry.get("tests"):
+            problems.append(f"{aid} names no test that is marked skipped or xfail")
+        for nid in entry.get("tests", []):
+            covered.add(nid)
+            if nid not in declared:
+                problems.append(f"{aid} names {nid}, which is not a test that can skip or xfail")
+    for nid in sorted(declared - covered):
+        problems.append(f"{nid} can skip or xfail but has no entry in specs/anomalies.toml")
+    for nid, t in sorted((tests or {}).items()):
+        if t.get("outcome") in ("skipped", "xfailed", "xpassed") and function_id(nid) not in covered:
+            problems.append(f"{nid} {t['outcome']} in this run and no anomaly covers it")
+    return problems
+
+
 # ------------------------------------------------------------------------------ running
 
 def stage(what: str) -> None:
@@ -217,8 +298,9 @@ def markdown(bundle: dict[str, Any]) -> str:
              + f", generated {bundle['environment']['generated_utc']}, in {s['seconds']} s.", "",
              f"- requirements: {s['requirements_verified']} of {s['requirements']} verified",
              f"- hazards: {s['hazards']}, each with controls",
-             f"- tests: {s['tests_passed']} passed, {s['tests_failed']} failed (pytest exit "
-             f"{s['pytest_exit']})",
+             f"- tests: {s['tests_passed']} passed, {s['tests_failed']} failed, "
+             f"{s['tests_skipped']} skipped or xfailed (not verifying; specs/anomalies.toml) "
+             f"(pytest exit {s['pytest_exit']})",
              f"- mutation: {s['mutation']}",
              f"- model checking: {s['model_check']}",
              f"- CrossHair: {s['crosshair']}", ""]
@@ -245,6 +327,15 @@ def markdown(bundle: dict[str, Any]) -> str:
     for row in bundle["soup"]:
         lines.append(f"| {row['name']} | {row['version']} | {row['licence']} | {row['kind']} | "
                      f"{row['purpose']} | {', '.join(row['requirements']) or '-'} |")
+    lines += ["", "## Anomaly register (specs/anomalies.toml)", "",
+              "Known anomalies of the software and of its verification, their safety impact "
+              "and why they are acceptable. A skipped test never counts as verifying.", "",
+              "| ID | status | anomaly | tests | skipped or xfailed in this run | safety impact "
+              "| why acceptable |", "|---|---|---|---|---|---|---|"]
+    for a in bundle["anomalies"]:
+        lines.append(f"| {a['id']} | {a['status']} | {a['title']} | "
+                     + ", ".join(f"`{t}`" for t in a["tests"])
+                     + f" | {len(a['skipped_this_run'])} | {a['safety_impact']} | {a['why_acceptable']} |")
     mut = bundle["mutation"]
     lines += ["", "## Mutation testing", "", f"{s['mutation']}.", ""]
     for e in mut.get("equivalent", []):
@@ -348,6 +439,8 @@ def main() -> int:
     safety_md = (ROOT / "SAFETY.md").read_text("utf-8")
     rows, trace_problems = trace(reqs, hazards, tests, safety_md)
     problems += trace_problems
+    anomalies = tomllib.loads((SPECS / "anomalies.toml").read_text("utf-8"))
+    problems += anomaly_problems(anomalies, declared_skips(), tests)
     if pytest_exit != 0:
         problems.append(f"pytest exited {pytest_exit}")
     if not mutation.get("passed") and not mutation.get("skipped"):
@@ -367,6 +460,9 @@ def main() -> int:
         "requirements": rows,
         "requirements_by_id": {r["id"]: r for r in rows},
         "soup": soup_rows,
+        "anomalies": [{"id": aid, **a, "skipped_this_run": sorted(
+            nid for nid, t in tests.items() if function_id(nid) in a["tests"]
+            and t["outcome"] in ("skipped", "xfailed", "xpassed"))} for aid, a in anomalies.items()],
         "mutation": mutation,
         "facts": f,
         "fault_matrix": (SPECS / "fault_matrix.md").read_text("utf-8"),
@@ -379,6 +475,8 @@ def main() -> int:
         "requirements_verified": sum(r["status"] == "verified" for r in rows),
         "hazards": len(hazards),
         "tests_passed": outcomes.count("passed"), "tests_failed": outcomes.count("failed"),
+        "tests_skipped": outcomes.count("skipped") + outcomes.count("xfailed")
+        + outcomes.count("xpassed"),
         "pytest_exit": pytest_exit, "pytest_seconds": round(test_seconds, 1),
         "mutation": ("skipped" if mutation.get("skipped") else
                      f"{mutation.get('killed')} of {mutation.get('total')} mutants killed "
