@@ -107,6 +107,51 @@ def soup_table(soup: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     return rows, problems
 
 
+# ------------------------------------------------------------------------------ risk
+
+RISK_LEVELS = ("acceptable", "alarp", "unacceptable")
+
+
+def risk_problems(hazards: dict[str, Any], risk: dict[str, Any]) -> list[str]:
+    """Every hazard's risk before and after its controls is the matrix's verdict, none is left
+    unacceptable, an ALARP residual risk says why, and the file states the class and the
+    overall residual risk."""
+    problems: list[str] = []
+    matrix = risk.get("matrix", {})
+    for sev in ("1", "2", "3", "4", "5"):
+        row = matrix.get(sev, [])
+        if len(row) != 5 or any(v not in RISK_LEVELS for v in row):
+            problems.append(f"specs/risk.toml: matrix row {sev} is not five of {RISK_LEVELS}")
+            return problems
+    for key in ("class", "justification"):
+        if not risk.get("safety_class", {}).get(key):
+            problems.append(f"specs/risk.toml: no safety_class {key}")
+    if not risk.get("overall", {}).get("statement"):
+        problems.append("specs/risk.toml: no overall residual-risk statement")
+    for hid, hz in hazards.items():
+        try:
+            sev, before, after = (int(hz[k]) for k in ("severity", "probability_before",
+                                                       "probability_after"))
+        except (KeyError, TypeError, ValueError):
+            problems.append(f"{hid}: needs severity, probability_before and probability_after")
+            continue
+        if not all(1 <= v <= 5 for v in (sev, before, after)):
+            problems.append(f"{hid}: severity and probabilities must be 1..5")
+            continue
+        if after > before:
+            problems.append(f"{hid}: probability after controls ({after}) above before ({before})")
+        for key, prob in (("risk_before", before), ("residual_risk", after)):
+            verdict = matrix[str(sev)][prob - 1]
+            if hz.get(key) != verdict:
+                problems.append(f"{hid}: {key} is {hz.get(key)!r}, the matrix says {verdict!r} "
+                                f"(severity {sev}, probability {prob})")
+        if hz.get("residual_risk") == "unacceptable":
+            problems.append(f"{hid}: residual risk unacceptable")
+        if not hz.get("risk_rationale"):
+            problems.append(f"{hid}: no risk_rationale (why these probabilities; why ALARP)")
+    return problems
+
+
 # ------------------------------------------------------------------------------ anomalies
 
 SKIP_MARKS = {"skip", "skipif", "xfail"}
@@ -306,6 +351,25 @@ def markdown(bundle: dict[str, Any]) -> str:
              f"- CrossHair: {s['crosshair']}", ""]
     if bundle["problems"]:
         lines += ["## Problems", ""] + [f"- {p}" for p in bundle["problems"]] + [""]
+    risk = bundle["risk"]
+    lines += ["## Software safety class", "",
+              f"IEC 62304 software safety class **{risk['safety_class']['class']}**. "
+              + risk["safety_class"]["justification"], "",
+              "## Risk file (ISO 14971; specs/hazards.toml, specs/risk.toml)", "",
+              "| hazard | harm | severity | probability before controls | risk before | "
+              "probability after controls | residual risk | why |", "|---|---|---|---|---|---|---|---|"]
+    for hz in bundle["hazards"]:
+        lines.append(f"| {hz['id']} {hz['hazard']} | {hz['harm']} | {hz['severity']} | "
+                     f"{hz['probability_before']} | {hz['risk_before']} | {hz['probability_after']} | "
+                     f"**{hz['residual_risk']}** | {hz['risk_rationale']} |")
+    lines += ["", "Acceptability matrix (rows: severity; columns: probability 1..5):", "",
+              "| severity | " + " | ".join(f"P{p}" for p in range(1, 6)) + " |",
+              "|---|---|---|---|---|---|"]
+    for sev, row in risk["matrix"].items():
+        lines.append(f"| {sev} {risk['severity'][sev].split(':')[0]} | " + " | ".join(row) + " |")
+    lines += ["", "Probability scale: " + "; ".join(f"P{k} {v}" for k, v in risk["probability"].items())
+              + ".", "", risk["method"]["text"], "",
+              "**Overall residual risk.** " + risk["overall"]["statement"], ""]
     lines += ["## Traceability: hazard -> requirement -> verification -> result", "",
               "| hazard | requirement | methods | tests (passed/total by kind) | result |",
               "|---|---|---|---|---|"]
@@ -440,6 +504,8 @@ def main() -> int:
     rows, trace_problems = trace(reqs, hazards, tests, safety_md)
     problems += trace_problems
     anomalies = tomllib.loads((SPECS / "anomalies.toml").read_text("utf-8"))
+    risk = tomllib.loads((SPECS / "risk.toml").read_text("utf-8"))
+    problems += risk_problems(hazards, risk)
     problems += anomaly_problems(anomalies, declared_skips(), tests)
     if pytest_exit != 0:
         problems.append(f"pytest exited {pytest_exit}")
@@ -457,6 +523,7 @@ def main() -> int:
         "environment": environment(),
         "problems": problems,
         "hazards": [{"id": hid, **h} for hid, h in hazards.items()],
+        "risk": risk,
         "requirements": rows,
         "requirements_by_id": {r["id"]: r for r in rows},
         "soup": soup_rows,

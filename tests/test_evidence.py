@@ -118,3 +118,34 @@ def test_a_control_that_does_not_name_its_hazard_is_a_problem(specs: Path) -> No
     (specs / "requirements.toml").write_text(
         text[:end] + text[end:].replace('hazards = ["HAZ-001", "HAZ-003"]', 'hazards = ["HAZ-001"]', 1))
     assert "HAZ-003 lists control CTL-001, which does not name HAZ-003" in build.load_specs(specs)[3]
+
+
+RISK = __import__("tomllib").loads((ROOT / "specs" / "risk.toml").read_text("utf-8"))
+
+
+def test_the_risk_file_is_complete_and_every_residual_risk_is_the_matrix_verdict() -> None:
+    hazards = build.load_specs()[1]
+    assert not build.risk_problems(hazards, RISK)
+    assert all(h["residual_risk"] != "unacceptable" for h in hazards.values())
+
+
+def test_a_residual_risk_that_disagrees_with_the_matrix_is_a_problem() -> None:
+    hazards = build.load_specs()[1]
+    hazards["HAZ-003"]["probability_after"] = 3  # severity 4 at P3: unacceptable
+    problems = build.risk_problems(hazards, RISK)
+    assert "HAZ-003: residual_risk is 'alarp', the matrix says 'unacceptable' (severity 4, probability 3)" in problems
+    hazards["HAZ-003"]["residual_risk"] = "unacceptable"
+    assert "HAZ-003: residual risk unacceptable" in build.risk_problems(hazards, RISK)
+    hazards = build.load_specs()[1]
+    hazards["HAZ-001"]["probability_after"] = 5
+    assert "HAZ-001: probability after controls (5) above before (4)" in build.risk_problems(hazards, RISK)
+    del hazards["HAZ-002"]["probability_before"]
+    assert "HAZ-002: needs severity, probability_before and probability_after" in build.risk_problems(hazards, RISK)
+
+
+def test_the_risk_file_must_state_the_class_and_the_overall_residual_risk() -> None:
+    hazards = build.load_specs()[1]
+    risk = {**RISK, "safety_class": {"class": "C"}, "overall": {}}
+    problems = build.risk_problems(hazards, risk)
+    assert "specs/risk.toml: no safety_class justification" in problems
+    assert "specs/risk.toml: no overall residual-risk statement" in problems

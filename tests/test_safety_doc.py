@@ -37,7 +37,19 @@ def test_every_fault_class_has_its_row_with_its_requirement() -> None:
 
 
 def test_hazard_table_matches_hazards_toml() -> None:
+    lines = SAFETY.splitlines()
+    header = next(line for line in lines if line.startswith("| hazard | severity"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
     for hid, hazard in HAZARDS.items():
-        row = next(line for line in SAFETY.splitlines() if line.startswith(f"| {hid}"))
-        listed = {c.strip().split(" ")[0] for c in row.split("|")[3].split(",")}
+        row = next(line for line in lines if line.startswith(f"| {hid}"))
+        cells = dict(zip(columns, (c.strip() for c in row.strip("|").split("|")), strict=True))
+        listed = {c.strip().split(" ")[0] for c in cells["controlled by"].split(",")}
         assert listed == set(hazard["controls"]), (hid, listed ^ set(hazard["controls"]))
+        assert (cells["severity"], cells["probability before"], cells["probability after"],
+                cells["residual risk"]) == (str(hazard["severity"]), str(hazard["probability_before"]),
+                                            str(hazard["probability_after"]), hazard["residual_risk"]), hid
+
+
+def test_the_safety_class_in_safety_md_is_the_risk_file_s() -> None:
+    risk = tomllib.loads((ROOT / "specs" / "risk.toml").read_text("utf-8"))
+    assert f"software safety class {risk['safety_class']['class']}**" in SAFETY
