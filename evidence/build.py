@@ -152,6 +152,32 @@ def risk_problems(hazards: dict[str, Any], risk: dict[str, Any]) -> list[str]:
     return problems
 
 
+# ------------------------------------------------------------------------------ what was tested
+
+def compare_tested(tested: dict[str, Any] | None, now: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Notes and problems from comparing what the test run identified (its `tested` record)
+    with the tree and install the bundle is built from."""
+    notes: list[str] = []
+    if not tested:
+        return notes, ["the test results do not identify what was tested (no `tested` record: "
+                       "a test run from before evidence/provenance.py, or not through tests/conftest.py)"]
+    problems: list[str] = []
+    if tested.get("commit") != now.get("commit"):
+        notes.append(f"the bundle is built at commit {now.get('commit')}, the tests ran at commit "
+                     f"{tested.get('commit')}")
+    if tested.get("dirty"):
+        notes.append("the tests ran on a tree with uncommitted changes: the commit alone does not "
+                     "identify what was tested; the source hashes do")
+    if tested.get("sources_sha256") != now.get("sources_sha256"):
+        old, new = tested.get("sources", {}), now.get("sources", {})
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        problems.append("the installed iontocore sources differ from those tested: "
+                        + (", ".join(changed) or "(no per-file hashes)"))
+    if tested.get("constraints_sha256") != now.get("constraints_sha256"):
+        problems.append("constraints.txt differs from the one the tests ran with")
+    return notes, problems
+
+
 # ------------------------------------------------------------------------------ anomalies
 
 SKIP_MARKS = {"skip", "skipif", "xfail"}
@@ -351,6 +377,15 @@ def markdown(bundle: dict[str, Any]) -> str:
              f"- CrossHair: {s['crosshair']}", ""]
     if bundle["problems"]:
         lines += ["## Problems", ""] + [f"- {p}" for p in bundle["problems"]] + [""]
+    t, b = bundle["tested"], bundle["bundle_tree"]
+    lines += ["## What was tested (recorded by the test run)", "",
+              "| | tested | this bundle's tree |", "|---|---|---|"]
+    for key, label in (("commit", "commit"), ("dirty", "uncommitted changes"),
+                       ("sources_sha256", "installed iontocore sources (SHA-256 of the per-file hashes)"),
+                       ("constraints_sha256", "constraints.txt (SHA-256)"), ("python", "Python"),
+                       ("implementation", "implementation"), ("platform", "platform")):
+        lines.append(f"| {label} | `{t.get(key, 'not recorded')}` | `{b.get(key)}` |")
+    lines += [""] + [f"- **Note:** {n}" for n in bundle["tested_notes"]] + [""]
     risk = bundle["risk"]
     lines += ["## Software safety class", "",
               f"IEC 62304 software safety class **{risk['safety_class']['class']}**. "
@@ -494,6 +529,12 @@ def main() -> int:
         stage("2/4 tests: the whole suite with the deep model check (pytest prints its progress)")
         test_data, pytest_exit, test_seconds = run_tests(out)
     tests = test_data.get("tests", {})
+    sys.path.insert(0, str(ROOT / "evidence"))
+    import provenance
+
+    now = provenance.identify()
+    tested_notes, tested_problems = compare_tested(test_data.get("tested"), now)
+    problems += tested_problems
     stage("3/4 mutation testing: " + ("skipped" if args.skip_mutation else
                                       "evidence/mutation.py (prints its stages and mutants done)"))
     extra = (["--no-cache"] if args.no_mutation_cache else []) + \
@@ -521,6 +562,9 @@ def main() -> int:
     model = f["model_check"]
     bundle: dict[str, Any] = {
         "environment": environment(),
+        "tested": test_data.get("tested") or {},
+        "bundle_tree": {k: v for k, v in now.items() if k != "sources"},
+        "tested_notes": tested_notes,
         "problems": problems,
         "hazards": [{"id": hid, **h} for hid, h in hazards.items()],
         "risk": risk,

@@ -109,7 +109,21 @@ class _EvidenceRecorder:
         import json
 
         with open(self.path, "w", encoding="utf-8") as fh:
-            json.dump({"hypothesis_profile": PROFILE, "tests": self.tests}, fh, indent=1, default=str)
+            json.dump({"hypothesis_profile": PROFILE, "tested": _provenance(), "tests": self.tests},
+                      fh, indent=1, default=str)
+
+
+def _provenance() -> dict[str, object]:
+    """What this run tested: commit, dirty flag, hashes of the installed sources and of
+    constraints.txt, Python and platform (evidence/provenance.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("iontocore_provenance",
+                                                  ROOT / "evidence" / "provenance.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.identify()  # type: ignore[no-any-return]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -149,3 +149,41 @@ def test_the_risk_file_must_state_the_class_and_the_overall_residual_risk() -> N
     problems = build.risk_problems(hazards, risk)
     assert "specs/risk.toml: no safety_class justification" in problems
     assert "specs/risk.toml: no overall residual-risk statement" in problems
+
+
+def test_the_test_run_identifies_what_it_tested(pytester: pytest.Pytester) -> None:
+    """The recorder writes the commit, dirty flag, source and constraints hashes, Python and
+    platform, and they are those of this tree and install."""
+    import json
+
+    import provenance  # evidence/, on sys.path above
+
+    pytester.makeconftest((ROOT / "tests" / "conftest.py").read_text("utf-8").replace(
+        'ROOT = Path(__file__).resolve().parents[1]', f'ROOT = Path({str(ROOT)!r})'))
+    pytester.makepyfile(test_k="def test_a():\n    pass\n")
+    out = pytester.path / "t.json"
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--evidence-json={out}")
+    tested = json.loads(out.read_text())["tested"]
+    now = provenance.identify()
+    assert len(tested["commit"]) == 40 and tested["commit"] == now["commit"]
+    for key in ("sources_sha256", "constraints_sha256", "python", "platform", "dirty"):
+        assert tested[key] == now[key], key
+    assert "iontocore/controller.py" in tested["sources"] and "iontocore/hal/sim.py" in tested["sources"]
+    assert build.compare_tested(tested, now) == ([], []) or tested["dirty"]
+
+
+def test_a_bundle_from_other_sources_or_commit_says_so() -> None:
+    import provenance
+
+    now = provenance.identify()
+    tested = {**now, "commit": "0" * 40, "dirty": False}
+    notes, problems = build.compare_tested(tested, now)
+    assert notes == [f"the bundle is built at commit {now['commit']}, the tests ran at commit {'0' * 40}"]
+    assert problems == []
+    changed = {**now["sources"], "iontocore/supervision.py": "f" * 64}
+    tested = {**now, "sources": changed, "sources_sha256": provenance.digest(changed),
+              "constraints_sha256": "x"}
+    notes, problems = build.compare_tested(tested, now)
+    assert problems == ["the installed iontocore sources differ from those tested: iontocore/supervision.py",
+                        "constraints.txt differs from the one the tests ran with"]
+    assert build.compare_tested(None, now)[1][0].startswith("the test results do not identify")
