@@ -95,10 +95,17 @@ def soup_table(soup: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
                                if c.startswith("License ::")]
                 licence = ", ".join(classifiers) or licence[:60] or "unknown"
         except metadata.PackageNotFoundError:
+            if entry.get("kind") == "platform":
+                rows.append({"name": name, "version": platform.python_version(),
+                             "licence": "PSF-2.0", **{k: v for k, v in entry.items() if k != "version"},
+                             "reviewed_version": entry.get("version")})
+                continue
             version, licence = "not installed", "-"
             if entry.get("kind") in ("runtime", "verification"):
                 problems.append(f"SOUP {name} ({entry.get('kind')}) is not installed")
-        rows.append({"name": name, "version": version, "licence": licence, **entry})
+        rows.append({"name": name, "version": version, "licence": licence,
+                     **{k: v for k, v in entry.items() if k != "version"},
+                     "reviewed_version": entry.get("version")})
     runtime = [re.split(r"[<>=!~ ;\[]", r)[0] for r in metadata.requires("iontocore") or []
                if "extra ==" not in r]
     for dep in runtime:
@@ -257,6 +264,88 @@ def anomaly_problems(anomalies: dict[str, Any], declared: set[str],
         if t.get("outcome") in ("skipped", "xfailed", "xpassed") and function_id(nid) not in covered:
             problems.append(f"{nid} {t['outcome']} in this run and no anomaly covers it")
     return problems
+
+
+# ------------------------------------------------------------------------------ SOUP at run time
+
+def runtime_closure(root: str = "iontocore") -> dict[str, str]:
+    """Every distribution installed for iontocore at run time (no extras), with the installed
+    version: its requirements, theirs, and so on, markers evaluated for this interpreter."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found: dict[str, str] = {}
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        for text in metadata.requires(name) or []:
+            req = Requirement(text)
+            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                continue
+            dist = metadata.distribution(req.name)
+            key = canonicalize_name(dist.metadata["Name"])
+            if key not in found:
+                found[key] = dist.version
+                todo.append(dist.metadata["Name"])
+    return found
+
+
+def runtime_soup_problems(soup: dict[str, Any], closure: dict[str, str]) -> list[str]:
+    """Every runtime package (and CPython) is in specs/soup.toml with the installed version, a
+    purpose and a known-anomaly review; every runtime entry is really installed at run time."""
+    problems: list[str] = []
+    listed = {name.lower(): entry for name, entry in soup.items()}
+    wanted = {**closure, "cpython": ".".join(platform.python_version_tuple()[:2])}
+    if platform.python_implementation() != "CPython":
+        problems.append(f"running on {platform.python_implementation()}, specs/soup.toml reviews CPython")
+    for name, version in sorted(wanted.items()):
+        entry = listed.get(name)
+        if entry is None:
+            problems.append(f"{name} {version} is installed at run time but not in specs/soup.toml")
+            continue
+        if entry.get("kind") not in ("runtime", "platform"):
+            problems.append(f"SOUP {name}: installed at run time, but kind is {entry.get('kind')!r}")
+        if entry.get("version") != version:
+            problems.append(f"SOUP {name}: specs/soup.toml reviews {entry.get('version')!r}, "
+                            f"{version} is installed")
+        for key in ("purpose", "anomalies"):
+            if not entry.get(key):
+                problems.append(f"SOUP {name}: no {key} (known-anomaly review)" if key == "anomalies"
+                                else f"SOUP {name}: no {key}")
+    for name, entry in listed.items():
+        if entry.get("kind") in ("runtime", "platform") and name not in wanted:
+            problems.append(f"SOUP {name} is listed as {entry['kind']} but is not installed at run time")
+    return problems
+
+
+def runtime_python(out_dir: Path) -> Path:
+    """A runtime-only install (README command 1: pip install -c constraints.txt .) to describe."""
+    venv = out_dir / "runtime-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        base = getattr(sys, "_base_executable", None) or "python3"
+        subprocess.run([base, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"),
+                        str(ROOT)], check=True, cwd=ROOT)
+    return python
+
+
+def sbom(python: Path, out_dir: Path, soup: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A CycloneDX SBOM (JSON) of the environment of `python`, made by cyclonedx-py; every
+    component in it must be in specs/soup.toml."""
+    out = out_dir / "sbom.cdx.json"
+    tool = Path(sys.executable).parent / "cyclonedx-py"
+    proc = subprocess.run([str(tool), "environment", str(python), "--pyproject",
+                           str(ROOT / "pyproject.toml"), "--mc-type", "library",
+                           "--output-reproducible", "-o", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0 or not out.exists():
+        return {}, [f"SBOM: cyclonedx-py failed ({proc.returncode}): {proc.stderr.strip()[-300:]}"]
+    data: dict[str, Any] = json.loads(out.read_text("utf-8"))
+    listed = {name.lower() for name in soup}
+    problems = [f"SBOM lists {c['name']} {c.get('version')}, which is not in specs/soup.toml"
+                for c in data.get("components", []) if c["name"].lower() not in listed]
+    return data, problems
 
 
 # ------------------------------------------------------------------------------ running
@@ -421,11 +510,20 @@ def markdown(bundle: dict[str, Any]) -> str:
                   f"Hazards: {', '.join(r['hazards'])}. Verified by: "
                   + ", ".join(f"`{t}`" for t in r["tests"][:12])
                   + (f" and {len(r['tests']) - 12} more" if len(r["tests"]) > 12 else ""), ""]
-    lines += ["## SOUP", "", "| name | version | licence | kind | purpose | requirements |",
-              "|---|---|---|---|---|---|"]
+    lines += ["## SOUP (specs/soup.toml; versions and licences read from the environment)", "",
+              "| name | version | licence | kind | purpose | requirements | known anomalies reviewed |",
+              "|---|---|---|---|---|---|---|"]
     for row in bundle["soup"]:
         lines.append(f"| {row['name']} | {row['version']} | {row['licence']} | {row['kind']} | "
-                     f"{row['purpose']} | {', '.join(row['requirements']) or '-'} |")
+                     f"{row['purpose']} | {', '.join(row['requirements']) or '-'} | "
+                     f"{row.get('anomalies', '-')} |")
+    sb = bundle["sbom"]
+    lines += ["", f"CycloneDX {sb['spec']} SBOM of a runtime-only install (`{sb['file']}` beside this "
+              "file, made by cyclonedx-py; CPython is the platform, not a component):", "",
+              "| component | version | licence | purl |", "|---|---|---|---|"]
+    for c in sb["components"]:
+        lines.append(f"| {c['name']} | {c['version']} | {', '.join(filter(None, c['licences'])) or '-'} "
+                     f"| `{c['purl']}` |")
     lines += ["", "## Anomaly register (specs/anomalies.toml)", "",
               "Known anomalies of the software and of its verification, their safety impact "
               "and why they are acceptable. A skipped test never counts as verifying.", "",
@@ -508,6 +606,9 @@ def main() -> int:
                          "evidence/mutation_cache.json for unchanged code and tests")
     ap.add_argument("--max-mutants", type=int, default=0, metavar="N",
                     help="refuse (fail) rather than run more than N stale mutants (CI's bound)")
+    ap.add_argument("--runtime-python", metavar="PYTHON",
+                    help="the interpreter of a runtime-only install to describe in the SBOM (CI: "
+                         ".venv-demo/bin/python, README command 1); default: make one in OUT/runtime-venv")
     ap.add_argument("--reuse-tests", metavar="TESTS.json",
                     help="use the results of a test run made with IONTO_EVIDENCE_JSON=TESTS.json "
                          "(CI: the README's test command) instead of running the suite again")
@@ -519,7 +620,11 @@ def main() -> int:
     stage("1/4 specs: requirements, hazards, SOUP")
     reqs, hazards, soup, problems = load_specs()
     soup_rows, soup_problems = soup_table(soup)
-    problems += soup_problems
+    problems += soup_problems + runtime_soup_problems(soup, runtime_closure())
+    stage("1/4 specs: SBOM of the runtime install (cyclonedx-py)")
+    sbom_data, sbom_problems = sbom(Path(args.runtime_python) if args.runtime_python
+                                    else runtime_python(out), out, soup)
+    problems += sbom_problems
     if args.reuse_tests:
         stage(f"2/4 tests: reusing {args.reuse_tests}")
         test_data = json.loads(Path(args.reuse_tests).read_text("utf-8"))
@@ -571,6 +676,12 @@ def main() -> int:
         "requirements": rows,
         "requirements_by_id": {r["id"]: r for r in rows},
         "soup": soup_rows,
+        "sbom": {"file": "sbom.cdx.json", "spec": sbom_data.get("specVersion"),
+                 "components": [{"name": c["name"], "version": c.get("version"), "purl": c.get("purl"),
+                                 "licences": [lic.get("license", {}).get("id") or
+                                              lic.get("license", {}).get("name") or lic.get("expression")
+                                              for lic in c.get("licenses", [])]}
+                                for c in sbom_data.get("components", [])]},
         "anomalies": [{"id": aid, **a, "skipped_this_run": sorted(
             nid for nid, t in tests.items() if function_id(nid) in a["tests"]
             and t["outcome"] in ("skipped", "xfailed", "xpassed"))} for aid, a in anomalies.items()],
