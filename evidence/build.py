@@ -391,14 +391,31 @@ def trace(reqs: dict[str, Any], hazards: dict[str, Any], tests: dict[str, Any],
         for t in naming.values():
             counts = by_kind.setdefault(t["kind"], {})
             counts[t["outcome"]] = counts.get(t["outcome"], 0) + 1
+        functions: dict[str, dict[str, Any]] = {}
+        for nid, t in naming.items():
+            fn = functions.setdefault(t["kind"], {}).setdefault(function_id(nid), {"cases": 0})
+            fn["cases"] += 1
+            fn[t["outcome"]] = fn.get(t["outcome"], 0) + 1
+        # per kind: test functions (a parametrized one counts once), their cases apart; a
+        # function verifies when a case passed and none failed; skipped cases verify nothing
+        by_function = {kind: {"functions": len(fns),
+                              "functions_passed": sum(bool(f.get("passed")) and not f.get("failed")
+                                                      for f in fns.values()),
+                              "functions_only_skipped": sum(not f.get("passed") and not f.get("failed")
+                                                            for f in fns.values()),
+                              "cases": sum(f["cases"] for f in fns.values()),
+                              "cases_passed": sum(f.get("passed", 0) for f in fns.values()),
+                              "cases_skipped": sum(f.get("skipped", 0) + f.get("xfailed", 0)
+                                                   + f.get("xpassed", 0) for f in fns.values())}
+                       for kind, fns in functions.items()}
         failed = [nid for nid, t in naming.items() if t["outcome"] == "failed"]
         missing = []
         for method in req["verification"]:
             if method == "review":
                 if f"| {rid} |" not in safety_md:
                     missing.append("review (no row in SAFETY.md)")
-            elif not by_kind.get(method, {}).get("passed"):
-                missing.append(method)
+            elif not by_function.get(method, {}).get("functions_passed"):
+                missing.append(method + (" (only skipped tests)" if by_function.get(method) else ""))
         status = "verified" if not failed and not missing else "NOT VERIFIED"
         if failed:
             problems.append(f"{rid}: failing tests {failed}")
@@ -406,6 +423,7 @@ def trace(reqs: dict[str, Any], hazards: dict[str, Any], tests: dict[str, Any],
             problems.append(f"{rid}: no passing verification of kind {', '.join(missing)}")
         rows.append({"id": rid, "statement": req["statement"], "hazards": req["hazards"],
                      "methods": req["verification"], "status": status, "by_kind": by_kind,
+                     "by_function": by_function,
                      "tests": sorted(naming), "failed": failed, "missing": missing})
     named = {rid for t in tests.values() for rid in t["requirements"]}
     for rid in sorted(named - set(reqs)):
@@ -495,13 +513,19 @@ def markdown(bundle: dict[str, Any]) -> str:
               + ".", "", risk["method"]["text"], "",
               "**Overall residual risk.** " + risk["overall"]["statement"], ""]
     lines += ["## Traceability: hazard -> requirement -> verification -> result", "",
-              "| hazard | requirement | methods | tests (passed/total by kind) | result |",
+              "Counts are test functions that verified (a case passed, none failed) of those "
+              "naming the requirement; a parametrized function counts once, its cases are shown "
+              "apart; skipped cases verify nothing.", "",
+              "| hazard | requirement | methods | test functions verifying/total by kind (cases "
+              "passed/total, skipped) | result |",
               "|---|---|---|---|---|"]
     for hz in bundle["hazards"]:
         for rid in hz["controls"]:
             r = bundle["requirements_by_id"][rid]
-            kinds = "; ".join(f"{k} {v.get('passed', 0)}/{sum(v.values())}"
-                              for k, v in sorted(r["by_kind"].items()))
+            kinds = "; ".join(f"{k} {v['functions_passed']}/{v['functions']} ({v['cases_passed']}/"
+                              f"{v['cases']} cases" + (f", {v['cases_skipped']} skipped" if
+                                                       v["cases_skipped"] else "") + ")"
+                              for k, v in sorted(r["by_function"].items()))
             lines.append(f"| {hz['id']} {hz['hazard']} | {rid} | {', '.join(r['methods'])} | "
                          f"{kinds} | {r['status']} |")
     lines += ["", "## Requirements", ""]

@@ -187,3 +187,22 @@ def test_a_bundle_from_other_sources_or_commit_says_so() -> None:
     assert problems == ["the installed iontocore sources differ from those tested: iontocore/supervision.py",
                         "constraints.txt differs from the one the tests ran with"]
     assert build.compare_tested(None, now)[1][0].startswith("the test results do not identify")
+
+
+def test_counts_are_by_test_function_and_skipped_tests_do_not_verify() -> None:
+    reqs = {"SM-001": {"statement": "s", "hazards": ["HAZ-001"], "verification": ["test"]},
+            "REC-001": {"statement": "s", "hazards": ["HAZ-001"], "verification": ["test", "property"]}}
+    tests = {f"t.py::test_a[{i}]": {"requirements": ["SM-001"], "kind": "test", "outcome": "passed"}
+             for i in range(108)}
+    tests |= {"t.py::test_b": {"requirements": ["SM-001"], "kind": "test", "outcome": "passed"},
+              "t.py::test_k[0]": {"requirements": ["REC-001"], "kind": "test", "outcome": "passed"},
+              "t.py::test_k[1]": {"requirements": ["REC-001"], "kind": "test", "outcome": "skipped"},
+              "t.py::test_p": {"requirements": ["REC-001"], "kind": "property", "outcome": "skipped"}}
+    rows, problems = build.trace(reqs, {}, tests, safety_md="")
+    by_id = {r["id"]: r for r in rows}
+    assert by_id["SM-001"]["by_function"]["test"] == {
+        "functions": 2, "functions_passed": 2, "functions_only_skipped": 0, "cases": 109,
+        "cases_passed": 109, "cases_skipped": 0}
+    assert by_id["REC-001"]["by_function"]["test"]["cases_skipped"] == 1
+    assert by_id["REC-001"]["status"] == "NOT VERIFIED"
+    assert "REC-001: no passing verification of kind property (only skipped tests)" in problems
