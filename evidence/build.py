@@ -380,10 +380,30 @@ def run_mutation(out_dir: Path, extra: list[str]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ tracing
 
+def review_problems(reviews: dict[str, Any], reqs: dict[str, Any]) -> list[str]:
+    """Every review record names who or what reviewed, what, which requirement IDs, at which
+    full commit, and the outcome."""
+    problems = []
+    for rev_id, rec in reviews.items():
+        for key in ("reviewer", "what", "items", "commit", "outcome"):
+            if not rec.get(key):
+                problems.append(f"review {rev_id}: no {key}")
+        if rec.get("commit") and not re.fullmatch(r"[0-9a-f]{40}", rec["commit"]):
+            problems.append(f"review {rev_id}: commit {rec['commit']!r} is not a full SHA-1")
+        if rec.get("outcome") and rec["outcome"] not in ("accepted", "changes requested"):
+            problems.append(f"review {rev_id}: outcome {rec['outcome']!r} is not accepted or "
+                            "changes requested")
+        for rid in rec.get("items", []):
+            if rid not in reqs:
+                problems.append(f"review {rev_id}: dangling requirement {rid}")
+    return problems
+
+
 def trace(reqs: dict[str, Any], hazards: dict[str, Any], tests: dict[str, Any],
-          safety_md: str) -> tuple[list[dict[str, Any]], list[str]]:
+          reviews: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     """For every requirement: its tests by kind, their results, and whether every declared
-    verification method has at least one passing test (review: a row in SAFETY.md)."""
+    verification method has at least one passing test (review: an accepted record in
+    specs/reviews.toml)."""
     rows, problems = [], []
     for rid, req in reqs.items():
         naming = {nid: t for nid, t in tests.items() if rid in t["requirements"]}
@@ -412,8 +432,9 @@ def trace(reqs: dict[str, Any], hazards: dict[str, Any], tests: dict[str, Any],
         missing = []
         for method in req["verification"]:
             if method == "review":
-                if f"| {rid} |" not in safety_md:
-                    missing.append("review (no row in SAFETY.md)")
+                if not any(rid in rec.get("items", []) and rec.get("outcome") == "accepted"
+                           and rec.get("commit") for rec in reviews.values()):
+                    missing.append("review (no accepted review record in specs/reviews.toml)")
             elif not by_function.get(method, {}).get("functions_passed"):
                 missing.append(method + (" (only skipped tests)" if by_function.get(method) else ""))
         status = "verified" if not failed and not missing else "NOT VERIFIED"
@@ -548,6 +569,10 @@ def markdown(bundle: dict[str, Any]) -> str:
     for c in sb["components"]:
         lines.append(f"| {c['name']} | {c['version']} | {', '.join(filter(None, c['licences'])) or '-'} "
                      f"| `{c['purl']}` |")
+    lines += ["", "## Review records (specs/reviews.toml)", ""]
+    lines += [f"- {r['id']}: {r.get('reviewer')} reviewed {r.get('what')} ({', '.join(r.get('items', []))}) "
+              f"at `{r.get('commit')}`: {r.get('outcome')}" for r in bundle["reviews"]] or \
+        ["No review recorded: no requirement is verified by review."]
     lines += ["", "## Anomaly register (specs/anomalies.toml)", "",
               "Known anomalies of the software and of its verification, their safety impact "
               "and why they are acceptable. A skipped test never counts as verifying.", "",
@@ -670,8 +695,9 @@ def main() -> int:
         ([f"--max-mutants={args.max_mutants}"] if args.max_mutants else [])
     mutation = {"passed": False, "skipped": True} if args.skip_mutation else run_mutation(out, extra)
     stage("4/4 traceability and the bundle")
-    safety_md = (ROOT / "SAFETY.md").read_text("utf-8")
-    rows, trace_problems = trace(reqs, hazards, tests, safety_md)
+    reviews = tomllib.loads((SPECS / "reviews.toml").read_text("utf-8"))
+    rows, trace_problems = trace(reqs, hazards, tests, reviews)
+    problems += review_problems(reviews, reqs)
     problems += trace_problems
     anomalies = tomllib.loads((SPECS / "anomalies.toml").read_text("utf-8"))
     risk = tomllib.loads((SPECS / "risk.toml").read_text("utf-8"))
@@ -700,6 +726,7 @@ def main() -> int:
         "requirements": rows,
         "requirements_by_id": {r["id"]: r for r in rows},
         "soup": soup_rows,
+        "reviews": [{"id": k, **v} for k, v in reviews.items()],
         "sbom": {"file": "sbom.cdx.json", "spec": sbom_data.get("specVersion"),
                  "components": [{"name": c["name"], "version": c.get("version"), "purl": c.get("purl"),
                                  "licences": [lic.get("license", {}).get("id") or

@@ -70,14 +70,24 @@ def test_a_requirement_without_each_declared_kind_is_not_verified() -> None:
              "b": {"requirements": ["CTL-002"], "kind": "test", "outcome": "passed"},
              "c": {"requirements": ["CTL-002"], "kind": "property", "outcome": "failed"},
              "d": {"requirements": ["XYZ-999"], "kind": "test", "outcome": "passed"}}
-    rows, problems = build.trace(reqs, {}, tests, safety_md="| SM-001 | reviewed |")
+    accepted = {"REV-001": {"reviewer": "a person", "what": "the table", "items": ["SM-001"],
+                            "commit": "a" * 40, "outcome": "accepted"}}
+    rows, problems = build.trace(reqs, {}, tests, reviews=accepted)
     status = {r["id"]: r["status"] for r in rows}
     assert status == {"CTL-001": "NOT VERIFIED", "CTL-002": "NOT VERIFIED", "SM-001": "verified"}
     assert "CTL-001: no passing verification of kind symbolic" in problems
     assert "CTL-002: failing tests ['c']" in problems
     assert "tests name unknown requirement XYZ-999" in problems
-    rows, problems = build.trace(reqs, {}, tests, safety_md="")
-    assert "SM-001: no passing verification of kind review (no row in SAFETY.md)" in problems
+    rows, problems = build.trace(reqs, {}, tests, reviews={})
+    assert "SM-001: no passing verification of kind review (no accepted review record in specs/reviews.toml)" in problems
+    rejected = {"REV-001": {**accepted["REV-001"], "outcome": "changes requested"}}
+    assert "SM-001: no passing verification of kind review (no accepted review record in specs/reviews.toml)" in \
+        build.trace(reqs, {}, tests, reviews=rejected)[1]
+    bad = {"REV-001": {**accepted["REV-001"], "commit": "abc", "items": ["NOPE-001"], "reviewer": ""}}
+    assert build.review_problems(bad, reqs) == ["review REV-001: no reviewer",
+                                                "review REV-001: commit 'abc' is not a full SHA-1",
+                                                "review REV-001: dangling requirement NOPE-001"]
+    assert build.review_problems({}, reqs) == []
 
 
 def test_an_unlisted_runtime_dependency_is_a_problem() -> None:
@@ -198,7 +208,7 @@ def test_counts_are_by_test_function_and_skipped_tests_do_not_verify() -> None:
               "t.py::test_k[0]": {"requirements": ["REC-001"], "kind": "test", "outcome": "passed"},
               "t.py::test_k[1]": {"requirements": ["REC-001"], "kind": "test", "outcome": "skipped"},
               "t.py::test_p": {"requirements": ["REC-001"], "kind": "property", "outcome": "skipped"}}
-    rows, problems = build.trace(reqs, {}, tests, safety_md="")
+    rows, problems = build.trace(reqs, {}, tests, reviews={})
     by_id = {r["id"]: r for r in rows}
     assert by_id["SM-001"]["by_function"]["test"] == {
         "functions": 2, "functions_passed": 2, "functions_only_skipped": 0, "cases": 109,
