@@ -461,7 +461,9 @@ def facts(tests: dict[str, Any]) -> dict[str, Any]:
                 model[key.removeprefix("model_check_")] = value
             elif key == "crosshair":
                 crosshair.append(value)
-    return {"model_check": model, "crosshair": sorted(crosshair, key=lambda c: c["module"])}
+    for c in crosshair:  # per module (whole-module checks) or per requirement (predicate properties)
+        c.setdefault("module", c.get("requirement", "?"))
+    return {"model_check": model, "crosshair": sorted(crosshair, key=lambda c: str(c["module"]))}
 
 
 def environment() -> dict[str, Any]:

@@ -216,3 +216,10 @@ def test_counts_are_by_test_function_and_skipped_tests_do_not_verify() -> None:
     assert by_id["REC-001"]["by_function"]["test"]["cases_skipped"] == 1
     assert by_id["REC-001"]["status"] == "NOT VERIFIED"
     assert "REC-001: no passing verification of kind property (only skipped tests)" in problems
+
+
+def test_crosshair_facts_per_module_and_per_requirement_are_both_read() -> None:
+    tests = {"a": {"properties": {"crosshair": {"module": "iontocore.shaping", "confirmed": 4, "not_confirmed": []}}},
+             "b": {"properties": {"crosshair": {"requirement": "SUP-001", "properties": ["p"], "confirmed": 1,
+                                                "not_confirmed": []}}}}
+    assert [c["module"] for c in build.facts(tests)["crosshair"]] == ["SUP-001", "iontocore.shaping"]
