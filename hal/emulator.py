@@ -105,6 +105,9 @@ class Emulator:
                 ready = poll.poll(wait)
             except (OSError, ValueError):
                 return
+            now = monotonic()
+            if now - self._last_command > watchdog_s:  # judged before a late command is handled:
+                self._watchdog(now)                    # it finds the output already off
             if ready:
                 try:
                     data = os.read(master, 4096)
@@ -113,12 +116,9 @@ class Emulator:
                 if not self.link_faults or not self._active("drop"):
                     for frame in self.decoder.feed(data):
                         self._handle(frame)
-            now = monotonic()
             if not lockstep and now >= next_tick:
                 next_tick += tick_s
                 self._advance()
-            if now - self._last_command > watchdog_s:
-                self._watchdog(now)
 
     # ------------------------------------------------------------------ device behaviour
 

@@ -145,6 +145,9 @@ def test_the_device_watchdog_latches_until_an_off_command(link: tuple[Emulator, 
     dev.read()
     assert abs(ramp(dev, 5_000).current_ua - 5_000) < 100   # type: ignore[union-attr]
     time.sleep(0.25)                                        # no commands for 2.5 watchdog periods
+    end = time.monotonic() + 30   # a busy machine may schedule the emulator's thread late;
+    while not emu.watchdog_tripped and time.monotonic() < end:  # only a hang reaches 30 s
+        time.sleep(0.01)
     assert emu.watchdog_tripped
     sample = ramp(dev, 5_000, ticks=5)                      # ON does not re-enable it
     assert sample is not None and abs(sample.current_ua) <= 20
