@@ -282,6 +282,8 @@ class Controller:
 
     def _shape(self, target_ua: int, t: int, i: int, dt: int) -> Command:
         """Slew-limit towards `target_ua` and build the command (CTL-001..003)."""
+        if target_ua > self.limit_ua:  # CTL-001 at the output, whatever a handler asked for
+            target_ua = self.limit_ua
         pol = self._polarity
         if self._pending >= 0 or not self._sup.at_compliance:
             # Follow the measured current down only when the load limits it (at compliance:

@@ -253,9 +253,10 @@ class Persistence:
 
     Between two samples that both show the condition, the interval counts as held; between
     two that both do not, it is forgiven at a quarter of its length; an interval between a
-    good and a bad sample counts half each way (its held half at most `cap_ms`, half a
-    tick). Detected once the held time reaches `limit_ms`; once all is forgiven the run
-    ends (or restarts from a bad sample). So a condition held continuously is detected exactly `limit_ms`
+    good and a bad sample counts both ways: held, half of the interval capped at `cap_ms`
+    (min(interval, cap_ms) / 2; the supervisor's cap is half a tick), and forgiven, the
+    other half at the quarter rate (interval / 8). Detected once the held time reaches
+    `limit_ms`; once all is forgiven the run ends (or restarts from a bad sample). So a condition held continuously is detected exactly `limit_ms`
     after its first sample, as with a plain debounce, and a fault that lets good samples
     through (every other sample, or 19 in 20) is still detected, where a plain debounce
     restarted on every good sample and never fired (issue 9). `since_ms` is the start of

@@ -10,6 +10,7 @@ import dataclasses
 import pytest
 
 import sessions
+from invariants import trip_ua
 from iontocore import OFF, Command, Controller, DeviceLimits, Prescription, Sample, profiles
 from iontocore.faults import FaultCode
 from iontocore.hal.sim import SimConfig, SimulatedDevice, parse_injection
@@ -439,17 +440,31 @@ def test_a_fault_that_lets_good_samples_through_is_still_caught(fault: str, ever
     assert ctl.faults[-1].t_ms - 30_000 <= 2_000
 
 
-@pytest.mark.req("SUP-001")
-def test_a_reading_beyond_the_trip_cuts_during_a_sensor_fault_ramp_down() -> None:
-    """Red team D2: after implausible samples the ramp-down judged nothing, not even the trip."""
-    ctl, load = _treating()
+@pytest.mark.req("SUP-001", "SUP-017")
+@pytest.mark.parametrize("duty", [1000, 100, 500, 900])
+@pytest.mark.parametrize("margin, cuts", [(1, True), (0, False)])
+def test_a_reading_beyond_the_trip_cuts_during_a_sensor_fault_ramp_down(duty: int, margin: int,
+                                                                        cuts: bool) -> None:
+    """Red team D2: after implausible samples the ramp-down judged nothing, not even the trip.
+    The sensor shows the average: at a duty below 100 % the trip shows as trip x duty, and a
+    reading one uA beyond that cuts at once; exactly at it does not."""
+    rx = Prescription(name="plain", family="tap-water", target_ua=15_000, ramp_ms=30_000,
+                      duration_ms=1_200_000, max_ua=20_000, min_ua=1_000, step_ua=1_000,
+                      **({} if duty == 1000 else {"waveform": "pulsed", "pulse_hz": 1_000,
+                                                   "duty_permille": duty}))
+    ctl, load = _treating(rx)
     for _ in range(SUP.implausible_max_consecutive):
         ctl.step(Sample(load.t + 1, float("nan"), 0))  # type: ignore[arg-type]
         load.t += TICK
     assert ctl.state == "ramp_down"
+    trip = trip_ua(rx, DEVICE, SUP)  # from the prescription and the limits
+    shown = trip if duty == 1000 else trip * duty // 1000
     s = load(ctl.command)
-    ctl.step(Sample(s.t_ms, 34_900, 60_000))
-    assert ctl.state == "fault" and ctl.faults[-1].code is FaultCode.OVERCURRENT
+    ctl.step(Sample(s.t_ms, shown + margin, 60_000))
+    if cuts:
+        assert ctl.state == "fault" and ctl.faults[-1].code is FaultCode.OVERCURRENT
+    else:
+        assert not any(f.code is FaultCode.OVERCURRENT for f in ctl.faults)
 
 
 @pytest.mark.req("SUP-005", "DOSE-001")
@@ -569,3 +584,80 @@ def test_any_current_beyond_the_band_is_caught_within_the_debounce(
                         FaultCode.SHORT_CIRCUIT), fired
     if fired[0] is FaultCode.UNCOMMANDED_CURRENT:
         assert codes.index(fired[0]) == SUP.tracking_debounce_ms // TICK
+
+
+@pytest.mark.req("SUP-005", "SUP-017", "CTL-001")
+@pytest.mark.parametrize("duty", [100, 500])
+def test_a_pulsed_probe_never_exceeds_the_set_point(duty: int) -> None:
+    """Review B07: the probe is an average, its amplitude probe / duty; at 10 % duty a 50 uA
+    probe is a 500 uA amplitude, above a 200 uA set-point and its limit: capped at both."""
+    rx = Prescription(name="tiny-pulsed", family="research", target_ua=200, ramp_ms=1_000,
+                      max_ua=400, pulse_count=1, pulse_on_ms=60_000, probe_ua=50,
+                      waveform="pulsed", pulse_hz=1_000, duty_permille=duty)
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    ctl.start()
+    load = Load()
+    for _ in range(500):
+        ctl.step(load(ctl.command))
+    assert ctl.state == "treat"
+    opened = Load(ohm=10_000_000)  # electrodes off the skin: at the rail, no current
+    opened.t = load.t
+    paused = 0
+    for _ in range(300):
+        cmd = ctl.step(opened(ctl.command))
+        assert abs(cmd.setpoint_ua) <= rx.target_ua, (ctl.state, cmd)  # the set-point
+        paused += ctl.state == "paused"
+    assert paused > 100
+
+
+@pytest.mark.req("CTL-001")
+def test_the_output_is_clamped_to_the_limit_whatever_a_handler_asks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defence in depth (review): a handler asking for twice the set-point still never gets
+    a command beyond the effective limit."""
+    from iontocore import controller as controller_mod
+    from invariants import effective_limit_ua
+
+    monkeypatch.setattr(controller_mod.Controller, "_load_target", lambda self: self.setpoint_ua * 2)
+    rx = profiles.load("hyperhidrosis-palms")
+    limit = effective_limit_ua(rx, DEVICE)
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    ctl.start()
+    load = Load()
+    peak = 0
+    for _ in range(10_000):
+        peak = max(peak, abs(ctl.step(load(ctl.command)).setpoint_ua))
+    assert peak == limit and ctl.state != "fault"
+
+
+@pytest.mark.req("SUP-001")
+@pytest.mark.parametrize("reading, trips", [(20_500, False), (20_501, True)])
+def test_the_session_trip_never_exceeds_the_device_trip(reading: int, trips: bool) -> None:
+    """Review B14: the limit plus its margin (22 mA) lies above a device trip of 20.5 mA: the
+    session trips at the device's, on the first sample beyond it."""
+    device = dataclasses.replace(DEVICE, max_current_ua=20_000, trip_ua=20_500)
+    rx = profiles.load("hyperhidrosis-palms", device)      # limit 20 mA
+    ctl = Controller(rx, device, SUP, tick_ms=TICK)
+    ctl.start()
+    load = Load()
+    for _ in range(3_000):
+        ctl.step(load(ctl.command))
+    s = load(ctl.command)
+    ctl.step(Sample(s.t_ms, reading, s.voltage_mv))
+    assert (ctl.state == "fault" and ctl.faults[-1].code is FaultCode.OVERCURRENT) is trips
+
+
+@pytest.mark.req("SUP-013")
+def test_a_new_fault_needs_its_own_quiet_time() -> None:
+    """Review B22: the quiet time shown before a reset must not carry over to the next
+    fault: fault, quiet, reset, emergency stop, and an immediate reset is refused."""
+    ctl, t = _faulted()
+    need = SUP.reset_quiet_ms // TICK + 1
+    for k in range(1, need + 1):
+        ctl.step(Sample(t + k * TICK, 0, 0))
+    t += need * TICK
+    assert ctl.reset().accepted and ctl.state == "idle"
+    assert ctl.emergency_stop().accepted and ctl.state == "fault"
+    assert not ctl.reset().accepted
+    ctl.step(Sample(t + TICK, 0, 0))  # one quiet tick is not reset_quiet_ms either
+    assert not ctl.reset().accepted and ctl.state == "fault"

@@ -482,3 +482,59 @@ def test_stuck_sensor_thresholds_are_inclusive_and_start_from_zero_each_time() -
     assert _observe(sup, t + 20, 1_000, 2_000, Command(1_030, True)) is None  # a new reading
     t, code = stuck_run(sup, t + 20, [1_030 - k for k in range(1, 50)])  # 49 uA: not yet
     assert code is None and sup.stuck_moved_ua == 49
+
+
+def _documented_persistence(pattern: tuple[bool, ...], limit_ms: int, cap_ms: int, dt: int,
+                            ticks: int) -> int | None:
+    """The arithmetic Persistence's docstring states, in exact fractions: bad-bad intervals
+    held, good-good forgiven at a quarter, mixed ones held min(dt, cap) / 2 and forgiven
+    dt / 8; a run starts on a bad sample and ends when all is forgiven. Returns the time of
+    detection, or None."""
+    from fractions import Fraction
+
+    held: Fraction | None = None
+    last_bad = False
+    for k in range(ticks):
+        bad = pattern[k % len(pattern)]
+        t = k * dt
+        if held is None:
+            if bad:
+                held, last_bad = Fraction(0), True
+                if limit_ms <= 0:
+                    return t
+            continue
+        if bad and last_bad:
+            held += dt
+        elif bad or last_bad:
+            held += Fraction(min(dt, cap_ms), 2) - Fraction(dt // 2, 4)
+        else:
+            held -= Fraction(dt, 4)
+        last_bad = bad
+        if held <= 0:
+            held = Fraction(0) if bad else None
+            continue
+        if bad and held >= limit_ms:
+            return t
+    return None
+
+
+@pytest.mark.req("SUP-014")
+@pytest.mark.parametrize("pattern", [
+    (True,), (True, False), (True, True, False), (True, True, False, False),
+    (True, True, False, False, False), (True,) * 19 + (False,), (True, False, False, False),
+    (True, False, False, False, False), (False, True, True, True, False, True),
+])
+@pytest.mark.parametrize("limit_ms, dt", [(200, 10), (30, 10), (1_000, 10), (200, 5), (200, 20)])
+def test_persistence_detects_exactly_when_the_documented_arithmetic_says(
+        pattern: tuple[bool, ...], limit_ms: int, dt: int) -> None:
+    """Every intermittent pattern (2 in 5, 2 in 4, 1 in 4, ...) is detected at exactly the
+    time the documented arithmetic gives, or never when it says never."""
+    cap = max(1, dt // 2)
+    want = _documented_persistence(pattern, limit_ms, cap, dt, 2_000)
+    p = Persistence(limit_ms, cap)
+    got = None
+    for k in range(2_000):
+        if p.update(pattern[k % len(pattern)], k * dt):
+            got = k * dt
+            break
+    assert got == want, (pattern, got, want)

@@ -30,8 +30,17 @@ def _caught(match: str) -> None:
 
 @pytest.mark.req("CTL-001")
 def test_planted_limit_bypass_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a handler overshooting, with the output clamp defeated by a wrong limit: the oracle's
+    # limit is its own, from the prescription and the device
     monkeypatch.setattr(controller_mod.Controller, "_load_target",
                         lambda self: self.setpoint_ua * 2)
+    real_init = controller_mod.Controller.__init__
+
+    def init(self: controller_mod.Controller, *a: Any, **kw: Any) -> None:
+        real_init(self, *a, **kw)
+        self.limit_ua *= 3
+
+    monkeypatch.setattr(controller_mod.Controller, "__init__", init)
     _caught("CTL-001")
 
 

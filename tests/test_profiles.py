@@ -215,11 +215,28 @@ def test_any_out_of_range_key_in_a_file_is_named(key: profiles.Key, by: int) -> 
 
 
 @pytest.mark.req("RX-002")
-@given(prescriptions(), st.sampled_from(["current", "slew", "session", "density"]))
+@given(prescriptions(), st.sampled_from(["current", "slew", "session", "density", "waveform",
+                                         "hz_low", "hz_high", "duty_low", "duty_high"]))
 def test_a_prescription_beyond_a_smaller_device_is_rejected(rx: Prescription, layer: str) -> None:
     from strategies import DEVICE as base
 
-    if layer == "current":
+    if layer in ("waveform", "hz_low", "hz_high", "duty_low", "duty_high"):
+        assume(rx.waveform == "pulsed")
+        if layer == "waveform":
+            device, field = dataclasses.replace(base, waveforms=frozenset({"dc"})), ("waveform",)
+        elif layer == "hz_low":
+            device, field = dataclasses.replace(base, pulse_hz_min=rx.pulse_hz + 1,
+                                                pulse_hz_max=max(base.pulse_hz_max, rx.pulse_hz + 1)), ("pulse_hz",)
+        elif layer == "hz_high":
+            assume(rx.pulse_hz - 1 >= base.pulse_hz_min)
+            device, field = dataclasses.replace(base, pulse_hz_max=rx.pulse_hz - 1), ("pulse_hz",)
+        elif layer == "duty_low":
+            device, field = dataclasses.replace(base, duty_permille_min=rx.duty_permille + 1,
+                                                duty_permille_max=max(base.duty_permille_max, rx.duty_permille + 1)), ("duty_permille",)
+        else:
+            assume(rx.duty_permille - 1 >= base.duty_permille_min)
+            device, field = dataclasses.replace(base, duty_permille_max=rx.duty_permille - 1), ("duty_permille",)
+    elif layer == "current":
         assume(rx.ceiling_ua >= 2)
         device, field = dataclasses.replace(base, max_current_ua=rx.ceiling_ua - 1), ("max_ua", "target_ua")
     elif layer == "slew":

@@ -70,7 +70,7 @@ def test_a_complete_record(tmp_path: Path, replay: dict[int, tuple[int, int]]) -
     rec = read_record(str(path))
     # durable at least once per second of session time while the output is on
     times = [e["t_ms"] for e in rec.entries]
-    assert max(b - a for a, b in zip(times, times[1:])) <= FLUSH_MS + 10
+    assert max(b - a for a, b in zip(times, times[1:])) <= FLUSH_MS  # REC-001: at least once per second of session time
     assert [e["dest"] for e in rec.entries if e["type"] == "state"] == \
         ["ramp_up", "treat", "polarity_swap", "treat", "ramp_down", "idle"]
 
@@ -255,8 +255,8 @@ def test_the_record_is_forced_to_disk_a_power_cut_loses_at_most_a_flush_interval
         assert rec.header is not None and not rec.damaged_lines, cut
         t_cut, dose_cut = truth.by_tick[cut]
         last = rec.entries[-1]
-        assert 0 <= t_cut - last["t_ms"] <= FLUSH_MS + 10, (cut, t_cut, last)
-        assert 0 <= dose_cut - last["delivered_uams"] <= LIMIT_UA * (FLUSH_MS + 10), cut
+        assert 0 <= t_cut - last["t_ms"] < FLUSH_MS, (cut, t_cut, last)
+        assert 0 <= dose_cut - last["delivered_uams"] <= LIMIT_UA * FLUSH_MS, cut
         states = [e["dest"] for e in rec.entries if e["type"] == "state"]
         assert states == [s for k, s in truth.states if k <= cut], (cut, states)
 
