@@ -263,3 +263,63 @@ def test_a_late_tick_ramps_no_further_than_one_nominal_tick(late_by: int) -> Non
     assert abs(b.step().setpoint_ua) - before == step_ua   # capped at one tick of slew
     before = abs(b.ctl.command.setpoint_ua)
     assert abs(b.step().setpoint_ua) - before == step_ua   # and punctual ticks go on as before
+
+
+@pytest.mark.req("RX-003")
+def test_a_pulse_ends_exactly_at_its_on_time() -> None:
+    """Review B29: the pulse's on-time (time in treat) ends the pulse on the tick it reaches
+    pulse_on_ms, not a tick later."""
+    rx = Prescription(name="on-time", family="research", target_ua=500, ramp_ms=1_000,
+                      pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000)
+    b = Bench(rx)
+    b.start()
+    b.until(lambda: b.ctl.state == "treat")
+    on_ms = 0  # ticks that began in treat, one tick each
+    while b.ctl.state == "treat":
+        b.step()
+        on_ms += TICK
+        assert on_ms <= rx.pulse_on_ms + TICK, on_ms
+    assert b.ctl.state == "pulse_gap" and on_ms == rx.pulse_on_ms
+
+
+@pytest.mark.req("CTL-003", "RX-003")
+def test_the_reversal_starts_exactly_at_half_the_treatment_time() -> None:
+    """The half-time reversal fires on the tick the treatment time (time in ramp_up and treat
+    on an obeying output, counted here from the samples) reaches half the duration."""
+    rx = tap(target_ua=1_000, ramp_ms=1_000, duration_ms=20_000, reverse_at_half=True)
+    b = Bench(rx)
+    b.start()
+    treated = 0
+    for _ in range(5_000):
+        began = b.ctl.state
+        b.step()
+        if began in ("ramp_up", "treat") and b.check.t is not None and b.ctl.tick > 1:
+            treated += TICK
+        if b.ctl.state == "polarity_swap":
+            break
+        assert treated * 2 < rx.duration_ms, treated
+    assert b.ctl.state == "polarity_swap" and treated * 2 == rx.duration_ms
+
+
+@pytest.mark.req("SUP-015")
+@pytest.mark.parametrize("sign", [1, -1])
+def test_current_at_a_zero_command_in_a_pulse_gap_faults_exactly_after_settle_ms(sign: int) -> None:
+    """Review B31: current of either sign above the zero tolerance, below the uncommanded-
+    current floor, while the gap's command is zero: the output does not settle (SUP-015),
+    detected exactly settle_ms after the first such sample."""
+    rx = Prescription(name="leaky-gap", family="research", target_ua=500, ramp_ms=1_000,
+                      pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000)
+    b = Bench(rx)
+    b.start()
+    b.until(lambda: b.ctl.state == "pulse_gap" and b.ctl.command.setpoint_ua == 0)
+    b.offset = sign * (DEVICE.zero_tolerance_ua + 10)
+    first = b.t
+    faulted_at = None
+    for _ in range(SUP.settle_ms // TICK + 50):
+        t = b.t
+        b.step()
+        if b.ctl.state == "fault":
+            faulted_at = t
+            break
+    assert b.ctl.faults and b.ctl.faults[-1].code is FaultCode.UNSETTLED, b.ctl.faults
+    assert faulted_at == first + SUP.settle_ms

@@ -229,6 +229,8 @@ def test_record_show_on_a_fifo_a_surrogate_a_huge_number_and_lines_after_the_end
                                          "delivered_uams": 10**400}) + encode(end),
         "after-end": encode(header) + encode(end) + encode({"type": "progress", "t_ms": 9,
                                                             "delivered_uams": 7}),
+        # review B23: a second, CRC-valid end line is damage, never a replacement of the first
+        "second-end": encode(header) + encode(end) + encode({**end, "delivered_uams": 9}),
     }
     for name, data in cases.items():
         path = tmp_path / f"{name}.rec"
@@ -239,6 +241,11 @@ def test_record_show_on_a_fifo_a_surrogate_a_huge_number_and_lines_after_the_end
             assert code == 0 and "\\ud800" in out
         else:
             assert code == 1 and "damaged" in out, (name, out)
+        if name == "second-end":
+            from iontocore.shell.record import read_record
+
+            rec = read_record(str(path))
+            assert rec.end is not None and rec.end["delivered_uams"] == 5 and rec.damaged_lines == [3]
 
 
 @pytest.mark.req("RX-001")
