@@ -323,3 +323,23 @@ def test_current_at_a_zero_command_in_a_pulse_gap_faults_exactly_after_settle_ms
             break
     assert b.ctl.faults and b.ctl.faults[-1].code is FaultCode.UNSETTLED, b.ctl.faults
     assert faulted_at == first + SUP.settle_ms
+
+
+@pytest.mark.req("CTL-002", "SUP-007")
+@pytest.mark.parametrize("electrode_a", ["anode", "cathode"])
+def test_at_the_rail_the_command_follows_the_current_down_in_either_polarity(electrode_a: str) -> None:
+    """Review B20: following the measured current down at the compliance voltage must read
+    the current along the polarity; a cathodal session must hold what the load allows, not
+    collapse (the checker on every tick: no step beyond the slew below what flows)."""
+    b = Bench(tap(electrode_a=electrode_a))
+    b.start()
+    b.until(lambda: b.ctl.state == "treat")
+    b.ohm = 10_000  # the load allows 6 mA at the 60 V rail
+    for _ in range(300):
+        b.step()
+    allowed = COMPLIANCE * 1000 // 10_000
+    assert abs(abs(b.ctl.command.setpoint_ua) - allowed) <= 1 and b.ctl.compliance_limited
+    assert (b.ctl.command.setpoint_ua > 0) is (electrode_a == "anode")
+    assert b.ctl.stop().accepted  # ramping down on the rail: down at the slew below what flows
+    b.check.request("stop", True, b.ctl.state)
+    b.until(lambda: b.ctl.state == "idle", limit=20_000)

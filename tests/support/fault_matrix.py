@@ -318,6 +318,7 @@ def _run(kind: str, state: str, expected: int, reaction: Reaction, duty: int) ->
         if reaction is Reaction.PAUSE:
             rx = rig.rx  # the probe is an average: its amplitude is probe / duty
             probe = rx.probe_ua * 1000 // rx.duty_permille if rx.duty_permille < 1000 else rx.probe_ua
+            probe = min(probe, rx.target_ua)  # the probe amplitude, never above the set-point
             assert ctl.state == "paused" and abs(cmd.setpoint_ua) <= probe, cmd
             return latency
         if reaction is Reaction.HOLD:
