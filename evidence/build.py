@@ -266,6 +266,97 @@ def anomaly_problems(anomalies: dict[str, Any], declared: set[str],
     return problems
 
 
+# ------------------------------------------------------------------------------ coverage
+
+PRAGMA_RE = re.compile(r"#\s*pragma:\s*no\s*cover\b(?P<rest>.*)$")
+
+
+def exclusions(core: Path = ROOT / "core") -> tuple[list[dict[str, Any]], list[str]]:
+    """Every line of core/ excluded from coverage (`# pragma: no cover: <reason>`) with its
+    reason; a pragma without a reason is a problem."""
+    found, problems = [], []
+    for path in sorted(core.rglob("*.py")):
+        rel = path.relative_to(core.parent).as_posix()
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            m = PRAGMA_RE.search(line)
+            if not m:
+                continue
+            reason = m["rest"].strip().lstrip(":-").strip()
+            found.append({"file": rel, "line": number, "code": line.split("#")[0].strip(),
+                          "reason": reason})
+            if len(reason) < 10:
+                problems.append(f"{rel}:{number}: excluded from coverage without a reason "
+                                "(# pragma: no cover: <reason>)")
+    return found, problems
+
+
+def coverage_summary(measured: dict[str, Any] | None, criteria: dict[str, Any],
+                     rows: list[dict[str, Any]], excluded: list[dict[str, Any]]) -> dict[str, Any]:
+    lines = sum(r["statements"] for r in rows)
+    branches = sum(r["branches"] for r in rows)
+    line_pct = 100.0 * sum(r["lines_covered"] for r in rows) / lines if lines else 0.0
+    branch_pct = 100.0 * sum(r["branches_covered"] for r in rows) / branches if branches else 0.0
+    met = bool(rows) and all(r["meets"] for r in rows)
+    text = (f"core/: {line_pct:.2f} % of {lines} lines, {branch_pct:.2f} % of {branches} branches "
+            f"over {len(rows)} units, {len(excluded)} lines excluded with a reason; criterion "
+            f"{criteria['line_percent']} % lines and {criteria['branch_percent']} % branches per "
+            f"unit: {'met' if met else 'NOT MET'}") if rows else "not measured"
+    return {"tool": (measured or {}).get("tool"), "criteria": criteria, "met": met, "text": text,
+            "line_percent": round(line_pct, 2), "branch_percent": round(branch_pct, 2),
+            "imported_before_start": (measured or {}).get("imported_before_start", []),
+            "untraced": criteria.get("untraced", {}),
+            "untraced_tests": len((measured or {}).get("untraced_tests", [])),
+            "units": rows, "excluded": excluded}
+
+
+def _ranges(numbers: list[int]) -> str:
+    out: list[str] = []
+    for n in sorted(numbers):
+        if out and out[-1].split("-")[-1] == str(n - 1):
+            out[-1] = out[-1].split("-")[0] + f"-{n}"
+        else:
+            out.append(str(n))
+    return ", ".join(out)
+
+
+def coverage_units(measured: dict[str, Any] | None, criteria: dict[str, Any],
+                   core: Path = ROOT / "core") -> tuple[list[dict[str, Any]], list[str]]:
+    """Line and branch coverage of each unit (module) of core/ from the test run, judged
+    against specs/coverage.toml; every unit must have been measured."""
+    if not measured or "files" not in measured:
+        why = (measured or {}).get("error", "the test results carry no coverage (a run from "
+                                   "before coverage was measured, or not through tests/conftest.py)")
+        return [], [f"coverage of core/ not measured: {why}"]
+    problems: list[str] = [] if measured.get("branch") else ["coverage: branch coverage not measured"]
+    rows = []
+    files = measured["files"]
+    units = sorted(p.relative_to(core.parent).as_posix() for p in core.rglob("*.py"))
+    for unit in sorted(set(units) | set(files)):
+        data = files.get(unit)
+        if data is None:
+            problems.append(f"coverage: unit {unit} was not measured")
+            continue
+        s = data["summary"]
+        line_pct = 100.0 * s["covered_lines"] / s["num_statements"] if s["num_statements"] else 100.0
+        branch_pct = (100.0 * s["covered_branches"] / s["num_branches"] if s.get("num_branches") else
+                      100.0 if measured.get("branch") else 0.0)
+        row = {"unit": unit, "statements": s["num_statements"], "lines_covered": s["covered_lines"],
+               "line_percent": round(line_pct, 2), "branches": s.get("num_branches", 0),
+               "branches_covered": s.get("covered_branches", 0), "branch_percent": round(branch_pct, 2),
+               "missing_lines": _ranges(data.get("missing_lines", [])),
+               "missing_branches": ", ".join(f"{a}->{'exit' if b < 0 else b}"
+                                             for a, b in data.get("missing_branches", [])),
+               "excluded_lines": len(data.get("excluded_lines", []))}
+        row["meets"] = (line_pct >= criteria["line_percent"] and branch_pct >= criteria["branch_percent"])
+        if not row["meets"]:
+            problems.append(f"coverage: {unit} {row['line_percent']} % of lines, "
+                            f"{row['branch_percent']} % of branches (criterion "
+                            f"{criteria['line_percent']} % / {criteria['branch_percent']} %): "
+                            f"lines {row['missing_lines'] or '-'}; branches {row['missing_branches'] or '-'}")
+        rows.append(row)
+    return rows, problems
+
+
 # ------------------------------------------------------------------------------ SOUP at run time
 
 def runtime_closure(root: str = "iontocore") -> dict[str, str]:
@@ -476,7 +567,7 @@ def environment() -> dict[str, Any]:
 
     tools = {}
     for name in ("iontocore", "pytest", "hypothesis", "crosshair-tool", "hypothesis-crosshair",
-                 "mypy", "mutmut", "transitions"):
+                 "mypy", "mutmut", "coverage", "transitions"):
         try:
             tools[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -502,6 +593,7 @@ def markdown(bundle: dict[str, Any]) -> str:
              f"- tests: {s['tests_passed']} passed, {s['tests_failed']} failed, "
              f"{s['tests_skipped']} skipped or xfailed (not verifying; specs/anomalies.toml) "
              f"(pytest exit {s['pytest_exit']})",
+             f"- coverage: {s['coverage']}",
              f"- mutation: {s['mutation']}",
              f"- model checking: {s['model_check']}",
              f"- CrossHair: {s['crosshair']}", ""]
@@ -584,6 +676,29 @@ def markdown(bundle: dict[str, Any]) -> str:
         lines.append(f"| {a['id']} | {a['status']} | {a['title']} | "
                      + ", ".join(f"`{t}`" for t in a["tests"])
                      + f" | {len(a['skipped_this_run'])} | {a['safety_impact']} | {a['why_acceptable']} |")
+    cov = bundle["coverage"]
+    lines += ["", "## Unit verification: coverage of core/ (specs/coverage.toml)", "",
+              f"Measured with {cov['tool'] or 'coverage.py'} (line and branch) over the evidence "
+              "test run, in the pytest process.", "",
+              "**Acceptance criterion.** " + " ".join(cov["criteria"]["statement"].split()), "",
+              f"Result: {s['coverage']}.", "",
+              "| unit | lines covered/total | line % | branches covered/total | branch % | "
+              "excluded lines | missing lines | missing branches | criterion |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in cov["units"]:
+        lines.append(f"| `{r['unit']}` | {r['lines_covered']}/{r['statements']} | {r['line_percent']:.2f} | "
+                     f"{r['branches_covered']}/{r['branches']} | {r['branch_percent']:.2f} | "
+                     f"{r['excluded_lines']} | {r['missing_lines'] or '-'} | {r['missing_branches'] or '-'} | "
+                     f"{'met' if r['meets'] else 'NOT MET'} |")
+    lines += ["", f"Tests run untraced ({cov['untraced_tests']} in this run; leaving tests out can "
+              "only lower the measured coverage, so the figures are a lower bound for the whole run):", ""]
+    lines += [f"- `{k}`: {v}" for k, v in cov["untraced"].items()] or ["- none"]
+    lines += ["", "Lines excluded from coverage, each with its reason:", ""]
+    lines += [f"- `{e['file']}:{e['line']}` `{e['code']}`: {e['reason'] or 'NO REASON GIVEN'}"
+              for e in cov["excluded"]] or ["- none"]
+    if cov["imported_before_start"]:
+        lines += ["", "**Note:** imported before coverage started (their module-level lines count "
+                  "as missed): " + ", ".join(cov["imported_before_start"])]
     mut = bundle["mutation"]
     lines += ["", "## Mutation testing", "", f"{s['mutation']}.", ""]
     for e in mut.get("equivalent", []):
@@ -616,7 +731,7 @@ def html_page(md_text: str, bundle: dict[str, Any]) -> str:
                 body.append("<table>")
                 table = True
             row = "".join(f"<{tag}>{_inline(c)}</{tag}>" for c in cells)
-            cls = ' class="bad"' if any("NOT VERIFIED" in c or c == "FAIL" for c in cells) else ""
+            cls = ' class="bad"' if any("NOT VERIFIED" in c or c in ("FAIL", "NOT MET") for c in cells) else ""
             body.append(f"<tr{cls}>{row}</tr>")
             continue
         if table:
@@ -685,6 +800,10 @@ def main() -> int:
         stage("2/4 tests: the whole suite with the deep model check (pytest prints its progress)")
         test_data, pytest_exit, test_seconds = run_tests(out)
     tests = test_data.get("tests", {})
+    coverage_criteria = tomllib.loads((SPECS / "coverage.toml").read_text("utf-8"))
+    coverage_rows, coverage_problems = coverage_units(test_data.get("coverage"), coverage_criteria)
+    excluded, exclusion_problems = exclusions()
+    problems += coverage_problems + exclusion_problems
     sys.path.insert(0, str(ROOT / "evidence"))
     import provenance
 
@@ -738,6 +857,8 @@ def main() -> int:
         "anomalies": [{"id": aid, **a, "skipped_this_run": sorted(
             nid for nid, t in tests.items() if function_id(nid) in a["tests"]
             and t["outcome"] in ("skipped", "xfailed", "xpassed"))} for aid, a in anomalies.items()],
+        "coverage": coverage_summary(test_data.get("coverage"), coverage_criteria, coverage_rows,
+                                     excluded),
         "mutation": mutation,
         "facts": f,
         "fault_matrix": (SPECS / "fault_matrix.md").read_text("utf-8"),
@@ -753,6 +874,7 @@ def main() -> int:
         "tests_skipped": outcomes.count("skipped") + outcomes.count("xfailed")
         + outcomes.count("xpassed"),
         "pytest_exit": pytest_exit, "pytest_seconds": round(test_seconds, 1),
+        "coverage": bundle["coverage"]["text"],
         "mutation": ("skipped" if mutation.get("skipped") else
                      f"{mutation.get('killed')} of {mutation.get('total')} mutants killed "
                      f"({mutation.get('score', 0):.1%}; {mutation.get('score_excluding_equivalent', 0):.1%} "

@@ -85,6 +85,19 @@ class _EvidenceRecorder:
     def __init__(self, path: str) -> None:
         self.path = path
         self.tests: dict[str, dict[str, object]] = {}
+        self.coverage = _CoreCoverage()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> object:
+        """Pause coverage for the tests specs/coverage.toml runs untraced."""
+        untraced = self.coverage.untraced(item.nodeid)
+        if untraced:
+            self.coverage.pause()
+        try:
+            return (yield)
+        finally:
+            if untraced:
+                self.coverage.resume()
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
@@ -108,9 +121,73 @@ class _EvidenceRecorder:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         import json
 
+        coverage = self.coverage.finish()
         with open(self.path, "w", encoding="utf-8") as fh:
-            json.dump({"hypothesis_profile": PROFILE, "tested": _provenance(), "tests": self.tests},
-                      fh, indent=1, default=str)
+            json.dump({"hypothesis_profile": PROFILE, "tested": _provenance(), "coverage": coverage,
+                       "tests": self.tests}, fh, indent=1, default=str)
+
+
+class _CoreCoverage:
+    """Line and branch coverage of core/ (the iontocore package without hal and shell) over
+    the whole evidence run, measured in this process with coverage.py. Started before any test
+    module is imported; code run in subprocesses (the CLI tests) is not counted."""
+
+    def __init__(self) -> None:
+        import sys
+
+        self.preloaded = sorted(m for m in sys.modules if m == "iontocore" or m.startswith("iontocore."))
+        try:
+            import coverage
+        except ImportError:
+            self.cov = None
+            return
+        self.untraced_prefixes = tuple(tomllib.loads((ROOT / "specs" / "coverage.toml").read_text(
+            "utf-8")).get("untraced", {}))
+        self.untraced_tests: list[str] = []
+        self.cov = coverage.Coverage(branch=True, data_file=None, source_pkgs=["iontocore"],
+                                     omit=[f"{ROOT}/hal/*", f"{ROOT}/shell/*",  # editable install
+                                           "*/iontocore/hal/*", "*/iontocore/shell/*"])
+        self.cov.start()
+
+    def untraced(self, nodeid: str) -> bool:
+        if self.cov is None or not nodeid.startswith(self.untraced_prefixes):
+            return False
+        self.untraced_tests.append(nodeid)
+        return True
+
+    def pause(self) -> None:
+        assert self.cov is not None
+        self.cov.stop()
+
+    def resume(self) -> None:
+        assert self.cov is not None
+        self.cov.start()
+
+    def finish(self) -> dict[str, object]:
+        """The coverage.py JSON report, files named as in the source tree ('core/<module>.py')."""
+        import json
+        import tempfile
+
+        if self.cov is None:
+            return {"error": "coverage.py is not installed"}
+        self.cov.stop()
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "coverage.json"
+            try:
+                self.cov.json_report(outfile=str(out))
+            except Exception as exc:  # coverage.exceptions.NoDataError: no core/ code ran
+                return {"tool": "coverage.py", "branch": True, "files": {}, "error": str(exc),
+                        "untraced_tests": self.untraced_tests}
+            report = json.loads(out.read_text("utf-8"))
+        import iontocore
+
+        base = Path(iontocore.__file__).resolve().parent
+        files = {"core/" + Path(name).resolve().relative_to(base).as_posix(): data
+                 for name, data in report.get("files", {}).items()}
+        return {"tool": f"coverage.py {report['meta']['version']}", "branch": True,
+                "imported_before_start": self.preloaded, "untraced_tests": self.untraced_tests,
+                "totals": report.get("totals"),
+                "files": dict(sorted(files.items()))}
 
 
 def _provenance() -> dict[str, object]:
@@ -131,3 +208,4 @@ def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--evidence-json") or os.environ.get("IONTO_EVIDENCE_JSON")
     if path:
         config.pluginmanager.register(_EvidenceRecorder(path), "iontocore-evidence")
+
