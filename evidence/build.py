@@ -357,6 +357,46 @@ def coverage_units(measured: dict[str, Any] | None, criteria: dict[str, Any],
     return rows, problems
 
 
+# ------------------------------------------------------------------------------ JUnit XML
+
+def junit_check(path: Path, tests: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The test run's JUnit XML (pytest --junitxml, written beside the evidence JSON): every
+    test the JSON records is a testcase carrying its requirement IDs as properties."""
+    import xml.etree.ElementTree as ET
+
+    if not path.is_file():
+        return {}, [f"JUnit XML {path.name} not written by the test run"]
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        return {}, [f"JUnit XML {path.name} does not parse: {exc}"]
+    found: dict[str, list[str]] = {}
+    if any(case.get("file") is None for case in root.iter("testcase")):
+        return {}, [f"JUnit XML {path.name}: test cases without a file attribute (junit_family "
+                    "must be xunit1, as pyproject.toml sets it)"]
+    for case in root.iter("testcase"):
+        file, classname, name = case.get("file", ""), case.get("classname", ""), case.get("name", "")
+        module = file.removesuffix(".py").replace("/", ".")
+        classes = classname.removeprefix(module).strip(".")
+        nodeid = "::".join(filter(None, (file, *classes.split("."), name))) if classes else f"{file}::{name}"
+        found[nodeid] = sorted(p.get("value", "") for p in case.iter("property")
+                               if p.get("name") == "requirement")
+    problems = []
+    missing = sorted(set(tests) - set(found))
+    if missing:
+        problems.append(f"JUnit XML: {len(missing)} tests of the run are not in it, e.g. {missing[0]}")
+    wrong = sorted(nid for nid in set(tests) & set(found)
+                   if found[nid] != sorted(tests[nid]["requirements"]))
+    if wrong:
+        problems.append(f"JUnit XML: {len(wrong)} tests carry other requirement IDs than the run "
+                        f"recorded, e.g. {wrong[0]}: {found[wrong[0]]}")
+    suites = [s for s in root.iter("testsuite")]
+    return {"file": path.name, "testcases": len(found),
+            "with_requirements": sum(bool(v) for v in found.values()),
+            "requirement_properties": sum(len(v) for v in found.values()),
+            "family": "xunit1", "suites": len(suites)}, problems
+
+
 # ------------------------------------------------------------------------------ SOUP at run time
 
 def runtime_closure(root: str = "iontocore") -> dict[str, str]:
@@ -676,6 +716,13 @@ def markdown(bundle: dict[str, Any]) -> str:
         lines.append(f"| {a['id']} | {a['status']} | {a['title']} | "
                      + ", ".join(f"`{t}`" for t in a["tests"])
                      + f" | {len(a['skipped_this_run'])} | {a['safety_impact']} | {a['why_acceptable']} |")
+    ju = bundle["junit"]
+    lines += ["", "## JUnit XML of the test run", "",
+              (f"`{ju['file']}` beside this file (pytest --junitxml, family {ju['family']}): "
+               f"{ju['testcases']} test cases, {ju['with_requirements']} carrying their requirement "
+               f"IDs as properties (`<property name=\"requirement\" value=\"ID\"/>`, "
+               f"{ju['requirement_properties']} in all) and each its verification kind "
+               "(`verification_kind`).") if ju else "Not written by the test run."]
     cov = bundle["coverage"]
     lines += ["", "## Unit verification: coverage of core/ (specs/coverage.toml)", "",
               f"Measured with {cov['tool'] or 'coverage.py'} (line and branch) over the evidence "
@@ -800,6 +847,13 @@ def main() -> int:
         stage("2/4 tests: the whole suite with the deep model check (pytest prints its progress)")
         test_data, pytest_exit, test_seconds = run_tests(out)
     tests = test_data.get("tests", {})
+    junit_path = (Path(args.reuse_tests) if args.reuse_tests else out / "tests.json").with_name("junit.xml")
+    if junit_path.is_file() and junit_path.resolve() != (out / "junit.xml").resolve():
+        import shutil
+
+        shutil.copyfile(junit_path, out / "junit.xml")
+    junit, junit_problems = junit_check(out / "junit.xml", tests)
+    problems += junit_problems
     coverage_criteria = tomllib.loads((SPECS / "coverage.toml").read_text("utf-8"))
     coverage_rows, coverage_problems = coverage_units(test_data.get("coverage"), coverage_criteria)
     excluded, exclusion_problems = exclusions()
@@ -859,6 +913,7 @@ def main() -> int:
             and t["outcome"] in ("skipped", "xfailed", "xpassed"))} for aid, a in anomalies.items()],
         "coverage": coverage_summary(test_data.get("coverage"), coverage_criteria, coverage_rows,
                                      excluded),
+        "junit": junit,
         "mutation": mutation,
         "facts": f,
         "fault_matrix": (SPECS / "fault_matrix.md").read_text("utf-8"),

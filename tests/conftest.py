@@ -51,6 +51,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             for rid in mark.args:
                 if rid not in REQUIREMENTS:
                     unknown.setdefault(str(rid), []).append(item.nodeid)
+    if config.option.xmlpath:  # JUnit XML (--junitxml; the evidence run): per test, each
+        for item in items:     # requirement ID as a property 'requirement', and the kind
+            for rid in sorted({rid for mark in item.iter_markers("req") for rid in mark.args}):
+                item.user_properties.append(("requirement", rid))
+            item.user_properties.append(("verification_kind", _kind(item)))
     if unknown:
         lines = [f"{rid}: {len(ids)} test(s), e.g. {ids[0]}" for rid, ids in sorted(unknown.items())]
         raise pytest.UsageError("tests name requirement IDs that specs/requirements.toml does "
@@ -79,6 +84,9 @@ def _kind(item: pytest.Item) -> str:
             or "Machine" in item.nodeid or item.get_closest_marker("property")):
         return "property"
     return "test"
+
+
+JUNIT_ONLY = {"requirement", "verification_kind"}  # in the JSON as "requirements" and "kind"
 
 
 class _EvidenceRecorder:
@@ -116,7 +124,8 @@ class _EvidenceRecorder:
                 if hasattr(report, "wasxfail"):  # an expected failure: specs/anomalies.toml
                     outcome = "xfailed" if report.skipped else "xpassed"
                 entry["outcome"] = outcome
-        entry["properties"].update(dict(report.user_properties))  # type: ignore[union-attr]
+        entry["properties"].update({k: v for k, v in report.user_properties  # type: ignore[union-attr]
+                                    if k not in JUNIT_ONLY})
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         import json
@@ -203,9 +212,12 @@ def _provenance() -> dict[str, object]:
     return module.identify()  # type: ignore[no-any-return]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's junitxml plugin reads --junitxml
 def pytest_configure(config: pytest.Config) -> None:
     # the option, or IONTO_EVIDENCE_JSON so that CI can run the README's command verbatim
     path = config.getoption("--evidence-json") or os.environ.get("IONTO_EVIDENCE_JSON")
     if path:
         config.pluginmanager.register(_EvidenceRecorder(path), "iontocore-evidence")
+        if not config.option.xmlpath:  # JUnit XML beside it, unless --junitxml names a file
+            config.option.xmlpath = str(Path(path).with_name("junit.xml"))
 

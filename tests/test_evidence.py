@@ -223,3 +223,41 @@ def test_crosshair_facts_per_module_and_per_requirement_are_both_read() -> None:
              "b": {"properties": {"crosshair": {"requirement": "SUP-001", "properties": ["p"], "confirmed": 1,
                                                 "not_confirmed": []}}}}
     assert [c["module"] for c in build.facts(tests)["crosshair"]] == ["SUP-001", "iontocore.shaping"]
+
+
+def test_the_junit_xml_of_the_run_carries_each_test_s_requirement_ids(pytester: pytest.Pytester) -> None:
+    import json
+    import xml.etree.ElementTree as ET
+
+    pytester.makeconftest((ROOT / "tests" / "conftest.py").read_text("utf-8").replace(
+        'ROOT = Path(__file__).resolve().parents[1]', f'ROOT = Path({str(ROOT)!r})'))
+    pytester.makepyfile(test_k="import pytest\n\n"
+                               "@pytest.mark.req('SM-001', 'CTL-001')\ndef test_a():\n    pass\n\n"
+                               "class TestC:\n    @pytest.mark.req('SUP-001')\n"
+                               "    @pytest.mark.parametrize('x', [1, 2])\n    def test_b(self, x):\n        pass\n\n"
+                               "def test_none():\n    pass\n")
+    pytester.makeini("[pytest]\njunit_family = xunit1\n")  # as pyproject.toml: file names in the XML
+    out = pytester.path / "t.json"
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--evidence-json={out}").assert_outcomes(passed=4)
+    junit = out.with_name("junit.xml")
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    props = {name: [(p.get("name"), p.get("value")) for p in c.iter("property")] for name, c in cases.items()}
+    assert props["test_a"] == [("requirement", "CTL-001"), ("requirement", "SM-001"),
+                               ("verification_kind", "test")]
+    assert props["test_b[1]"] == props["test_b[2]"] == [("requirement", "SUP-001"), ("verification_kind", "test")]
+    assert props["test_none"] == [("verification_kind", "test")]
+    tests = json.loads(out.read_text())["tests"]
+    assert all("requirement" not in t["properties"] for t in tests.values())  # JUnit only
+    summary, problems = build.junit_check(junit, tests)
+    assert problems == [] and summary["testcases"] == 4 and summary["requirement_properties"] == 4
+    tests["test_k.py::TestC::test_b[1]"]["requirements"] = ["SUP-002"]
+    assert build.junit_check(junit, tests)[1] == [
+        "JUnit XML: 1 tests carry other requirement IDs than the run recorded, e.g. "
+        "test_k.py::TestC::test_b[1]: ['SUP-001']"]
+    tests["test_k.py::test_gone"] = {"requirements": []}
+    assert "JUnit XML: 1 tests of the run are not in it, e.g. test_k.py::test_gone" in build.junit_check(junit, tests)[1]
+    assert build.junit_check(pytester.path / "none.xml", tests)[1] == [
+        "JUnit XML none.xml not written by the test run"]
+
+    (pytester.path / "x2.xml").write_text('<testsuites><testsuite><testcase classname="a" name="t"/></testsuite></testsuites>')
+    assert "junit_family" in build.junit_check(pytester.path / "x2.xml", tests)[1][0]
