@@ -14,7 +14,6 @@ has no control, a test fails, or mutation testing misses its target.
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import os
 import platform
@@ -752,6 +751,7 @@ def markdown(bundle: dict[str, Any]) -> str:
         lines.append(f"- equivalent: `{e['mutant']}` `{e['line']}`: {e['equivalent_because']}")
     for e in mut.get("unexplained_survivors", []):
         lines.append(f"- SURVIVED: `{e['mutant']}` `{e['line']}`")
+    lines += ["", "## Software architecture (specs/architecture.md)", "", bundle["architecture"]]
     lines += ["", "## Fault matrix", "", bundle["fault_matrix"], "## State machine", "",
               "```mermaid", bundle["state_diagram"], "```", "",
               "## Environment", "", "```json", json.dumps(bundle["environment"], indent=1), "```", ""]
@@ -759,51 +759,44 @@ def markdown(bundle: dict[str, Any]) -> str:
 
 
 def html_page(md_text: str, bundle: dict[str, Any]) -> str:
-    """A self-contained page (no network): tables rendered, the rest preformatted."""
-    body, table, pre = [], False, False
-    for line in md_text.splitlines():
-        if line.startswith("```"):
-            body.append("</pre>" if pre else "<pre>")
-            pre = not pre
+    """A self-contained page (no network): the Markdown rendered by markdown-it-py (CommonMark
+    with GFM tables; raw HTML in the text is escaped), a table row naming a failure marked."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = md.parse(md_text)
+    for i, tok in enumerate(tokens):
+        if tok.type != "tr_open":
             continue
-        if pre:
-            body.append(html.escape(line))
-            continue
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if set("".join(cells)) <= set("-: "):
-                continue
-            tag = "th" if not table else "td"
-            if not table:
-                body.append("<table>")
-                table = True
-            row = "".join(f"<{tag}>{_inline(c)}</{tag}>" for c in cells)
-            cls = ' class="bad"' if any("NOT VERIFIED" in c or c in ("FAIL", "NOT MET") for c in cells) else ""
-            body.append(f"<tr{cls}>{row}</tr>")
-            continue
-        if table:
-            body.append("</table>")
-            table = False
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            body.append(f"<h{level}>{_inline(line.lstrip('# '))}</h{level}>")
-        elif line.startswith("- "):
-            body.append(f"<li>{_inline(line[2:])}</li>")
-        elif line.strip():
-            body.append(f"<p>{_inline(line)}</p>")
+        cells = []
+        for nxt in tokens[i + 1:]:
+            if nxt.type == "tr_close":
+                break
+            if nxt.type == "inline":
+                cells.append(nxt.content.strip())
+        if any("NOT VERIFIED" in c or c in ("FAIL", "NOT MET") for c in cells):
+            tok.attrSet("class", "bad")
+    body = md.renderer.render(tokens, md.options, {})
     verdict = "pass" if bundle["summary"]["passed"] else "fail"
     return ("<!doctype html><meta charset='utf-8'><title>iontocore evidence</title><style>"
             "body{font:14px/1.45 system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;"
             "vertical-align:top}th{background:#f3f3f3}tr.bad td{background:#fde2e2}"
             "pre{background:#f7f7f7;padding:8px;overflow:auto}.pass{color:#1a7f37}.fail{color:#c00}"
-            f"</style><p class='{verdict}'><b>{verdict.upper()}</b></p>" + "\n".join(body))
+            f"</style><p class='{verdict}'><b>{verdict.upper()}</b></p>\n" + body)
 
 
-def _inline(text: str) -> str:
-    out = html.escape(text)
-    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
+def architecture_section(path: Path = SPECS / "architecture.md") -> str:
+    """specs/architecture.md as a section of the bundle: its title dropped, its headings one
+    level down (under the bundle's own)."""
+    out, fence = [], False
+    for line in path.read_text("utf-8").splitlines()[1:]:
+        if line.startswith("```"):
+            fence = not fence
+        elif not fence and line.startswith("#"):
+            line = "#" + line
+        out.append(line)
+    return "\n".join(out).strip() + "\n"
 
 
 # ------------------------------------------------------------------------------ main
@@ -917,6 +910,7 @@ def main() -> int:
         "mutation": mutation,
         "facts": f,
         "fault_matrix": (SPECS / "fault_matrix.md").read_text("utf-8"),
+        "architecture": architecture_section(),
         "state_diagram": mermaid(),
         "tests": tests,
     }

@@ -261,3 +261,25 @@ def test_the_junit_xml_of_the_run_carries_each_test_s_requirement_ids(pytester: 
 
     (pytester.path / "x2.xml").write_text('<testsuites><testsuite><testcase classname="a" name="t"/></testsuite></testsuites>')
     assert "junit_family" in build.junit_check(pytester.path / "x2.xml", tests)[1][0]
+
+
+def test_the_html_is_rendered_by_markdown_it_with_failures_marked_and_html_escaped() -> None:
+    md = ("# iontocore evidence (FAIL)\n\n- **requirements**: 1 of 2 `verified`\n\n"
+          "| requirement | result |\n|---|---|\n| SM-001 <script>x</script> | verified |\n"
+          "| SM-002 | NOT VERIFIED |\n\n```mermaid\nA --> B\n```\n")
+    page = build.html_page(md, {"summary": {"passed": False}})
+    assert "<h1>iontocore evidence (FAIL)</h1>" in page and "<p class='fail'><b>FAIL</b></p>" in page
+    assert "<li><strong>requirements</strong>: 1 of 2 <code>verified</code></li>" in page
+    assert "<td>SM-001 &lt;script&gt;x&lt;/script&gt; |" not in page and "<script>" not in page
+    assert '<tr class="bad">\n<td>SM-002</td>' in page and page.count('class="bad"') == 1
+    assert "A --&gt; B" in page  # code blocks escaped, kept as text
+
+
+def test_the_architecture_document_is_a_section_of_the_bundle() -> None:
+    text = (ROOT / "specs" / "architecture.md").read_text("utf-8")
+    section = build.architecture_section()
+    headings = [line for line in text.splitlines()[1:] if line.startswith("## ") or line.startswith("### ")]
+    assert headings and all("#" + h in section.splitlines() for h in headings)
+    assert text.splitlines()[0] not in section and "```mermaid" in section
+    assert all(not line.startswith(("# ", "## ")) for line in section.splitlines()
+               if not line.startswith("    "))
