@@ -396,6 +396,28 @@ def junit_check(path: Path, tests: dict[str, Any]) -> tuple[dict[str, Any], list
             "family": "xunit1", "suites": len(suites)}, problems
 
 
+# ------------------------------------------------------------------------------ ReqIF
+
+def write_reqif(out: Path, bundle: dict[str, Any], reqs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """OUT/requirements.reqif (evidence/reqif_export.py), checked against the ReqIF schema and
+    parsed back."""
+    sys.path.insert(0, str(ROOT / "evidence"))
+    import reqif_export
+
+    path = out / "requirements.reqif"
+    env = bundle["environment"]
+    try:
+        text = reqif_export.build(bundle["requirements"], reqs, bundle["hazards"], env["generated_utc"],
+                                  f"iontocore requirements and their verification at {env['commit']}")
+    except ImportError as exc:
+        return {}, [f"ReqIF: not written ({exc}; the reqif package is in the test extra)"]
+    path.write_text(text, "utf-8")
+    problems = reqif_export.validate(path)
+    return {"file": path.name, "requirements": len(bundle["requirements"]), "hazards": len(bundle["hazards"]),
+            "relations": sum(len(r["hazards"]) for r in bundle["requirements"]),
+            "valid": not problems}, problems
+
+
 # ------------------------------------------------------------------------------ SOUP at run time
 
 def runtime_closure(root: str = "iontocore") -> dict[str, str]:
@@ -722,6 +744,14 @@ def markdown(bundle: dict[str, Any]) -> str:
                f"IDs as properties (`<property name=\"requirement\" value=\"ID\"/>`, "
                f"{ju['requirement_properties']} in all) and each its verification kind "
                "(`verification_kind`).") if ju else "Not written by the test run."]
+    rq = bundle.get("reqif") or {}
+    lines += ["", "## ReqIF export", "",
+              (f"`{rq['file']}` beside this file: ReqIF 1.2 written with the reqif library (StrictDoc), "
+               f"{rq['requirements']} requirements (ID, statement, rationale, hazards, verification "
+               f"methods, result in this run, verifying tests), {rq['hazards']} hazards with their "
+               f"controls beneath them, {rq['relations']} `controls` relations; "
+               + ("valid against the ReqIF XML schema and parsed back." if rq["valid"] else
+                  "**NOT valid** (see the problems).")) if rq else "Not written (see the problems)."]
     cov = bundle["coverage"]
     lines += ["", "## Unit verification: coverage of core/ (specs/coverage.toml)", "",
               f"Measured with {cov['tool'] or 'coverage.py'} (line and branch) over the evidence "
@@ -914,6 +944,9 @@ def main() -> int:
         "state_diagram": mermaid(),
         "tests": tests,
     }
+    stage("4/4 ReqIF export of the requirements and their verification (reqif)")
+    bundle["reqif"], reqif_problems = write_reqif(out, bundle, reqs)
+    problems += reqif_problems
     bundle["summary"] = {
         "passed": not problems,
         "requirements": len(rows),
