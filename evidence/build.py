@@ -396,6 +396,28 @@ def junit_check(path: Path, tests: dict[str, Any]) -> tuple[dict[str, Any], list
             "family": "xunit1", "suites": len(suites)}, problems
 
 
+# ------------------------------------------------------------------------------ state diagram
+
+def state_svg(out: Path) -> tuple[str | None, str]:
+    """The state machine drawn by Graphviz (`ionto diagram --format dot` piped to `dot -Tsvg`)
+    as OUT/state_machine.svg: its SVG text, or None and why it was not drawn (no dot binary:
+    Debian's `graphviz` package). A drawing is for reading; the table in specs/state_machine.md
+    is the specification, so a missing dot is a note, not a failure."""
+    import shutil
+
+    from iontocore.shell.diagram import dot
+
+    exe = shutil.which("dot")
+    if exe is None:
+        return None, "not drawn: Graphviz's dot is not installed (apt-get install graphviz)"
+    proc = subprocess.run([exe, "-Tsvg"], input=dot(), capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0 or "<svg" not in proc.stdout:
+        return None, f"not drawn: dot failed ({proc.returncode}): {proc.stderr.strip()[-200:]}"
+    (out / "state_machine.svg").write_text(proc.stdout, "utf-8")
+    version = subprocess.run([exe, "-V"], capture_output=True, text=True).stderr.strip()
+    return proc.stdout, f"drawn by {version} from `ionto diagram --format dot`"
+
+
 # ------------------------------------------------------------------------------ ReqIF
 
 def write_reqif(out: Path, bundle: dict[str, Any], reqs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -782,15 +804,21 @@ def markdown(bundle: dict[str, Any]) -> str:
     for e in mut.get("unexplained_survivors", []):
         lines.append(f"- SURVIVED: `{e['mutant']}` `{e['line']}`")
     lines += ["", "## Software architecture (specs/architecture.md)", "", bundle["architecture"]]
-    lines += ["", "## Fault matrix", "", bundle["fault_matrix"], "## State machine", "",
-              "```mermaid", bundle["state_diagram"], "```", "",
+    lines += ["", "## Fault matrix", "", bundle["fault_matrix"], "## State machine", ""]
+    if bundle["state_svg_note"].startswith("drawn"):
+        lines += [f"![the state machine](state_machine.svg) ({bundle['state_svg_note']}; "
+                  "specs/state_machine.md is the table it is drawn from)", ""]
+    else:
+        lines += [f"Diagram {bundle['state_svg_note']}; its Mermaid source:", ""]
+    lines += ["```mermaid", bundle["state_diagram"], "```", "",
               "## Environment", "", "```json", json.dumps(bundle["environment"], indent=1), "```", ""]
     return "\n".join(lines)
 
 
-def html_page(md_text: str, bundle: dict[str, Any]) -> str:
+def html_page(md_text: str, bundle: dict[str, Any], svg: str | None = None) -> str:
     """A self-contained page (no network): the Markdown rendered by markdown-it-py (CommonMark
-    with GFM tables; raw HTML in the text is escaped), a table row naming a failure marked."""
+    with GFM tables; raw HTML in the text is escaped), a table row naming a failure marked, the
+    state machine's SVG (if drawn) inline in place of its image link."""
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
@@ -807,6 +835,9 @@ def html_page(md_text: str, bundle: dict[str, Any]) -> str:
         if any("NOT VERIFIED" in c or c in ("FAIL", "NOT MET") for c in cells):
             tok.attrSet("class", "bad")
     body = md.renderer.render(tokens, md.options, {})
+    if svg:
+        inline = svg[svg.index("<svg"):]  # without the XML declaration and doctype
+        body = re.sub(r'<img src="state_machine\.svg"[^>]*>', lambda _: inline, body, count=1)
     verdict = "pass" if bundle["summary"]["passed"] else "fail"
     return ("<!doctype html><meta charset='utf-8'><title>iontocore evidence</title><style>"
             "body{font:14px/1.45 system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
@@ -911,6 +942,7 @@ def main() -> int:
     from iontocore.machine import mermaid
 
     f = facts(tests)
+    svg, svg_note = state_svg(out)
     outcomes = [t["outcome"] for t in tests.values()]
     model = f["model_check"]
     bundle: dict[str, Any] = {
@@ -942,6 +974,7 @@ def main() -> int:
         "fault_matrix": (SPECS / "fault_matrix.md").read_text("utf-8"),
         "architecture": architecture_section(),
         "state_diagram": mermaid(),
+        "state_svg_note": svg_note,
         "tests": tests,
     }
     stage("4/4 ReqIF export of the requirements and their verification (reqif)")
@@ -974,7 +1007,7 @@ def main() -> int:
     md = markdown(bundle)
     (out / "evidence.md").write_text(md, "utf-8")
     (out / "evidence.json").write_text(json.dumps(bundle, indent=1, default=str), "utf-8")
-    (out / "index.html").write_text(html_page(md, bundle), "utf-8")
+    (out / "index.html").write_text(html_page(md, bundle, svg), "utf-8")
     s = bundle["summary"]
     print(f"evidence: {'PASS' if s['passed'] else 'FAIL'}: {s['requirements_verified']}/"
           f"{s['requirements']} requirements verified; {s['tests_passed']} tests passed, "

@@ -283,3 +283,22 @@ def test_the_architecture_document_is_a_section_of_the_bundle() -> None:
     assert text.splitlines()[0] not in section and "```mermaid" in section
     assert all(not line.startswith(("# ", "## ")) for line in section.splitlines()
                if not line.startswith("    "))
+
+
+def test_the_state_machine_is_drawn_as_svg_inline_in_the_html(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil as sh
+
+    from iontocore.machine import STATES
+
+    svg, note = build.state_svg(tmp_path)
+    if sh.which("dot"):  # Debian's graphviz (installed where the bundle is built)
+        assert svg is not None and note.startswith("drawn by dot")
+        assert (tmp_path / "state_machine.svg").read_text() == svg
+        assert all(f">{s.name}</text>" in svg for s in STATES)
+        md = "## State machine\n\n![the state machine](state_machine.svg) (drawn)\n"
+        page = build.html_page(md, {"summary": {"passed": True}}, svg)
+        assert "<img" not in page and page.count("<svg") == 1 and "<?xml" not in page
+    monkeypatch.setattr(sh, "which", lambda name: None)
+    assert build.state_svg(tmp_path) == (
+        None, "not drawn: Graphviz's dot is not installed (apt-get install graphviz)")
