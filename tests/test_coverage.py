@@ -87,3 +87,16 @@ def test_the_evidence_run_measures_line_and_branch_coverage_of_core_only(pyteste
     assert 0 < shaping["summary"]["covered_lines"] < shaping["summary"]["num_statements"]
     rows, problems = build.coverage_units(cov, CRITERIA)
     assert any(p.startswith("coverage: core/shaping.py") for p in problems)
+
+
+def test_a_unit_held_to_a_floor_fails_below_it_and_passes_at_it() -> None:
+    files = {unit: _file(10, [], 4, []) for unit in UNITS}
+    files["core/shaping.py"] = _file(10, [7], 4, [[12, -1]])  # 90 % lines, 75 % branches
+    criteria = {**CRITERIA, "floors": {"core/shaping.py": {"line_percent": 90, "branch_percent": 75}}}
+    rows, problems = build.coverage_units({"branch": True, "files": files}, criteria)
+    assert problems == [] and next(r for r in rows if r["unit"] == "core/shaping.py")["criterion"] == \
+        "90 % / 75 % (floor)"
+    criteria["floors"]["core/shaping.py"]["branch_percent"] = 76
+    assert build.coverage_units({"branch": True, "files": files}, criteria)[1] == [
+        "coverage: core/shaping.py 90.0 % of lines, 75.0 % of branches (criterion 90 % / 76 % (floor)): "
+        "lines 7; branches 12->exit"]

@@ -119,3 +119,16 @@ def test_the_mermaid_diagram_paints_no_state_as_current() -> None:
     assert "Class idle s_default" in text
     assert not any(line.strip().startswith("Class") and line.strip().endswith("s_active")
                    for line in text.splitlines())
+
+
+@pytest.mark.req("SM-001")
+def test_allowed_is_the_table_and_a_state_change_callback_is_passed_on() -> None:
+    for state in STATES:
+        for trigger in TRIGGERS:
+            assert sm.allowed(trigger, state) == any(t.trigger == trigger and state in t.sources
+                                                     for t in sm.TRANSITIONS)
+    seen: list[str] = []
+    model = Model()
+    sm.build_machine(model, after_state_change=lambda: seen.append(model.state))
+    model.start()  # type: ignore[attr-defined]
+    assert seen == ["ramp_up"]

@@ -331,3 +331,25 @@ def test_values_that_would_be_silently_reinterpreted_are_refused() -> None:
     problems = _problems(TAP.replace("target_ma = 10", 'target_ma = 10\nwaveform = "pulsed"\n'
                                      "pulse_hz = 1000\nduty_percent = 33.33"))
     assert [f for f, _, _ in problems] == ["current.duty_percent"], problems
+
+
+@pytest.mark.req("RX-001")
+@pytest.mark.parametrize("edit, expected", [
+    (("target_ma = 15", "target_ma = 15\ntarget_ua = 15000"), "current.target_ua = 15000: allowed only one of "
+                                                             "the keys for target_ua (also given as current.target_ma)"),
+    (("ramp_s = 30", "ramp_s = nan"), "current.ramp_s = nan: "),
+    (("ramp_s = 30", "ramp_s = inf"), "current.ramp_s = inf: "),
+    (("target_ma = 15", "target_ma = \"15\""), "current.target_ma = '15': "),
+])
+def test_duplicated_non_finite_and_mistyped_values_are_rejected_once(edit: tuple[str, str], expected: str) -> None:
+    found = problems_of(PALMS.replace(*edit))
+    assert any(p.startswith(expected) for p in found), found
+    assert not any("(not given)" in p for p in found), found  # a key given wrongly is not also "missing"
+
+
+@pytest.mark.req("RX-001")
+def test_an_unknown_builtin_or_family_is_rejected() -> None:
+    with pytest.raises(KeyError):
+        profiles.builtin_text("no-such-profile")
+    with pytest.raises(InvalidSettings, match="family = 'nope': allowed one of"):
+        Prescription(name="x", family="nope", target_ua=1_000, ramp_ms=1_000, duration_ms=20_000)
