@@ -302,3 +302,14 @@ def test_the_state_machine_is_drawn_as_svg_inline_in_the_html(tmp_path: Path,
     monkeypatch.setattr(sh, "which", lambda name: None)
     assert build.state_svg(tmp_path) == (
         None, "not drawn: Graphviz's dot is not installed (apt-get install graphviz)")
+
+
+def test_a_junit_case_whose_class_lives_in_another_file_is_matched(tmp_path: Path) -> None:
+    """A Hypothesis state machine's TestCase: pytest names hypothesis/stateful.py as its file."""
+    xml = tmp_path / "junit.xml"
+    xml.write_text('<testsuites><testsuite><testcase classname="tests.test_stateful.TestControllerMachine" '
+                   'name="runTest" file=".venv/lib/python3.11/site-packages/hypothesis/stateful.py">'
+                   '<properties><property name="requirement" value="SM-002"/></properties></testcase>'
+                   '</testsuite></testsuites>')
+    tests = {"tests/test_stateful.py::TestControllerMachine::runTest": {"requirements": ["SM-002"]}}
+    assert build.junit_check(xml, tests)[1] == []
