@@ -8,6 +8,14 @@ Hypothesis profiles (one switch: HYPOTHESIS_PROFILE):
 - mutation: as ci but 30 examples and no shrinking (evidence/mutation.py: only the verdict
   matters, and each surviving mutant runs the whole selection under coverage tracing).
 Every failure ever found becomes an @example or a plain regression test.
+
+Derandomized is not independent of the rest of the run: Hypothesis draws some values from
+the constants in the source of every non-test module imported so far (its "local
+constants"), so collecting other test files, or editing core/ or evidence/, changes a
+derandomized test's choice sequence. A test that must find something (the planted bugs,
+the lying controllers) may not rely on one lucky sequence: give the search a direct way to
+what it must find (tests/support/stateful_model.py, through_the_reversal) and check it over
+several seeds (tests/test_oracles.py).
 """
 
 from __future__ import annotations

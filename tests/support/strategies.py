@@ -13,8 +13,11 @@ DEVICE = DeviceLimits(min_reversal_session_ms=10_000)
 
 
 @st.composite
-def prescriptions(draw: st.DrawFn, device: DeviceLimits = DEVICE) -> Prescription:
-    family = draw(st.sampled_from(["tap-water", "drug", "research"]))
+def prescriptions(draw: st.DrawFn, device: DeviceLimits = DEVICE, *,
+                  reversing: bool = False) -> Prescription:
+    """A valid prescription of any family; with reversing=True one that reverses its polarity
+    at half time (tap water, the only family that may)."""
+    family = "tap-water" if reversing else draw(st.sampled_from(["tap-water", "drug", "research"]))
     target = draw(st.integers(20, 20_000))
     ceiling = min(device.max_current_ua, target + draw(st.integers(0, 5_000)))
     step = draw(st.integers(1, max(1, target // 4)))
@@ -37,7 +40,7 @@ def prescriptions(draw: st.DrawFn, device: DeviceLimits = DEVICE) -> Prescriptio
             kw.update(area_mm2=area, max_density_ua_per_cm2=density)
     if family == "tap-water":
         kw.update(duration_ms=draw(st.integers(10_000, 60_000)),
-                  reverse_at_half=draw(st.booleans()))
+                  reverse_at_half=reversing or draw(st.booleans()))
     elif family == "drug":
         dose = target * draw(st.integers(5_000, 30_000))
         kw.update(dose_uams=dose, electrode_max_uams=dose + draw(st.integers(0, dose)),
