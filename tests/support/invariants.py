@@ -97,6 +97,7 @@ class InvariantChecker:
         self.quiet: int | None = None  # in fault: quiet time shown by punctual fresh samples
         # SUP-013's "punctual": from the tick and the supervision limits, not the controller
         self.punctual = tick_ms * (1000 + sup.late_tolerance_permille) // 1000
+        self.trip = trip_ua(rx, device, sup)  # SUP-001's session trip
         self.dose_lo = self.dose_hi = 0  # DOSE-001: bounds of the charge (uA*ms)
         self.swapping = False  # at zero inside a reversal: the polarity in force is either
 
@@ -107,6 +108,10 @@ class InvariantChecker:
         if state_after == FAULT and self.state != FAULT:
             self.quiet = None
         self.state = state_after
+
+    def last_valid_sample(self, sample: Any) -> bool:
+        """Whether `sample` is plausible (the same rule the checker applies on a tick)."""
+        return _valid(sample, self.max_ua, self.max_mv)
 
     def quiet_ms(self) -> int:
         """How long, by fresh samples seen in fault, the current has been near zero (-1: not)."""
