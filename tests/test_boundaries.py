@@ -60,6 +60,16 @@ class Bench:
         self.check.request("start", reply.accepted, self.ctl.state)
         assert reply.accepted, reply
 
+    def time_of(self, done, limit: int) -> int | None:  # type: ignore[no-untyped-def]
+        """Step until `done()`; the sample time of the tick on which it first held (None if
+        not within `limit` ticks)."""
+        for _ in range(limit):
+            t = self.t
+            self.step()
+            if done():
+                return t
+        return None
+
     def until(self, done, limit: int = 200_000) -> None:  # type: ignore[no-untyped-def]
         for _ in range(limit):
             self.step()
@@ -169,13 +179,7 @@ def test_treatment_resumes_exactly_when_contact_has_been_stable_for_the_prescrib
         b.step()
     b.open = False
     back_at = b.t  # the first sample with contact present (at the probe current)
-    resumed_at = None
-    for _ in range(2_000 // TICK + 50):
-        t = b.t
-        b.step()
-        if b.ctl.state == "ramp_up":
-            resumed_at = t
-            break
+    resumed_at = b.time_of(lambda: b.ctl.state == "ramp_up", 2_000 // TICK + 50)
     assert resumed_at == back_at + 2_000, (resumed_at, back_at)
 
 
@@ -210,13 +214,7 @@ def test_the_device_maximum_session_time_acts_exactly_at_its_limit() -> None:
     for _ in range(1_000):
         b.step()
     b.open = False
-    ended_at = None
-    for _ in range(device.max_session_ms // TICK):
-        t = b.t
-        b.step()
-        if b.ctl.state == "ramp_down":
-            ended_at = t
-            break
+    ended_at = b.time_of(lambda: b.ctl.state == "ramp_down", device.max_session_ms // TICK)
     assert ended_at == first + device.max_session_ms, (ended_at, first)
     b.until(lambda: b.ctl.state == "idle", limit=10_000)
     assert "device maximum session time" in b.ctl.end_reason
@@ -227,13 +225,7 @@ def test_a_leak_faults_exactly_leak_settle_ms_after_the_output_went_off() -> Non
     b = Bench(tap())
     b.offset = DEVICE.zero_tolerance_ua + 1
     off_at = b.t  # idle: the first tick commands the output off
-    faulted_at = None
-    for _ in range(SUP.leak_settle_ms // TICK + 20):
-        t = b.t
-        b.step()
-        if b.ctl.state == "fault":
-            faulted_at = t
-            break
+    faulted_at = b.time_of(lambda: b.ctl.state == "fault", SUP.leak_settle_ms // TICK + 20)
     assert faulted_at == off_at + SUP.leak_settle_ms
     assert b.ctl.faults[-1].code is FaultCode.LEAK
 
@@ -314,13 +306,7 @@ def test_current_at_a_zero_command_in_a_pulse_gap_faults_exactly_after_settle_ms
     b.until(lambda: b.ctl.state == "pulse_gap" and b.ctl.command.setpoint_ua == 0)
     b.offset = sign * (DEVICE.zero_tolerance_ua + 10)
     first = b.t
-    faulted_at = None
-    for _ in range(SUP.settle_ms // TICK + 50):
-        t = b.t
-        b.step()
-        if b.ctl.state == "fault":
-            faulted_at = t
-            break
+    faulted_at = b.time_of(lambda: b.ctl.state == "fault", SUP.settle_ms // TICK + 50)
     assert b.ctl.faults and b.ctl.faults[-1].code is FaultCode.UNSETTLED, b.ctl.faults
     assert faulted_at == first + SUP.settle_ms
 
