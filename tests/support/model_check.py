@@ -143,7 +143,7 @@ _SUP_CONFIG = ("lim",)
 _CHK_TIMES = ("t", "zero_since")
 _CHK_VALUES = ("prev", "exact_max_na", "last_sign", "state", "quiet")
 _CHK_CONFIG = ("limit", "slew", "tick_ms", "max_step", "dead", "tol", "duty", "max_ua",
-               "max_mv", "punctual")
+               "max_mv", "punctual", "trip")
 _CHK_RECORD = ("ticks", "last_valid", "polarity", "dose_lo", "dose_hi", "swapping")
 """Only DOSE-001 reads polarity, swapping and the dose bounds, and World.apply does not hand
 the checker the controller's dose; ticks and last_valid only name where a violation was."""
