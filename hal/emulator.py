@@ -55,6 +55,7 @@ class Emulator:
         # not the watchdog, on a machine so busy that the host thread may stall longer than
         # the watchdog. The device still reports its watchdog_ms; `ionto emulate` uses none.
         self.watchdog_grace_ms = watchdog_grace_ms
+        self._watchdog_limit_ms = self.watchdog_ms + watchdog_grace_ms  # when it acts
         self._relay_feedback = bool(self.identity.capabilities & p.CAP_RELAY)
         self.rules = DeviceRules(self.identity)
         self.t0_ms = t0_ms
@@ -102,7 +103,7 @@ class Emulator:
         poll = select.poll()
         poll.register(self.master, select.POLLIN)
         master, lockstep, monotonic, stop = self.master, self.lockstep, time.monotonic, self._stop
-        watchdog_s = (self.watchdog_ms + self.watchdog_grace_ms) / 1000
+        watchdog_s = self._watchdog_limit_ms / 1000
         while not stop.is_set():
             wait = 10.0 if lockstep else min(10.0, max(0.0, next_tick - monotonic()) * 1000)
             try:
@@ -213,7 +214,7 @@ class Emulator:
 
     def _watchdog(self, now: float) -> None:
         """HAL-002: no valid command for watchdog_ms while on turns the output off, latched."""
-        if (now - self._last_command) * 1000 <= self.watchdog_ms + self.watchdog_grace_ms:
+        if (now - self._last_command) * 1000 <= self._watchdog_limit_ms:
             return
         if self.rules.trip_watchdog(self.sim.t_ms):
             self.sim.cut()

@@ -79,7 +79,7 @@ class InvariantChecker:
         self.limit = effective_limit_ua(rx, device)
         self.slew = slew_ua_per_s(rx, device)
         self.tick_ms = tick_ms
-        self.max_step = -(-self.slew * tick_ms // 1000)
+        self.max_step = max_step_ua(rx, device, tick_ms)
         self.dead = device.dead_time_ms
         self.tol = device.zero_tolerance_ua
         self.duty = rx.duty_permille
