@@ -33,6 +33,7 @@ from iontocore.hal.link_faults import LINK_FAULTS, parse_link_fault
 from iontocore.hal.sim import INJECTIONS, SimConfig, SimulatedDevice, parse_injection
 from iontocore.limits import DeviceLimits
 from iontocore.limits import render_spec as render_limits
+from iontocore.margins import margins
 from iontocore.prescription import Prescription
 from iontocore.supervision import SupervisionLimits
 from iontocore.machine import mermaid, render_spec
@@ -127,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     show_one.add_argument("name")
     show_sub.add_parser("format", help="print the profile file format (specs/profile_format.md)")
 
-    val = sub.add_parser("validate", help="validate a profile file against the device")
-    val.add_argument("file", metavar="FILE.toml")
+    val = sub.add_parser("validate", help="validate a profile against the device; show its "
+                         "margin to each limit of the envelope")
+    val.add_argument("file", metavar="FILE.toml", help="a profile file, or a built-in name")
 
     plot = sub.add_parser("plot", help="plot a trace written by `ionto run --trace`")
     plot.add_argument("trace", metavar="TRACE.csv")
@@ -413,7 +415,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         with open(args.file, encoding="utf-8") as fh:
             text = fh.read()
     except OSError as exc:
-        raise BadInput(f"{args.file}: {exc.strerror}") from None
+        if args.file not in profiles.builtin_names():
+            raise BadInput(f"{args.file}: {exc.strerror}") from None
+        text = profiles.builtin_text(args.file)  # a built-in profile by name
     try:
         rx = profiles.parse(text, device, args.file)
     except InvalidSettings as exc:
@@ -426,7 +430,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"  target {rx.target_ua} uA, patient range {rx.floor_ua}..{rx.ceiling_ua} uA "
           f"in steps of {rx.adjust_step_ua} uA; effective limit {limit} uA")
     print(f"  ramp {rx.ramp_ms} ms (slew {rx.slew_ua_per_s} uA/s), planned {rx.planned_ms} ms")
+    print("  envelope (value / limit, margin left, where the limit comes from):")
+    for m in margins(rx, device):
+        value, limit_text = _human(m.value, m.unit), _human(m.limit, m.unit)
+        print(f"    {m.quantity}: {value} / {limit_text}, margin "
+              f"{m.margin_permille / 10:.1f} % ({m.source})")
     return EXIT_OK
+
+
+_HUMAN = {"uA": (1000, "mA", 3), "uA/cm2": (1000, "mA/cm2", 3), "uA/s": (1000, "mA/s", 3),
+          "ms": (60_000, "min", 2), "uA*ms": (60_000_000, "mA*min", 2),
+          "uA*ms/cm2": (1_000_000, "mC/cm2", 3)}
+
+
+def _human(value: int, unit: str) -> str:
+    """A value in the unit a clinician reads (mA, mA/cm2, min, mA*min, mC/cm2)."""
+    scale, name, digits = _HUMAN.get(unit, (1, unit, 0))
+    return f"{value / scale:.{digits}f} {name}"
 
 
 def _plot(trace: str, out: str, title: str, **marks: Any) -> None:

@@ -80,7 +80,7 @@ class Bench:
 
 def tap(**kw: object) -> Prescription:
     base: dict[str, object] = dict(name="boundary", family="tap-water", target_ua=10_000,
-                                   ramp_ms=5_000, duration_ms=600_000)
+                                   ramp_ms=5_000, duration_ms=600_000, site="palms")
     return Prescription(**{**base, **kw})  # type: ignore[arg-type]
 
 
@@ -146,7 +146,8 @@ def test_the_pulse_gap_counts_only_current_free_time(leak_ticks: int, residual: 
     within the zero tolerance, the tolerance itself included) reaches pulse_gap_ms, counted
     here from the samples."""
     rx = Prescription(name="gap", family="research", target_ua=500, ramp_ms=1_000,
-                      pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000)
+                      pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000, area_mm2=1_000,
+                      return_area_mm2=1_000)
     b = Bench(rx)
     b.start()
     b.until(lambda: b.ctl.state == "pulse_gap" and b.ctl.command.setpoint_ua == 0)
@@ -262,7 +263,8 @@ def test_a_pulse_ends_exactly_at_its_on_time() -> None:
     """Review B29: the pulse's on-time (time in treat) ends the pulse on the tick it reaches
     pulse_on_ms, not a tick later."""
     rx = Prescription(name="on-time", family="research", target_ua=500, ramp_ms=1_000,
-                      pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000)
+                      pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000, area_mm2=1_000,
+                      return_area_mm2=1_000)
     b = Bench(rx)
     b.start()
     b.until(lambda: b.ctl.state == "treat")
@@ -300,7 +302,8 @@ def test_current_at_a_zero_command_in_a_pulse_gap_faults_exactly_after_settle_ms
     current floor, while the gap's command is zero: the output does not settle (SUP-015),
     detected exactly settle_ms after the first such sample."""
     rx = Prescription(name="leaky-gap", family="research", target_ua=500, ramp_ms=1_000,
-                      pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000)
+                      pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000, area_mm2=1_000,
+                      return_area_mm2=1_000)
     b = Bench(rx)
     b.start()
     b.until(lambda: b.ctl.state == "pulse_gap" and b.ctl.command.setpoint_ua == 0)

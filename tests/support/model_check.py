@@ -42,7 +42,8 @@ SUP = SupervisionLimits(sample_deadline_ms=300, clock_jump_ms=300, tracking_debo
                         late_bucket_limit=20)
 RX = Prescription.draft(name="model", family="tap-water", target_ua=200, ramp_ms=200,
                         duration_ms=1_000, reverse_at_half=True, max_ua=300, min_ua=100,
-                        step_ua=100, max_pause_ms=300, contact_stable_ms=100, probe_ua=50)
+                        step_ua=100, max_pause_ms=300, contact_stable_ms=100, probe_ua=50,
+                        site="palms")
 
 SAMPLES = ("normal", "zero", "over", "open", "short", "late", "back")
 REQUESTS = ("start", "stop", "reset", "adjust_up", "adjust_down")
