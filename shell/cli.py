@@ -38,6 +38,7 @@ from iontocore.prescription import Prescription
 from iontocore.supervision import SupervisionLimits
 from iontocore.machine import mermaid, render_spec
 
+from . import home_cli
 from .runner import Adjustment, Runner, Summary, TickSink, summary
 from .progress import LiveProgress
 from .record import RecordWriter, read_record, summarise
@@ -120,7 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "with `ionto record show FILE`")
     run.add_argument("--json", action="store_true",
                      help="print the summary as one JSON object on the last line of stdout")
+    run.add_argument("--config", metavar="DEVICE.toml",
+                     help="run as a home device configured by this file: the prescription's "
+                          "signature, patient, version and course are checked first, and the "
+                          "session is kept in the device's history (specs/signed_prescription.md)")
 
+    home_cli.add_parsers(sub)
     sub.add_parser("profiles", help="list the built-in profiles")
     show = sub.add_parser("profile", help="show a built-in profile as TOML")
     show_sub = show.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
@@ -179,7 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"run": cmd_run, "profiles": cmd_profiles, "profile": cmd_profile_show,
                    "validate": cmd_validate, "diagram": cmd_diagram,
                    "record": cmd_record_show, "plot": cmd_plot,
-                   "limits": cmd_limits, "emulate": cmd_emulate}[args.command]
+                   "limits": cmd_limits, "emulate": cmd_emulate,
+                   **dict.fromkeys(("keys", "sign", "verify", "history", "report"),
+                                   home_cli.run)}[args.command]
         return handler(args)
     except BadInput as exc:
         print(f"ionto: error: {exc}", file=sys.stderr)
@@ -199,6 +207,30 @@ def _load_profile(ref: str, device: DeviceLimits) -> Prescription:
         raise BadInput(f"--profile {ref}: no such file") from None
     except OSError as exc:
         raise BadInput(f"--profile {ref}: {exc.strerror}") from None
+
+
+def _open_home(config_path: str, profile: str) -> Any:
+    """The HomeSession for `ionto run --config`: the history locked and the prescription
+    admitted, or BadInput with the reason (exit 2)."""
+    try:
+        home_cli._home()
+        from iontocore.home.history import HistoryError
+        from iontocore.home.session import HomeSession
+        from iontocore.home.signing import Refused
+        from iontocore.home.trust import load_config
+    except home_cli.HomeUnavailable as exc:
+        raise BadInput(f"--config: {exc}") from None
+    try:
+        config = load_config(config_path)
+        from pathlib import Path
+
+        data = Path(profile).read_bytes() if profile not in profiles.builtin_names() \
+            else profiles.builtin_text(profile).encode("utf-8")
+        return HomeSession(config, data, profile)
+    except OSError as exc:
+        raise BadInput(f"--profile {profile}: {exc.strerror}") from None
+    except (Refused, HistoryError) as exc:
+        raise BadInput(f"refused: {exc}") from None
 
 
 def _parse_adjust(text: str) -> Adjustment:
@@ -291,9 +323,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             device = DeviceLimits()
             hal = _make_hal(args, device, args.tick_ms)
-        rx = _load_profile(args.profile, device)
+        home = _open_home(args.config, args.profile) if args.config else None
+        if home is not None:
+            stack.callback(home.close)
+            rx = profiles.parse(home.admitted.profile_text, device, args.profile)
+        else:
+            rx = _load_profile(args.profile, device)
         controller = Controller(rx, device, tick_ms=args.tick_ms)
-        sinks: list[TickSink] = []
+        sinks: list[TickSink] = [] if home is None else [home.trace]
         trace_path = args.trace
         if args.plot and not trace_path:
             trace_path = stack.enter_context(tempfile.TemporaryDirectory()) + "/trace.csv"
@@ -331,11 +368,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 runner.request_emergency_stop()
 
         signal.signal(signal.SIGINT, on_sigint)
+        if home is not None:
+            home.begin(controller)  # the history row exists before the output starts
         try:
             result = runner.run()
         finally:
             signal.signal(signal.SIGINT, previous)
             hal.close()
+            if home is not None:
+                home.complete(controller)
         if args.plot:
             stream.flush()
             _plot(trace_path, args.plot, f"{args.profile}: {controller.outcome}",
