@@ -15,7 +15,8 @@ Safety contract (requirement IDs in specs/requirements.toml):
   nothing escapes to the caller;
 - CTL-007 every session ends within the device's maximum session time, its pause bounds
   and a bounded ramp-down (SUP-015), without help from the caller;
-- DOSE-002 the counted dose never passes the electrode rating;
+- DOSE-002 the counted dose never passes the electrode rating (drug) nor, ENV-005, the
+  family's charge density times the smaller electrode (research);
 - CTL-008 one session per controller: an ended session stays ended.
 """
 
@@ -87,6 +88,10 @@ class Controller:
         self.supervision = supervision
         self.tick_ms = tick_ms
         self.limit_ua = prescription.limit_ua(device)
+        self.charge_cap_uams = prescription.charge_cap_uams(device)
+        """The charge a session never passes (DOSE-002, ENV-005); 0: none (tap-water)."""
+        self._cap_name = ("electrode rating" if prescription.family == "drug"
+                          else "research charge ceiling")
         self.trip_ua = trip_threshold_ua(self.limit_ua, device.trip_ua,
                                          supervision.trip_margin_permille, supervision.trip_floor_ua)
         self.slew_ua_per_s = min(prescription.slew_ua_per_s, device.max_slew_ua_per_s)
@@ -409,6 +414,7 @@ class Controller:
                    and not impedance_above(v, amp, self.supervision.contact_open_ohm))
         if self._contact_back.update(present, t):
             self._contact_back.clear()
+            self._sup.contact_restored()
             self._fire("contact_back", f"contact stable for {rx.contact_stable_ms} ms")
             return self._load_target()
         return probe
@@ -480,12 +486,12 @@ class Controller:
         if state == IDLE:
             return None
         rx = self.prescription
-        rating = rx.electrode_max_uams
+        rating, what = self.charge_cap_uams, self._cap_name
         if rating:
             if self.delivered_uams > rating:  # a sample beyond every bound carried it past
                 return self._cut(FaultCode.DOSE_LIMIT,
-                                 f"{self.delivered_uams} uA*ms delivered, past the electrode "
-                                 f"rating of {rating} uA*ms", t)
+                                 f"{self.delivered_uams} uA*ms delivered, past the {what} of "
+                                 f"{rating} uA*ms", t)
             # DOSE-002 hard guard: the next tick, at the clock-jump bound, must not pass it
             avg = self._cmd_na // NA_PER_UA * self._duty // 1000
             floor = self._follow_margin_ua
@@ -494,8 +500,7 @@ class Controller:
             if self.delivered_uams + nxt > rating:
                 return self._cut(FaultCode.DOSE_LIMIT,
                                  f"{self.delivered_uams} uA*ms delivered; the next tick could "
-                                 f"add {nxt} uA*ms, past the electrode rating of {rating} "
-                                 "uA*ms", t)
+                                 f"add {nxt} uA*ms, past the {what} of {rating} uA*ms", t)
         if state in sm.ACTIVE_STATES:
             if self._session_t0 < 0:
                 self._session_t0 = t
@@ -510,7 +515,7 @@ class Controller:
                                                                           POLARITY_SWAP):
                     self._end("finish", COMPLETED, f"dose of {rx.dose_uams} uA*ms reached")
                 else:
-                    self._end("stop", STOPPED, f"electrode rating of {rating} uA*ms reached: "
+                    self._end("stop", STOPPED, f"{what} of {rating} uA*ms reached: "
                                                f"{self.delivered_uams} uA*ms delivered when the "
                                                "ramp-down began")
                 return None

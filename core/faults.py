@@ -79,9 +79,10 @@ CATALOGUE: tuple[FaultClass, ...] = (
                "the output cannot be brought to zero by commands: open it"),
     FaultClass(FaultCode.DOSE_LIMIT, "DOSE-002", Reaction.HARD_CUT,
                "the next tick could carry the delivered charge past the electrode's rated "
-               "dose (ticks slower than the projection assumed)",
-               "the electrode rating is a hard ceiling: a cut is the last resort when the "
-               "planned ramp-down can no longer land below it"),
+               "dose (drug) or the research charge ceiling (ENV-005) (ticks slower than the "
+               "projection assumed)",
+               "the electrode rating and the charge ceiling are hard ceilings: a cut is the "
+               "last resort when the planned ramp-down can no longer land below them"),
     FaultClass(FaultCode.SENSOR_STUCK, "SUP-003", Reaction.RAMP_THEN_FAULT,
                "current and voltage readings bit-identical for the stuck time while the "
                "command moved by at least the stuck move, or for the device's "

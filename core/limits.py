@@ -1,14 +1,16 @@
 """Device limits (set by the maker, frozen) and the layered current limit.
 
-The effective limit is the minimum of every layer: the device maximum, the
-prescription maximum and, where an electrode area is known, the current-density
-limit times the area. The independent over-current trip sits above it.
+The effective limit is the minimum of every layer: the device maximum, the family's
+maximum (core/envelope.py), the prescription maximum and the current-density limit times
+the smaller electrode's contact area. The independent over-current trip sits above it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .envelope import FAMILY_SLOTS, FamilyLimits
+from .envelope import render_spec as render_envelope
 from .errors import Checker
 
 WAVEFORMS = frozenset({"dc", "pulsed"})
@@ -28,8 +30,6 @@ DEVICE_RANGES: dict[str, tuple[int, int, str, str]] = {
     "pulse_hz_max": (1, 100_000, "Hz", "highest pulse frequency of pulsed DC"),
     "duty_permille_min": (1, 1000, "permille", "lowest duty cycle of pulsed DC"),
     "duty_permille_max": (1, 1000, "permille", "highest duty cycle of pulsed DC"),
-    "max_density_ua_per_cm2": (1, 10_000, "uA/cm2", "highest current density any prescription "
-                               "may ask for (IEC 60601-2-10 draws attention above 2 mA/cm2)"),
     "dead_time_ms": (1, 60_000, "ms", "time the command must sit at zero before the polarity "
                      "may change"),
     "zero_tolerance_ua": (0, 1_000, "uA", "measured current at or below this counts as zero"),
@@ -64,12 +64,20 @@ class DeviceLimits:
     pulse_hz_max: int = 20_000
     duty_permille_min: int = 100
     duty_permille_max: int = 900
-    max_density_ua_per_cm2: int = 2_000
     dead_time_ms: int = 500
     zero_tolerance_ua: int = 20
     sensor_max_ua: int = 60_000
     sensor_max_mv: int = 120_000
     sensor_frozen_ms: int = 1_000
+    tap_water: FamilyLimits = field(default_factory=lambda: FamilyLimits.default("tap-water"))
+    """The clinical envelope of each family (core/envelope.py): current, density, electrode
+    rating and charge density, each at most its sourced ceiling."""
+    drug: FamilyLimits = field(default_factory=lambda: FamilyLimits.default("drug"))
+    research: FamilyLimits = field(default_factory=lambda: FamilyLimits.default("research"))
+
+    def family_limits(self, family: str) -> FamilyLimits:
+        """The envelope of `family` on this device (KeyError for an unknown family)."""
+        return getattr(self, FAMILY_SLOTS[family])  # type: ignore[no-any-return]
 
     def __post_init__(self) -> None:
         c = Checker("device limits")
@@ -96,6 +104,10 @@ class DeviceLimits:
         c.check(isinstance(self.waveforms, frozenset) and bool(self.waveforms)
                 and self.waveforms <= WAVEFORMS, "waveforms", self.waveforms,
                 f"a non-empty subset of {sorted(WAVEFORMS)}")
+        for family, slot in FAMILY_SLOTS.items():
+            limits = getattr(self, slot)
+            c.check(isinstance(limits, FamilyLimits) and limits.family == family, slot, limits,
+                    f"FamilyLimits for '{family}' (FamilyLimits.default('{family}').adjusted(...))")
         c.raise_if_any()
 
 
@@ -152,7 +164,10 @@ def render_spec() -> str:
               "whether the device may reverse polarity within a session |",
               f"| `waveforms` | {', '.join(sorted(device.waveforms))} | - | subset of dc, pulsed | "
               "supported waveforms |",
-              "", "## SupervisionLimits", "",
+              "| `tap_water`, `drug`, `research` | see below | - | each value at most its ceiling | "
+              "the clinical envelope of each family (core/envelope.py) |", ""]
+    lines += render_envelope()
+    lines += ["## SupervisionLimits", "",
               "| field | default | unit | allowed | meaning |", "|---|---|---|---|---|"]
     for name, (lo, hi, unit, doc) in SUPERVISION_RANGES.items():
         lines.append(f"| `{name}` | {getattr(sup, name)} | {unit} | {lo} to {hi} | {doc} |")

@@ -16,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from .envelope import SITES
 from .errors import Checker, InvalidSettings, Problem
 from .limits import DeviceLimits, effective_limit_ua
 
@@ -34,6 +35,7 @@ INT_RANGES: dict[str, tuple[int, int, str]] = {
     "pulse_hz": (0, 100_000, "Hz"),
     "duty_permille": (1, 1000, "permille"),
     "area_mm2": (0, 10_000_000, "mm2"),
+    "return_area_mm2": (0, 10_000_000, "mm2"),
     "max_density_ua_per_cm2": (0, 100_000, "uA/cm2"),
     "dose_uams": (0, 10**12, "uA*ms"),
     "electrode_max_uams": (0, 10**12, "uA*ms"),
@@ -76,8 +78,16 @@ class Prescription:
     pulse_hz: int = 0
     duty_permille: int = 1000
     area_mm2: int = 0
-    """Active electrode area (0: not given; the density layer is then not used)."""
+    """Area of electrode A (drug: the drug electrode; research: the chamber). Required for
+    drug and research; tap-water may give it only to narrow the site's assumed area."""
+    return_area_mm2: int = 0
+    """Area of the other electrode (drug and research; required there). The density limit
+    applies to the smaller of the two."""
+    site: str = ""
+    """tap-water: the treated site (core/envelope.py SITES), which sets the assumed contact
+    area of each electrode."""
     max_density_ua_per_cm2: int = 0
+    """A density limit of this prescription's own (0: the family's, ENV-002); may only narrow."""
     dose_uams: int = 0
     """drug: the prescribed dose; the session ends when it is delivered."""
     electrode_max_uams: int = 0
@@ -129,6 +139,8 @@ class Prescription:
                 "true or false")
         c.check(self.waveform in WAVEFORMS, "waveform", self.waveform, f"one of {list(WAVEFORMS)}")
         c.check(isinstance(self.description, str), "description", self.description, "a string")
+        c.check(self.site == "" or self.site in SITES, "site", self.site,
+                f"one of {list(SITES)} (or not given)")
         bad = {p.field for p in c.problems}
         self._check_relations(c, bad)
         if device is not None:
@@ -163,17 +175,14 @@ class Prescription:
                 c.check(self.pulse_hz == 0, "pulse_hz", self.pulse_hz, "0 for DC")
                 c.check(self.duty_permille == 1000, "duty_permille", self.duty_permille,
                         "1000 for DC")
-        if ok("area_mm2", "max_density_ua_per_cm2"):
-            c.check((self.area_mm2 == 0) == (self.max_density_ua_per_cm2 == 0),
-                    "max_density_ua_per_cm2", self.max_density_ua_per_cm2,
-                    "given together with area_mm2 (both or neither)")
-        if ok("area_mm2", "max_density_ua_per_cm2", "target_ua", "max_ua") \
-                and self.area_mm2 > 0 and self.max_density_ua_per_cm2 > 0:
-            density_cap = self.max_density_ua_per_cm2 * self.area_mm2 // 100
+        self._check_areas(c, bad)
+        if ok("area_mm2", "return_area_mm2", "site", "family", "max_density_ua_per_cm2",
+              "target_ua", "max_ua") and self.max_density_ua_per_cm2 > 0 and self.contact_area_mm2:
+            density_cap = self.max_density_ua_per_cm2 * self.contact_area_mm2 // 100
             c.check(self.ceiling_ua <= density_cap, "max_ua" if self.max_ua else "target_ua",
                     self.ceiling_ua,
-                    f"at most density x area = {self.max_density_ua_per_cm2} uA/cm2 x "
-                    f"{self.area_mm2} mm2 = {density_cap} uA")
+                    f"at most density x smaller electrode = {self.max_density_ua_per_cm2} uA/cm2 x "
+                    f"{self.contact_area_mm2} mm2 = {density_cap} uA (the peak current)")
         if not ok("family", "duration_ms", "dose_uams", "electrode_max_uams", "pulse_count",
                   "pulse_on_ms", "pulse_gap_ms", "reverse_at_half"):
             return
@@ -212,7 +221,71 @@ class Prescription:
             c.check(self.electrode_max_uams == 0, "electrode_max_uams", self.electrode_max_uams,
                     "0 for research")
 
+    def _check_areas(self, c: Checker, bad: set[str]) -> None:
+        """ENV-003: every prescription knows the contact area its density is judged on."""
+        if bad.intersection(("family", "area_mm2", "return_area_mm2", "site")):
+            return
+        if self.family == "tap-water":
+            if c.check(self.site in SITES, "site", self.site or "(not given)",
+                       f"one of {list(SITES)}: the site sets the contact area the density "
+                       "limit is judged on"):
+                assumed = SITES[self.site].area_mm2
+                c.check(self.area_mm2 <= assumed, "area_mm2", self.area_mm2,
+                        f"at most the assumed contact area of '{self.site}' ({assumed} mm2): an "
+                        "area may only narrow it")
+            c.check(self.return_area_mm2 == 0, "return_area_mm2", self.return_area_mm2,
+                    "0 for tap-water (both electrodes touch the site)")
+        elif self.family in FAMILIES:
+            c.check(self.site == "", "site", self.site, f"not given for {self.family} (state "
+                    "the electrode areas)")
+            c.check(self.area_mm2 > 0, "area_mm2", self.area_mm2 or "(not given)",
+                    f"> 0: a {self.family} prescription states its electrode's area (ENV-003)")
+            c.check(self.return_area_mm2 > 0, "return_area_mm2",
+                    self.return_area_mm2 or "(not given)",
+                    f"> 0: a {self.family} prescription states the other electrode's area too; "
+                    "the density is judged on the smaller (ENV-003)")
+
     # Derived values -----------------------------------------------------------------
+
+    @property
+    def contact_area_mm2(self) -> int:
+        """Area the density is judged on: the smaller electrode (drug, research), or the
+        site's assumed area narrowed by a given area (tap-water). 0 when unknown (invalid)."""
+        if self.family == "tap-water":
+            assumed = SITES[self.site].area_mm2 if self.site in SITES else 0
+            return min(assumed, self.area_mm2) if self.area_mm2 else assumed
+        if self.area_mm2 and self.return_area_mm2:
+            return min(self.area_mm2, self.return_area_mm2)
+        return 0
+
+    def density_limit_ua_per_cm2(self, device: DeviceLimits) -> int:
+        """The density limit in force: the family's, narrowed by this prescription's own."""
+        family = device.family_limits(self.family).max_density_ua_per_cm2
+        return min(family, self.max_density_ua_per_cm2) if self.max_density_ua_per_cm2 else family
+
+    def ramp_to_ceiling_ms(self) -> int:
+        """Longest ramp between zero and the ceiling at this prescription's slew (rounded up)."""
+        return -(-self.ceiling_ua * 1000 // self.slew_ua_per_s)
+
+    def planned_charge_bound_uams(self) -> int:
+        """research: an upper bound of the charge the pulse train delivers, every pulse at the
+        ceiling for its on-time plus a full ramp up and a full ramp down (average current when
+        pulsed). 0 for the other families."""
+        if self.family != "research":
+            return 0
+        per_pulse_ms = self.pulse_on_ms + 2 * self.ramp_to_ceiling_ms()
+        return -(-self.pulse_count * self.ceiling_ua * self.duty_permille * per_pulse_ms // 1000)
+
+    def charge_cap_uams(self, device: DeviceLimits) -> int:
+        """The charge the core never lets a session pass (DOSE-002, ENV-005): the electrode's
+        rating (drug), the family's charge density times the smaller electrode (research),
+        0 for none (tap-water ends by time)."""
+        if self.family == "drug":
+            return self.electrode_max_uams
+        if self.family == "research":
+            per_cm2 = device.family_limits("research").max_charge_density_uams_per_cm2
+            return per_cm2 * self.contact_area_mm2 // 100
+        return 0
 
     @property
     def ceiling_ua(self) -> int:
@@ -285,12 +358,50 @@ class Prescription:
                 c.check(device.duty_permille_min <= self.duty_permille <= device.duty_permille_max,
                         "duty_permille", self.duty_permille,
                         f"{device.duty_permille_min} to {device.duty_permille_max} permille (device)")
+        if ok("family") and self.family in FAMILIES:
+            self._check_envelope(c, bad, device)
+
+    def _check_envelope(self, c: Checker, bad: set[str], device: DeviceLimits) -> None:
+        """ENV-001, ENV-002, ENV-004, ENV-005: the family's envelope on this device."""
+        def ok(*names: str) -> bool:
+            return not bad.intersection(names)
+
+        fam = device.family_limits(self.family)
+        slot = self.family.replace("-", "_")
+        current = "max_ua" if self.max_ua else "target_ua"
+        if ok("target_ua", "max_ua"):
+            c.check(self.ceiling_ua <= fam.max_current_ua, current, self.ceiling_ua,
+                    f"at most {fam.max_current_ua} uA for {self.family} (device "
+                    f"{slot}.max_current_ua)")
         if ok("max_density_ua_per_cm2"):
-            c.check(self.max_density_ua_per_cm2 <= device.max_density_ua_per_cm2,
+            c.check(self.max_density_ua_per_cm2 <= fam.max_density_ua_per_cm2,
                     "max_density_ua_per_cm2", self.max_density_ua_per_cm2,
-                    f"at most {device.max_density_ua_per_cm2} uA/cm2 (device)")
+                    f"at most {fam.max_density_ua_per_cm2} uA/cm2 for {self.family} (device "
+                    f"{slot}.max_density_ua_per_cm2)")
+        area = self.contact_area_mm2
+        if ok("target_ua", "max_ua", "area_mm2", "return_area_mm2", "site") and area:
+            cap = fam.max_density_ua_per_cm2 * area // 100
+            c.check(self.ceiling_ua <= cap, current, self.ceiling_ua,
+                    f"at most {fam.max_density_ua_per_cm2} uA/cm2 (device {slot}."
+                    f"max_density_ua_per_cm2) x {area} mm2 (the smaller electrode) = {cap} uA, "
+                    "judged at the peak current")
+        if self.family == "drug" and ok("electrode_max_uams"):
+            c.check(self.electrode_max_uams <= fam.max_electrode_rating_uams, "electrode_max_uams",
+                    self.electrode_max_uams, f"at most {fam.max_electrode_rating_uams} uA*ms "
+                    "(device drug.max_electrode_rating_uams)")
+        if self.family == "research" and area and ok(
+                "target_ua", "max_ua", "ramp_ms", "duty_permille", "pulse_count", "pulse_on_ms",
+                "area_mm2", "return_area_mm2"):
+            per_cm2 = fam.max_charge_density_uams_per_cm2
+            planned = self.planned_charge_bound_uams()
+            cap = self.charge_cap_uams(device)
+            c.check(planned <= cap, "pulse_count", self.pulse_count,
+                    f"a pulse train of at most {cap} uA*ms = {per_cm2} uA*ms/cm2 (device "
+                    f"research.max_charge_density_uams_per_cm2) x {area} mm2; planned up to "
+                    f"{planned} uA*ms (ramps at the ceiling included)")
 
     def limit_ua(self, device: DeviceLimits) -> int:
-        """The effective current limit on this device (all layers)."""
-        return effective_limit_ua(device.max_current_ua, self.ceiling_ua,
-                                  self.max_density_ua_per_cm2, self.area_mm2)
+        """The effective current limit on this device (all layers, the envelope included)."""
+        fam = device.family_limits(self.family)
+        return effective_limit_ua(min(device.max_current_ua, fam.max_current_ua), self.ceiling_ua,
+                                  self.density_limit_ua_per_cm2(device), self.contact_area_mm2)

@@ -69,9 +69,17 @@ KEYS: tuple[Key, ...] = (
         "maximum dose (hard limit)", "required for drug", ("drug",)),
     Key("dose", "max_duration", "duration_ms", TIME, "drug: longest time allowed to reach the "
         "dose (the session then stops)", "required for drug", ("drug",)),
-    Key("electrode", "area", "area_mm2", AREA, "active electrode area", "not given"),
-    Key("electrode", "max_density", "max_density_ua_per_cm2", DENSITY, "current-density limit "
-        "(with area)", "not given"),
+    Key("electrode", "site", "site", None, "tap-water: treated site, one of "
+        "'palms', 'soles', 'underarms', 'child-hands'; sets the assumed contact area "
+        "(specs/limits.md)", "required for tap-water", ("tap-water",)),
+    Key("electrode", "area", "area_mm2", AREA, "area of electrode A (drug: the drug electrode; "
+        "research: the chamber); tap-water: narrows the site's area", "required for drug and "
+        "research"),
+    Key("electrode", "return_area", "return_area_mm2", AREA, "area of the other electrode; the "
+        "density is judged on the smaller", "required for drug and research",
+        ("drug", "research")),
+    Key("electrode", "max_density", "max_density_ua_per_cm2", DENSITY, "a density limit of this "
+        "profile's own (narrows the family's)", "the family's"),
     Key("pulses", "count", "pulse_count", PLAIN, "research: number of pulses",
         "required for research", ("research",)),
     Key("pulses", "on", "pulse_on_ms", TIME, "research: time at the set current per pulse",
@@ -317,8 +325,12 @@ def render_format() -> str:
         "",
         "- `current.max` >= `current.target` >= `current.min`; `current.step` <= the ceiling; "
         "`pause.probe` <= the target.",
-        "- `electrode.area` and `electrode.max_density` come together; then the ceiling must be "
-        "<= density x area.",
+        "- tap-water names `electrode.site` (its assumed contact area, specs/limits.md); "
+        "`electrode.area` may only narrow it.",
+        "- drug and research state `electrode.area` and `electrode.return_area`; the density is "
+        "judged on the smaller.",
+        "- `electrode.max_density`, when given, narrows the family's density limit; the ceiling "
+        "must be <= density x area.",
         "- `waveform = \"pulsed\"` needs `pulse_hz` > 0 and a duty below 100 %; DC needs neither. "
         "The set current is the",
         "  pulse amplitude; the average (amplitude x duty) is what the sensor reports and what "
@@ -338,9 +350,15 @@ def render_format() -> str:
         "- `reverse_at_half` only if the device allows reversal and the session is at least the "
         "device minimum",
         "  for reversal (10 min by default);",
-        "- the waveform, pulse frequency and duty within what the device supports; the density "
-        "limit <= the",
-        "  device's (2 mA/cm2 by default, IEC 60601-2-10).",
+        "- the waveform, pulse frequency and duty within what the device supports;",
+        "- the clinical envelope of the family (specs/limits.md, ENV-001 to ENV-005): the "
+        "ceiling <= the family's",
+        "  current and <= its density x the smaller electrode (judged at the peak, the pulse "
+        "amplitude when pulsed);",
+        "  drug: `dose.electrode_max` <= the family's electrode rating; research: the pulse "
+        "train's planned charge",
+        "  (every pulse at the ceiling, full ramps included) <= the family's charge density x "
+        "the smaller electrode.",
         "",
     ]
     return "\n".join(lines)

@@ -387,6 +387,14 @@ class Supervisor:
             self.late_bucket -= 1
         return None
 
+    def contact_restored(self) -> None:
+        """The controller saw contact back, stable for the prescription's time: the suspicion
+        that paused the session is settled, and the open-contact debounce starts afresh (its
+        memory of the pause would otherwise run on through a later current-free gap and
+        pause the next ramp at once)."""
+        self.contact.clear()
+        self.contact_open = False
+
     def observe(self, t: int, i: int, v: int, relay: int | None, dt: int, cmd: Command,
                 duty_permille: int, trip_ua: int, off_for_ms: int) -> FaultCode | None:
         """Judge one admitted sample against the command that governed the tick before it.

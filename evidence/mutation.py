@@ -172,10 +172,20 @@ def helper(dest: Path, *args: str) -> str:
     return proc.stdout
 
 
-def meta_codes(dest: Path) -> dict[str, int | None]:
+def meta_codes(dest: Path, attempts: int = 20) -> dict[str, int | None]:
+    """Every mutant's exit code so far (None: not run) from mutmut's .meta files. mutmut
+    rewrites a file while its workers run, so a read can catch it empty or half written:
+    it is read again (a bounded number of times, 0.1 s apart) rather than crash the run."""
     codes: dict[str, int | None] = {}
     for meta in (dest / "mutants" / "src").rglob("*.meta"):
-        codes.update(json.loads(meta.read_text("utf-8"))["exit_code_by_key"])
+        for attempt in range(attempts):
+            try:
+                codes.update(json.loads(meta.read_text("utf-8"))["exit_code_by_key"])
+                break
+            except (ValueError, KeyError, OSError):
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.1)
     return codes
 
 

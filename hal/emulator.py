@@ -42,7 +42,7 @@ class Emulator:
 
     def __init__(self, sim: SimulatedDevice, *, lockstep: bool = True, watchdog_ms: int = 100,
                  identity: p.Identity | None = None, link_faults: list[LinkFault] | None = None,
-                 seed: int = 0, t0_ms: int = 0) -> None:
+                 seed: int = 0, t0_ms: int = 0, watchdog_grace_ms: int = 0) -> None:
         self.sim = sim
         self.lockstep = lockstep
         self.identity = identity or p.Identity(
@@ -51,6 +51,11 @@ class Emulator:
             capabilities=p.CAP_REVERSAL | p.CAP_PULSED | p.CAP_RELAY | (p.CAP_LOCKSTEP if lockstep else 0),
             name="iontocore-emu", dead_time_ms=500)
         self.watchdog_ms = self.identity.watchdog_ms
+        # Test affordance: extra wall time before the watchdog acts, for tests whose point is
+        # not the watchdog, on a machine so busy that the host thread may stall longer than
+        # the watchdog. The device still reports its watchdog_ms; `ionto emulate` uses none.
+        self.watchdog_grace_ms = watchdog_grace_ms
+        self._watchdog_limit_ms = self.watchdog_ms + watchdog_grace_ms  # when it acts
         self._relay_feedback = bool(self.identity.capabilities & p.CAP_RELAY)
         self.rules = DeviceRules(self.identity)
         self.t0_ms = t0_ms
@@ -98,7 +103,7 @@ class Emulator:
         poll = select.poll()
         poll.register(self.master, select.POLLIN)
         master, lockstep, monotonic, stop = self.master, self.lockstep, time.monotonic, self._stop
-        watchdog_s = self.watchdog_ms / 1000
+        watchdog_s = self._watchdog_limit_ms / 1000
         while not stop.is_set():
             wait = 10.0 if lockstep else min(10.0, max(0.0, next_tick - monotonic()) * 1000)
             try:
@@ -209,7 +214,7 @@ class Emulator:
 
     def _watchdog(self, now: float) -> None:
         """HAL-002: no valid command for watchdog_ms while on turns the output off, latched."""
-        if (now - self._last_command) * 1000 <= self.watchdog_ms:
+        if (now - self._last_command) * 1000 <= self._watchdog_limit_ms:
             return
         if self.rules.trip_watchdog(self.sim.t_ms):
             self.sim.cut()

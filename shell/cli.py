@@ -33,10 +33,12 @@ from iontocore.hal.link_faults import LINK_FAULTS, parse_link_fault
 from iontocore.hal.sim import INJECTIONS, SimConfig, SimulatedDevice, parse_injection
 from iontocore.limits import DeviceLimits
 from iontocore.limits import render_spec as render_limits
+from iontocore.margins import margins
 from iontocore.prescription import Prescription
 from iontocore.supervision import SupervisionLimits
 from iontocore.machine import mermaid, render_spec
 
+from . import home_cli
 from .runner import Adjustment, Runner, Summary, TickSink, summary
 from .progress import LiveProgress
 from .record import RecordWriter, read_record, summarise
@@ -119,7 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "with `ionto record show FILE`")
     run.add_argument("--json", action="store_true",
                      help="print the summary as one JSON object on the last line of stdout")
+    run.add_argument("--config", metavar="DEVICE.toml",
+                     help="run as a home device configured by this file: the prescription's "
+                          "signature, patient, version and course are checked first, and the "
+                          "session is kept in the device's history (specs/signed_prescription.md)")
 
+    home_cli.add_parsers(sub)
     sub.add_parser("profiles", help="list the built-in profiles")
     show = sub.add_parser("profile", help="show a built-in profile as TOML")
     show_sub = show.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
@@ -127,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     show_one.add_argument("name")
     show_sub.add_parser("format", help="print the profile file format (specs/profile_format.md)")
 
-    val = sub.add_parser("validate", help="validate a profile file against the device")
-    val.add_argument("file", metavar="FILE.toml")
+    val = sub.add_parser("validate", help="validate a profile against the device; show its "
+                         "margin to each limit of the envelope")
+    val.add_argument("file", metavar="FILE.toml", help="a profile file, or a built-in name")
 
     plot = sub.add_parser("plot", help="plot a trace written by `ionto run --trace`")
     plot.add_argument("trace", metavar="TRACE.csv")
@@ -177,7 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"run": cmd_run, "profiles": cmd_profiles, "profile": cmd_profile_show,
                    "validate": cmd_validate, "diagram": cmd_diagram,
                    "record": cmd_record_show, "plot": cmd_plot,
-                   "limits": cmd_limits, "emulate": cmd_emulate}[args.command]
+                   "limits": cmd_limits, "emulate": cmd_emulate,
+                   **dict.fromkeys(("keys", "sign", "verify", "history", "report"),
+                                   home_cli.run)}[args.command]
         return handler(args)
     except BadInput as exc:
         print(f"ionto: error: {exc}", file=sys.stderr)
@@ -197,6 +207,30 @@ def _load_profile(ref: str, device: DeviceLimits) -> Prescription:
         raise BadInput(f"--profile {ref}: no such file") from None
     except OSError as exc:
         raise BadInput(f"--profile {ref}: {exc.strerror}") from None
+
+
+def _open_home(config_path: str, profile: str) -> Any:
+    """The HomeSession for `ionto run --config`: the history locked and the prescription
+    admitted, or BadInput with the reason (exit 2)."""
+    try:
+        home_cli._home()
+        from iontocore.home.history import HistoryError
+        from iontocore.home.session import HomeSession
+        from iontocore.home.signing import Refused
+        from iontocore.home.trust import load_config
+    except home_cli.HomeUnavailable as exc:
+        raise BadInput(f"--config: {exc}") from None
+    try:
+        config = load_config(config_path)
+        from pathlib import Path
+
+        data = Path(profile).read_bytes() if profile not in profiles.builtin_names() \
+            else profiles.builtin_text(profile).encode("utf-8")
+        return HomeSession(config, data, profile)
+    except OSError as exc:
+        raise BadInput(f"--profile {profile}: {exc.strerror}") from None
+    except (Refused, HistoryError) as exc:
+        raise BadInput(f"refused: {exc}") from None
 
 
 def _parse_adjust(text: str) -> Adjustment:
@@ -289,9 +323,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             device = DeviceLimits()
             hal = _make_hal(args, device, args.tick_ms)
-        rx = _load_profile(args.profile, device)
+        home = _open_home(args.config, args.profile) if args.config else None
+        if home is not None:
+            stack.callback(home.close)
+            rx = profiles.parse(home.admitted.profile_text, device, args.profile)
+        else:
+            rx = _load_profile(args.profile, device)
         controller = Controller(rx, device, tick_ms=args.tick_ms)
-        sinks: list[TickSink] = []
+        sinks: list[TickSink] = [] if home is None else [home.trace]
         trace_path = args.trace
         if args.plot and not trace_path:
             trace_path = stack.enter_context(tempfile.TemporaryDirectory()) + "/trace.csv"
@@ -329,11 +368,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 runner.request_emergency_stop()
 
         signal.signal(signal.SIGINT, on_sigint)
+        if home is not None:
+            home.begin(controller)  # the history row exists before the output starts
         try:
             result = runner.run()
         finally:
             signal.signal(signal.SIGINT, previous)
             hal.close()
+            if home is not None:
+                home.complete(controller)
         if args.plot:
             stream.flush()
             _plot(trace_path, args.plot, f"{args.profile}: {controller.outcome}",
@@ -413,7 +456,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         with open(args.file, encoding="utf-8") as fh:
             text = fh.read()
     except OSError as exc:
-        raise BadInput(f"{args.file}: {exc.strerror}") from None
+        if args.file not in profiles.builtin_names():
+            raise BadInput(f"{args.file}: {exc.strerror}") from None
+        text = profiles.builtin_text(args.file)  # a built-in profile by name
     try:
         rx = profiles.parse(text, device, args.file)
     except InvalidSettings as exc:
@@ -426,7 +471,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"  target {rx.target_ua} uA, patient range {rx.floor_ua}..{rx.ceiling_ua} uA "
           f"in steps of {rx.adjust_step_ua} uA; effective limit {limit} uA")
     print(f"  ramp {rx.ramp_ms} ms (slew {rx.slew_ua_per_s} uA/s), planned {rx.planned_ms} ms")
+    print("  envelope (value / limit, margin left, where the limit comes from):")
+    for m in margins(rx, device):
+        value, limit_text = _human(m.value, m.unit), _human(m.limit, m.unit)
+        print(f"    {m.quantity}: {value} / {limit_text}, margin "
+              f"{m.margin_permille / 10:.1f} % ({m.source})")
     return EXIT_OK
+
+
+_HUMAN = {"uA": (1000, "mA", 3), "uA/cm2": (1000, "mA/cm2", 3), "uA/s": (1000, "mA/s", 3),
+          "ms": (60_000, "min", 2), "uA*ms": (60_000_000, "mA*min", 2),
+          "uA*ms/cm2": (1_000_000, "mC/cm2", 3)}
+
+
+def _human(value: int, unit: str) -> str:
+    """A value in the unit a clinician reads (mA, mA/cm2, min, mA*min, mC/cm2)."""
+    scale, name, digits = _HUMAN.get(unit, (1, unit, 0))
+    return f"{value / scale:.{digits}f} {name}"
 
 
 def _plot(trace: str, out: str, title: str, **marks: Any) -> None:

@@ -302,9 +302,10 @@ def summary(ctl: Controller, profile: str, result: RunResult | None = None) -> S
     if rx.family == "research":
         out["pulses_planned"] = rx.pulse_count
         out["pulses_delivered"] = ctl.pulses_done
-    if rx.area_mm2:
-        # uA*ms / mm2 -> mC/cm2: 1 mC = 1e6 uA*ms, 1 cm2 = 100 mm2
-        out["charge_mC_per_cm2"] = round(ctl.delivered_uams * 100 / rx.area_mm2 / 1e6, 4)
+    if rx.family != "tap-water":
+        # over the smaller electrode (ENV-002); uA*ms / mm2 -> mC/cm2: 1 mC = 1e6 uA*ms,
+        # 1 cm2 = 100 mm2
+        out["charge_mC_per_cm2"] = round(ctl.delivered_uams * 100 / rx.contact_area_mm2 / 1e6, 4)
     if result is not None:
         out["wall_s"] = round(result.wall_s, 3)
         out["interrupted"] = result.interrupted

@@ -43,10 +43,15 @@ def tree(tmp_path: Path) -> Path:
     ("core", "import serial", "iontocore.dose (core) imports serial: core's only SOUP is transitions"),
     ("core", "import time", "iontocore.dose (core) imports time: core does no I/O, keeps no clock"),
     ("core", "def f():\n    import threading", "iontocore.dose (core) imports threading: core does no I/O, keeps no clock"),
-    ("hal", "from iontocore.shell.runner import Runner", "iontocore.hal.sim (hal) imports iontocore.shell.runner: the HAL must not depend on the shell"),
-    ("hal", "from ..shell import trace", "iontocore.hal.sim (hal) imports iontocore.shell.trace: the HAL must not depend on the shell"),
+    ("hal", "from iontocore.shell.runner import Runner", "iontocore.hal.sim (hal) imports iontocore.shell.runner: the HAL must not depend on shell/"),
+    ("hal", "from ..shell import trace", "iontocore.hal.sim (hal) imports iontocore.shell.trace: the HAL must not depend on shell/"),
+    ("core", "from iontocore.home import history", "iontocore.dose (core) imports iontocore.home.history: core must not depend on home/"),
+    ("hal", "from ..home import signing", "iontocore.hal.sim (hal) imports iontocore.home.signing: the HAL must not depend on home/"),
+    ("home", "from iontocore.hal import sim", "iontocore.home.course (home) imports iontocore.hal.sim: home use builds on core/ only"),
+    ("home", "import serial", "iontocore.home.course (home) imports serial: the wire protocol lives in hal/"),
+    ("shell", "import cryptography", "iontocore.shell.trace (shell) imports cryptography: signatures live in home/"),
 ])
 def test_a_forbidden_import_is_caught(tree: Path, folder: str, line: str, expected: str) -> None:
-    path = tree / folder / ("dose.py" if folder == "core" else "sim.py")
+    path = tree / folder / {"core": "dose.py", "hal": "sim.py", "home": "course.py", "shell": "trace.py"}[folder]
     path.write_text(path.read_text("utf-8") + "\n" + line + "\n", "utf-8")
     assert architecture.violations(architecture.imports(tree)) == [expected]

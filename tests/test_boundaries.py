@@ -60,6 +60,16 @@ class Bench:
         self.check.request("start", reply.accepted, self.ctl.state)
         assert reply.accepted, reply
 
+    def time_of(self, done, limit: int) -> int | None:  # type: ignore[no-untyped-def]
+        """Step until `done()`; the sample time of the tick on which it first held (None if
+        not within `limit` ticks)."""
+        for _ in range(limit):
+            t = self.t
+            self.step()
+            if done():
+                return t
+        return None
+
     def until(self, done, limit: int = 200_000) -> None:  # type: ignore[no-untyped-def]
         for _ in range(limit):
             self.step()
@@ -70,7 +80,7 @@ class Bench:
 
 def tap(**kw: object) -> Prescription:
     base: dict[str, object] = dict(name="boundary", family="tap-water", target_ua=10_000,
-                                   ramp_ms=5_000, duration_ms=600_000)
+                                   ramp_ms=5_000, duration_ms=600_000, site="palms")
     return Prescription(**{**base, **kw})  # type: ignore[arg-type]
 
 
@@ -136,7 +146,8 @@ def test_the_pulse_gap_counts_only_current_free_time(leak_ticks: int, residual: 
     within the zero tolerance, the tolerance itself included) reaches pulse_gap_ms, counted
     here from the samples."""
     rx = Prescription(name="gap", family="research", target_ua=500, ramp_ms=1_000,
-                      pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000)
+                      pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000, area_mm2=1_000,
+                      return_area_mm2=1_000)
     b = Bench(rx)
     b.start()
     b.until(lambda: b.ctl.state == "pulse_gap" and b.ctl.command.setpoint_ua == 0)
@@ -169,13 +180,7 @@ def test_treatment_resumes_exactly_when_contact_has_been_stable_for_the_prescrib
         b.step()
     b.open = False
     back_at = b.t  # the first sample with contact present (at the probe current)
-    resumed_at = None
-    for _ in range(2_000 // TICK + 50):
-        t = b.t
-        b.step()
-        if b.ctl.state == "ramp_up":
-            resumed_at = t
-            break
+    resumed_at = b.time_of(lambda: b.ctl.state == "ramp_up", 2_000 // TICK + 50)
     assert resumed_at == back_at + 2_000, (resumed_at, back_at)
 
 
@@ -210,13 +215,7 @@ def test_the_device_maximum_session_time_acts_exactly_at_its_limit() -> None:
     for _ in range(1_000):
         b.step()
     b.open = False
-    ended_at = None
-    for _ in range(device.max_session_ms // TICK):
-        t = b.t
-        b.step()
-        if b.ctl.state == "ramp_down":
-            ended_at = t
-            break
+    ended_at = b.time_of(lambda: b.ctl.state == "ramp_down", device.max_session_ms // TICK)
     assert ended_at == first + device.max_session_ms, (ended_at, first)
     b.until(lambda: b.ctl.state == "idle", limit=10_000)
     assert "device maximum session time" in b.ctl.end_reason
@@ -227,13 +226,7 @@ def test_a_leak_faults_exactly_leak_settle_ms_after_the_output_went_off() -> Non
     b = Bench(tap())
     b.offset = DEVICE.zero_tolerance_ua + 1
     off_at = b.t  # idle: the first tick commands the output off
-    faulted_at = None
-    for _ in range(SUP.leak_settle_ms // TICK + 20):
-        t = b.t
-        b.step()
-        if b.ctl.state == "fault":
-            faulted_at = t
-            break
+    faulted_at = b.time_of(lambda: b.ctl.state == "fault", SUP.leak_settle_ms // TICK + 20)
     assert faulted_at == off_at + SUP.leak_settle_ms
     assert b.ctl.faults[-1].code is FaultCode.LEAK
 
@@ -270,7 +263,8 @@ def test_a_pulse_ends_exactly_at_its_on_time() -> None:
     """Review B29: the pulse's on-time (time in treat) ends the pulse on the tick it reaches
     pulse_on_ms, not a tick later."""
     rx = Prescription(name="on-time", family="research", target_ua=500, ramp_ms=1_000,
-                      pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000)
+                      pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000, area_mm2=1_000,
+                      return_area_mm2=1_000)
     b = Bench(rx)
     b.start()
     b.until(lambda: b.ctl.state == "treat")
@@ -308,19 +302,14 @@ def test_current_at_a_zero_command_in_a_pulse_gap_faults_exactly_after_settle_ms
     current floor, while the gap's command is zero: the output does not settle (SUP-015),
     detected exactly settle_ms after the first such sample."""
     rx = Prescription(name="leaky-gap", family="research", target_ua=500, ramp_ms=1_000,
-                      pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000)
+                      pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000, area_mm2=1_000,
+                      return_area_mm2=1_000)
     b = Bench(rx)
     b.start()
     b.until(lambda: b.ctl.state == "pulse_gap" and b.ctl.command.setpoint_ua == 0)
     b.offset = sign * (DEVICE.zero_tolerance_ua + 10)
     first = b.t
-    faulted_at = None
-    for _ in range(SUP.settle_ms // TICK + 50):
-        t = b.t
-        b.step()
-        if b.ctl.state == "fault":
-            faulted_at = t
-            break
+    faulted_at = b.time_of(lambda: b.ctl.state == "fault", SUP.settle_ms // TICK + 50)
     assert b.ctl.faults and b.ctl.faults[-1].code is FaultCode.UNSETTLED, b.ctl.faults
     assert faulted_at == first + SUP.settle_ms
 

@@ -98,7 +98,7 @@ def test_a_constant_offset_never_lets_a_ramp_down_hang(offset: int) -> None:
 @pytest.mark.req("SUP-015", "DOSE-001")
 def test_a_polarity_swap_that_cannot_flip_faults_and_time_stops_counting() -> None:
     rx = Prescription(name="short-swap", family="tap-water", target_ua=2_000, ramp_ms=1_000,
-                      duration_ms=20_000, reverse_at_half=True)
+                      duration_ms=20_000, reverse_at_half=True, site="palms")
     device = DeviceLimits(min_reversal_session_ms=10_000)
     ctl = Controller(rx, device, SUP, tick_ms=TICK)
     ctl.start()
@@ -144,7 +144,7 @@ def test_ramp_down_deadline_one_tick_before_and_at_the_bound() -> None:
 
 PULSED_10 = Prescription(name="pulsed-ten", family="tap-water", target_ua=20_000,
                          ramp_ms=30_000, duration_ms=600_000, waveform="pulsed",
-                         pulse_hz=1_000, duty_permille=100)
+                         pulse_hz=1_000, duty_permille=100, site="palms")
 
 
 @pytest.mark.req("SUP-017", "SUP-006")
@@ -180,7 +180,7 @@ def _drug(target_ua: int, dose_ma_min: float, ramp_ms: int = 30_000) -> Prescrip
     dose = round(dose_ma_min * 60_000_000)
     return Prescription(name="rated", family="drug", target_ua=target_ua, ramp_ms=ramp_ms,
                         dose_uams=dose, electrode_max_uams=dose, duration_ms=3_600_000,
-                        probe_ua=min(50, target_ua))
+                        probe_ua=min(50, target_ua), area_mm2=2_000, return_area_mm2=2_000)
 
 
 LATE_BURSTS = [f"late-ticks@{s}:0.1" for s in range(560, 600, 2)]
@@ -349,7 +349,7 @@ def test_quiet_time_boundary_one_tick_before_and_at() -> None:
 @pytest.mark.parametrize("how", ["stop", "emergency_stop", "complete"])
 def test_an_ended_session_stays_ended(how: str) -> None:
     rx = Prescription(name="ten-seconds", family="tap-water", target_ua=1_000, ramp_ms=1_000,
-                      duration_ms=10_000)
+                      duration_ms=10_000, site="palms")
     ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
     assert ctl.start().accepted
     load = Load()
@@ -396,7 +396,8 @@ def test_a_sensor_frozen_at_a_constant_command_is_caught_within_the_device_setti
 
 def _treating(rx: Prescription | None = None, ticks: int = 3_000) -> tuple[Controller, Load]:
     rx = rx or Prescription(name="plain", family="tap-water", target_ua=15_000, ramp_ms=30_000,
-                            duration_ms=1_200_000, max_ua=20_000, min_ua=1_000, step_ua=1_000)
+                            duration_ms=1_200_000, max_ua=20_000, min_ua=1_000, step_ua=1_000,
+                            site="palms")
     ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
     ctl.start()
     load = Load()
@@ -450,7 +451,7 @@ def test_a_reading_beyond_the_trip_cuts_during_a_sensor_fault_ramp_down(duty: in
     reading one uA beyond that cuts at once; exactly at it does not."""
     rx = Prescription(name="plain", family="tap-water", target_ua=15_000, ramp_ms=30_000,
                       duration_ms=1_200_000, max_ua=20_000, min_ua=1_000, step_ua=1_000,
-                      **({} if duty == 1000 else {"waveform": "pulsed", "pulse_hz": 1_000,
+                      site="palms", **({} if duty == 1000 else {"waveform": "pulsed", "pulse_hz": 1_000,
                                                    "duty_permille": duty}))
     ctl, load = _treating(rx)
     for _ in range(SUP.implausible_max_consecutive):
@@ -514,7 +515,7 @@ def test_the_sign_a_command_shows_changes_only_with_the_current_near_zero(tick: 
     from invariants import InvariantChecker
 
     rx = Prescription(name="slow-swap", family="tap-water", target_ua=target, ramp_ms=ramp,
-                      duration_ms=40_000, reverse_at_half=True)
+                      duration_ms=40_000, reverse_at_half=True, site="palms")
     ctl = Controller(rx, DeviceLimits(min_reversal_session_ms=10_000), SUP, tick_ms=tick)
     check = InvariantChecker(rx, DeviceLimits(min_reversal_session_ms=10_000), SUP, tick)
     ctl.start()
@@ -544,7 +545,7 @@ def test_uncommanded_current_is_judged_on_the_amplitude_at_low_duty() -> None:
     floor was applied to the average, 500 uA of amplitude)."""
     rx = Prescription(name="low-duty", family="tap-water", target_ua=1_000, ramp_ms=1_000,
                       max_ua=2_000, duration_ms=600_000, waveform="pulsed", pulse_hz=1_000,
-                      duty_permille=100)
+                      duty_permille=100, site="palms")
     ctl, load = _treating(rx, 300)
     for _ in range(100):
         s = load(ctl.command)
@@ -593,7 +594,8 @@ def test_a_pulsed_probe_never_exceeds_the_set_point(duty: int) -> None:
     probe is a 500 uA amplitude, above a 200 uA set-point and its limit: capped at both."""
     rx = Prescription(name="tiny-pulsed", family="research", target_ua=200, ramp_ms=1_000,
                       max_ua=400, pulse_count=1, pulse_on_ms=60_000, probe_ua=50,
-                      waveform="pulsed", pulse_hz=1_000, duty_permille=duty)
+                      waveform="pulsed", pulse_hz=1_000, duty_permille=duty,
+                      area_mm2=1_000, return_area_mm2=1_000)
     ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
     ctl.start()
     load = Load()

@@ -18,7 +18,7 @@ SUP = SupervisionLimits()
 DEVICE = DeviceLimits()
 RX = Prescription(name="rules", family="tap-water", target_ua=2_000, ramp_ms=1_000,
                   duration_ms=10_000, max_ua=3_000, min_ua=1_000, step_ua=500,
-                  max_pause_ms=1_000, contact_stable_ms=200, probe_ua=50)
+                  max_pause_ms=1_000, contact_stable_ms=200, probe_ua=50, site="palms")
 STEP_UA = RX.target_ua * 1000 // RX.ramp_ms * TICK // 1000  # slew x tick
 
 
@@ -227,7 +227,7 @@ def test_total_pause_time_beyond_the_prescription_ends_the_session_stopped() -> 
 
 DRUG = Prescription(name="drug-rules", family="drug", target_ua=2_000, ramp_ms=1_000,
                     duration_ms=60_000, dose_uams=20_000_000, electrode_max_uams=40_000_000,
-                    max_ua=2_000, min_ua=500, step_ua=500)
+                    max_ua=2_000, min_ua=500, step_ua=500, area_mm2=1_000, return_area_mm2=1_000)
 
 
 @pytest.mark.req("DOSE-002", "DOSE-001")

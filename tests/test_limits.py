@@ -56,7 +56,7 @@ def test_device_cross_checks(kw: dict[str, object], field: str, allowed: str) ->
 
 def test_defaults_are_valid_and_boundaries_accepted() -> None:
     assert DeviceLimits() and SupervisionLimits()
-    assert DeviceLimits(zero_tolerance_ua=0, dead_time_ms=1, max_density_ua_per_cm2=10_000)
+    assert DeviceLimits(zero_tolerance_ua=0, dead_time_ms=1)
     assert SupervisionLimits(trip_margin_permille=0, late_bucket_limit=10, contact_open_ohm=1_000)
 
 

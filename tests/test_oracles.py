@@ -112,7 +112,7 @@ def test_a_late_tick_slewing_one_millisecond_too_far_is_caught() -> None:
     """The checker's slew bound counts exact elapsed time: a late tick slewing over
     tick + 1 ms shows within a few ticks, though each step stays below max_step."""
     rx = Prescription(name="slow", family="tap-water", target_ua=200, ramp_ms=10_000,
-                      duration_ms=60_000)
+                      duration_ms=60_000, site="palms")
     dev = DeviceLimits()
     slew = invariants.slew_ua_per_s(rx, dev)
     assert slew * 10 < 1000  # one tick's step is below 1 uA: no single step can show it

@@ -83,7 +83,7 @@ def test_distribution_metadata() -> None:
                     reason="mypy not installed")
 def test_mypy_strict() -> None:
     mypy = shutil.which("mypy") or str(Path(sys.executable).parent / "mypy")
-    out = subprocess.run([mypy, "--strict", "core", "hal", "shell"], cwd=ROOT,
+    out = subprocess.run([mypy, "--strict", "core", "hal", "shell", "home"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 

@@ -24,7 +24,7 @@ def test_run_plot_and_plot_from_a_trace(tmp_path: Path, capsys: pytest.CaptureFi
     pytest.importorskip("matplotlib")
     trace, png, png2 = tmp_path / "t.csv", tmp_path / "run.png", tmp_path / "plot.png"
     code = cli.main(["run", "--profile", "acetylcholine-pulses", "--fast", "--trace", str(trace),
-                     "--plot", str(png), "--inject", "contact-loss@90:5"])
+                     "--plot", str(png), "--inject", "contact-loss@76:3"])
     assert code == 0 and png.read_bytes()[:8] == PNG and png.stat().st_size > 20_000
     tr = load_trace(str(trace))
     assert {"paused", "pulse_gap", "treat"} <= set(tr.state)

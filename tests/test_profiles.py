@@ -42,7 +42,7 @@ def test_palms_numbers_are_exact() -> None:
     assert (rx.target_ua, rx.duration_ms, rx.ramp_ms, rx.reverse_at_half) == (15_000, 1_200_000, 30_000, True)
     assert rx.slew_ua_per_s == 500
     under = profiles.load("hyperhidrosis-underarms")
-    assert (under.step_ua, under.area_mm2, under.max_density_ua_per_cm2) == (500, 4000, 300)
+    assert (under.step_ua, under.site, under.contact_area_mm2, under.waveform) == (500, "underarms", 4000, "pulsed")
 
 
 @pytest.mark.req("RX-001")
@@ -215,7 +215,7 @@ def test_any_out_of_range_key_in_a_file_is_named(key: profiles.Key, by: int) -> 
 
 
 @pytest.mark.req("RX-002")
-@given(prescriptions(), st.sampled_from(["current", "slew", "session", "density", "waveform",
+@given(prescriptions(), st.sampled_from(["current", "slew", "session", "density", "family_current", "waveform",
                                          "hz_low", "hz_high", "duty_low", "duty_high"]))
 def test_a_prescription_beyond_a_smaller_device_is_rejected(rx: Prescription, layer: str) -> None:
     from strategies import DEVICE as base
@@ -245,10 +245,18 @@ def test_a_prescription_beyond_a_smaller_device_is_rejected(rx: Prescription, la
     elif layer == "session":
         assume(rx.planned_ms - 1 >= 1_000)
         device, field = dataclasses.replace(base, max_session_ms=rx.planned_ms - 1), ("duration_ms", "pulse_count")
-    else:
-        assume(rx.max_density_ua_per_cm2 >= 2)
-        device = dataclasses.replace(base, max_density_ua_per_cm2=rx.max_density_ua_per_cm2 - 1)
-        field = ("max_density_ua_per_cm2",)
+    elif layer == "family_current":  # ENV-001: the maker narrows the family's current
+        assume(rx.ceiling_ua >= 2)
+        slot = rx.family.replace("-", "_")
+        narrowed = base.family_limits(rx.family).adjusted(max_current_ua=rx.ceiling_ua - 1)
+        device, field = dataclasses.replace(base, **{slot: narrowed}), ("max_ua", "target_ua")
+    else:  # ENV-002: the maker narrows the family's density below what the ceiling needs
+        needed = -(-rx.ceiling_ua * 100 // rx.contact_area_mm2)
+        assume(needed >= 2)
+        slot = rx.family.replace("-", "_")
+        narrowed = base.family_limits(rx.family).adjusted(max_density_ua_per_cm2=needed - 1)
+        device = dataclasses.replace(base, **{slot: narrowed})
+        field = ("max_ua", "target_ua", "max_density_ua_per_cm2")
     with pytest.raises(InvalidSettings) as info:
         rx.check_against(device)
     assert any(p.field in field for p in info.value.problems), info.value.problems
@@ -269,6 +277,8 @@ target_ma = 10
 ramp_s = 10
 [time]
 duration_min = 10
+[electrode]
+site = "palms"
 """
 
 

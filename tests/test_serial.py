@@ -32,11 +32,17 @@ IONTO = str(Path(sys.executable).parent / "ionto")
 ACH = profiles.load("acetylcholine-pulses")
 
 
+GRACE_MS = 1_000
+"""Whole sessions are not about the device watchdog: a busy machine may stall the host
+thread longer than 100 ms, so the emulator's watchdog acts only after this much more wall
+time (the tests about the watchdog wait for it within a bound only a hang reaches)."""
+
+
 def emulator(*link_faults: str, injections: list[Injection] | None = None,
              identity: p.Identity | None = None) -> Emulator:
     sim = SimulatedDevice(SimConfig(tick_ms=10, injections=injections or []))
     return Emulator(sim, link_faults=[parse_link_fault(f) for f in link_faults],
-                    identity=identity).start()
+                    identity=identity, watchdog_grace_ms=GRACE_MS).start()
 
 
 HANG_MS = 2_000
@@ -78,7 +84,7 @@ def session(*link_faults: str, read_timeout_ms: int = HANG_MS) -> tuple[Controll
 def test_a_whole_session_over_a_pty() -> None:
     ctl, emu, dev, _ = session()
     assert ctl.outcome == "completed" and ctl.pulses_done == 5
-    assert ctl.delivered_uams / 1e6 == pytest.approx(11.0, rel=0.005)   # as on the in-process simulator
+    assert ctl.delivered_uams / 1e6 == pytest.approx(5.5, rel=0.005)   # as on the in-process simulator
     assert dev.stats.timeouts == 0 and dev.decoder.corrupt == 0 and dev.stats.stale == 0
     assert dev.stats.samples == ctl.tick                    # one answered command per tick
     assert dev.stats.limited == 0 and dev.fault() is None   # the device never had to step in
@@ -163,7 +169,7 @@ def test_the_device_watchdog_latches_until_an_off_command(link: tuple[Emulator, 
 def test_hardware_trip_is_reported_latched_and_reset() -> None:
     sim = SimulatedDevice(SimConfig(tick_ms=10, hw_trip_ua=12_000,
                                     injections=[Injection("overcurrent", 0)]))
-    emu = Emulator(sim).start()
+    emu = Emulator(sim, watchdog_grace_ms=GRACE_MS).start()
     dev = SerialDevice(emu.port, read_timeout_ms=HANG_MS)
     try:
         dev.read()
@@ -184,7 +190,8 @@ def test_hardware_trip_is_reported_latched_and_reset() -> None:
 
 @pytest.mark.req("LINK-003", "LINK-008")
 def test_ramp_down_on_request_runs_at_the_slew_and_latches() -> None:
-    emu = Emulator(SimulatedDevice(SimConfig(tick_ms=10, noise_ua=0, noise_permille=0))).start()
+    emu = Emulator(SimulatedDevice(SimConfig(tick_ms=10, noise_ua=0, noise_permille=0)),
+                   watchdog_grace_ms=GRACE_MS).start()
     dev = SerialDevice(emu.port, read_timeout_ms=HANG_MS)
     try:
         ramp_down_and_latch(emu, dev)
@@ -267,7 +274,7 @@ def sim_spec() -> Spec:
     return Spec(factory=lambda: SimulatedDevice(SimConfig(tick_ms=10)), wait=wait)
 
 
-def serial_spec(watchdog_ms: int = 100) -> Spec:
+def serial_spec(watchdog_ms: int = 100, grace: int = 500) -> Spec:
     """The serial backend on the emulator. The state machine has no watchdog rule: it gets
     a 5 s watchdog, so a machine stalling between two of its commands cannot trip it (a
     result that would change between runs of the same example: Hypothesis's Flaky)."""
@@ -275,7 +282,7 @@ def serial_spec(watchdog_ms: int = 100) -> Spec:
 
     def factory() -> SerialDevice:
         sim = SimulatedDevice(SimConfig(tick_ms=10))
-        emus.append(Emulator(sim, watchdog_ms=watchdog_ms).start())
+        emus.append(Emulator(sim, watchdog_ms=watchdog_ms, watchdog_grace_ms=grace).start())
         return SerialDevice(emus[-1].port, read_timeout_ms=HANG_MS,
                             sample_deadline_ms=max(100, watchdog_ms))
 
@@ -283,8 +290,9 @@ def serial_spec(watchdog_ms: int = 100) -> Spec:
         hal.close()  # type: ignore[attr-defined]
         emus.pop().stop()
 
+    # the kit lets 3 x watchdog_ms pass to see the watchdog act: the grace included
     return Spec(factory=factory, closer=closer, slew_ua_per_s=2_000, dead_time_ms=500,
-                max_test_ua=5_000, watchdog_ms=watchdog_ms)
+                max_test_ua=5_000, watchdog_ms=watchdog_ms + grace)
 
 
 @pytest.mark.req("LINK-004", "HAL-002")

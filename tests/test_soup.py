@@ -77,3 +77,14 @@ def test_an_sbom_component_not_in_the_soup_list_is_a_problem(tmp_path: Path) -> 
 @pytest.mark.parametrize("name", ["cyclonedx-bom", "z3-solver", "coverage"])
 def test_verification_tools_are_listed(name: str) -> None:
     assert SOUP[name]["kind"] == "verification"
+
+
+def test_every_entry_has_a_kind_purpose_and_the_requirements_it_serves() -> None:
+    """A dotted name must be quoted in TOML (["fhir.resources"]), or it becomes a nested table
+    without a kind, which broke the bundle's SOUP table."""
+    kinds = {"runtime", "platform", "optional", "verification", "installer"}
+    for name, entry in SOUP.items():
+        assert entry.get("kind") in kinds and entry.get("purpose"), name
+        assert isinstance(entry.get("requirements", []), list), name
+    rows, _ = build.soup_table(SOUP)
+    assert {"fhir.resources", "cryptography"} <= {r["name"] for r in rows}

@@ -134,7 +134,8 @@ def test_crosshair_finds_a_planted_off_by_one(tmp_path: Path) -> None:
     planted = source.replace("limit = min(device_max_ua, prescription_max_ua)",
                              "limit = min(device_max_ua, prescription_max_ua + 1)")
     assert planted != source
-    (tmp_path / "planted_limits.py").write_text(planted.replace("from .errors", "from iontocore.errors"))
+    (tmp_path / "planted_limits.py").write_text(planted.replace("from .errors", "from iontocore.errors")
+                                                .replace("from .envelope", "from iontocore.envelope"))
     lines = crosshair("planted_limits", cwd=tmp_path, env_path=str(tmp_path))
     assert any("error: false when calling effective_limit_ua" in line for line in lines), lines
 

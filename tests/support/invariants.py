@@ -7,8 +7,8 @@ only what a HAL would see (samples in, commands out), the state and the replies 
 requests, and, when given, the dose the controller reports, judged against its own
 integral of the samples.
 
-- CTL-001: |command| <= the effective limit (device maximum, prescription maximum, and
-  density x area where an area is given).
+- CTL-001: |command| <= the effective limit (device maximum, the family's maximum,
+  prescription maximum, and density x the smaller electrode's contact area, ENV-001/002).
 - CTL-002: the command's magnitude never rises faster than the slew, min(target / ramp,
   the device's maximum slew), allows for the time elapsed, a late tick counting as one
   nominal tick: the controller's exact magnitude (nA) rises at most slew x min(dt, tick)
@@ -59,12 +59,29 @@ def _valid(sample: Any, max_ua: int, max_mv: int) -> bool:
     return -max_ua <= i <= max_ua and -max_mv <= v <= max_mv and t >= 0
 
 
+SITE_AREA_MM2 = {"palms": 12_000, "soles": 15_000, "underarms": 4_000, "child-hands": 6_000}
+"""ENV-003's assumed contact areas, restated from specs/limits.md (a test holds them equal)."""
+
+
+def contact_area_mm2(rx: Prescription) -> int:
+    """The area the density is judged on: the smaller electrode, or the site's area (narrowed
+    by a given area) for tap-water."""
+    if rx.family == "tap-water":
+        site = SITE_AREA_MM2[rx.site]
+        return min(site, rx.area_mm2) if rx.area_mm2 else site
+    return min(rx.area_mm2, rx.return_area_mm2)
+
+
 def effective_limit_ua(rx: Prescription, device: DeviceLimits) -> int:
-    """CTL-001's limit from the layers."""
-    layers = [device.max_current_ua, rx.max_ua or rx.target_ua]
-    if rx.area_mm2:
-        layers.append(rx.max_density_ua_per_cm2 * rx.area_mm2 // 100)
-    return min(layers)
+    """CTL-001's limit from the layers: device, family (ENV-001), prescription, and the
+    density (the family's, or the prescription's own if narrower) x the contact area."""
+    family = {"tap-water": device.tap_water, "drug": device.drug, "research": device.research}[
+        rx.family]
+    density = family.max_density_ua_per_cm2
+    if rx.max_density_ua_per_cm2:
+        density = min(density, rx.max_density_ua_per_cm2)
+    return min(device.max_current_ua, family.max_current_ua, rx.max_ua or rx.target_ua,
+               density * contact_area_mm2(rx) // 100)
 
 
 def slew_ua_per_s(rx: Prescription, device: DeviceLimits) -> int:
@@ -79,7 +96,7 @@ class InvariantChecker:
         self.limit = effective_limit_ua(rx, device)
         self.slew = slew_ua_per_s(rx, device)
         self.tick_ms = tick_ms
-        self.max_step = -(-self.slew * tick_ms // 1000)
+        self.max_step = max_step_ua(rx, device, tick_ms)
         self.dead = device.dead_time_ms
         self.tol = device.zero_tolerance_ua
         self.duty = rx.duty_permille
@@ -97,6 +114,7 @@ class InvariantChecker:
         self.quiet: int | None = None  # in fault: quiet time shown by punctual fresh samples
         # SUP-013's "punctual": from the tick and the supervision limits, not the controller
         self.punctual = tick_ms * (1000 + sup.late_tolerance_permille) // 1000
+        self.trip = trip_ua(rx, device, sup)  # SUP-001's session trip
         self.dose_lo = self.dose_hi = 0  # DOSE-001: bounds of the charge (uA*ms)
         self.swapping = False  # at zero inside a reversal: the polarity in force is either
 
@@ -107,6 +125,10 @@ class InvariantChecker:
         if state_after == FAULT and self.state != FAULT:
             self.quiet = None
         self.state = state_after
+
+    def last_valid_sample(self, sample: Any) -> bool:
+        """Whether `sample` is plausible (the same rule the checker applies on a tick)."""
+        return _valid(sample, self.max_ua, self.max_mv)
 
     def quiet_ms(self) -> int:
         """How long, by fresh samples seen in fault, the current has been near zero (-1: not)."""

@@ -42,7 +42,8 @@ SUP = SupervisionLimits(sample_deadline_ms=300, clock_jump_ms=300, tracking_debo
                         late_bucket_limit=20)
 RX = Prescription.draft(name="model", family="tap-water", target_ua=200, ramp_ms=200,
                         duration_ms=1_000, reverse_at_half=True, max_ua=300, min_ua=100,
-                        step_ua=100, max_pause_ms=300, contact_stable_ms=100, probe_ua=50)
+                        step_ua=100, max_pause_ms=300, contact_stable_ms=100, probe_ua=50,
+                        site="palms")
 
 SAMPLES = ("normal", "zero", "over", "open", "short", "late", "back")
 REQUESTS = ("start", "stop", "reset", "adjust_up", "adjust_down")
@@ -143,7 +144,7 @@ _SUP_CONFIG = ("lim",)
 _CHK_TIMES = ("t", "zero_since")
 _CHK_VALUES = ("prev", "exact_max_na", "last_sign", "state", "quiet")
 _CHK_CONFIG = ("limit", "slew", "tick_ms", "max_step", "dead", "tol", "duty", "max_ua",
-               "max_mv", "punctual")
+               "max_mv", "punctual", "trip")
 _CHK_RECORD = ("ticks", "last_valid", "polarity", "dose_lo", "dose_hi", "swapping")
 """Only DOSE-001 reads polarity, swapping and the dose bounds, and World.apply does not hand
 the checker the controller's dose; ticks and last_valid only name where a violation was."""

@@ -47,6 +47,7 @@ class ControllerMachine(RuleBasedStateMachine):
         self.check = InvariantChecker(rx, DEVICE, None, tick)
         self.plant = Plant(tick, ohm)
         self.faults_at_reset = 0
+        self.tripped = False  # an over-current trip since the last accepted reset (SUP-001/013)
         self.started = False  # CTL-008, from the replies alone: a session ran on it
         self._fresh_controller()
 
@@ -66,11 +67,11 @@ class ControllerMachine(RuleBasedStateMachine):
 
     def _reset_expected(self, ack: bool) -> bool:
         """SUP-013, computed independently: in fault, quiet long enough, acknowledged if an
-        over-current trip happened since the last accepted reset."""
+        over-current trip happened since the last accepted reset (known from the samples,
+        not from the controller's fault list: see `tick`)."""
         ctl = self.controller
-        tripped = any(f.code.value == "overcurrent" for f in ctl.faults[self.faults_at_reset:])
         return (ctl.state == "fault" and self.check.quiet_ms() >= SupervisionLimits().reset_quiet_ms
-                and (ack or not tripped))
+                and (ack or not self.tripped))
 
     @rule(name=REQUEST, ack=st.booleans(), steps=st.integers(-3, 3))
     def request(self, name: str, ack: bool, steps: int) -> None:
@@ -91,6 +92,7 @@ class ControllerMachine(RuleBasedStateMachine):
             assert reply.accepted == expected, (reply, self.check.quiet_ms(), ctl.faults[-3:])
             if reply.accepted:
                 self.faults_at_reset = len(ctl.faults)
+                self.tripped = False
         else:
             reply = ctl.adjust(steps * self.rx.adjust_step_ua)
             rx = self.rx  # RX-004: the set-point stays within the patient's range
@@ -114,7 +116,7 @@ class ControllerMachine(RuleBasedStateMachine):
             # CTL-008: this controller's session has ended; a new session is a new one
             self.controller = Controller(self.rx, DEVICE, tick_ms=self.tick_ms)
             self.check = InvariantChecker(self.rx, DEVICE, None, self.tick_ms)
-            self.started, self.faults_at_reset = False, 0
+            self.started, self.faults_at_reset, self.tripped = False, 0, False
             self._fresh_controller()
         self.request("start", False, 0)
 
@@ -124,8 +126,22 @@ class ControllerMachine(RuleBasedStateMachine):
         SUP-004: a tick without a usable sample never raises the command."""
         ctl = self.controller
         before = (ctl.state, ctl.delivered_uams, ctl.treatment_ms, abs(ctl.command.setpoint_ua))
+        # SUP-001 from the sample alone: a fresh, plausible reading beyond the trip (as the
+        # average the sensor shows at this duty), not preceded by a clock fault, in any state
+        # but fault, must cut on this tick, and the reset then needs an acknowledgement
+        judged = False
+        if before[0] != "fault" and self.check.last_valid_sample(sample):
+            t_prev = self.check.t
+            dt = 0 if t_prev is None else int(sample[0]) - t_prev  # type: ignore[index]
+            if t_prev is None or 0 < dt <= SupervisionLimits().clock_jump_ms:
+                duty = self.rx.duty_permille
+                trip = self.check.trip if duty == 1000 else self.check.trip * duty // 1000
+                judged = abs(int(sample[1])) > trip  # type: ignore[index]
         cmd = ctl.step(sample)  # type: ignore[arg-type]
         self.check.step(sample, cmd, ctl.state, ctl.delivered_uams)
+        if judged:
+            assert ctl.state == "fault", ("SUP-001: a reading beyond the trip did not cut", sample)
+            self.tripped = True
         if before[0] == "paused":  # accounting for a tick that began paused
             assert (ctl.delivered_uams, ctl.treatment_ms) == before[1:3], ("frozen while paused", before)
         if not self.check.last_valid:
