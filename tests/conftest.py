@@ -145,7 +145,7 @@ class _EvidenceRecorder:
 
 
 class _CoreCoverage:
-    """Line and branch coverage of core/ (the iontocore package without hal and shell) over
+    """Line and branch coverage of core/ (the iontocore package without hal, shell and home) over
     the whole evidence run, measured in this process with coverage.py. Started before any test
     module is imported; code run in subprocesses (the CLI tests) is not counted."""
 
@@ -162,8 +162,9 @@ class _CoreCoverage:
             "utf-8")).get("untraced", {}))
         self.untraced_tests: list[str] = []
         self.cov = coverage.Coverage(branch=True, data_file=None, source_pkgs=["iontocore"],
-                                     omit=[f"{ROOT}/hal/*", f"{ROOT}/shell/*",  # editable install
-                                           "*/iontocore/hal/*", "*/iontocore/shell/*"])
+                                     omit=[f"{ROOT}/hal/*", f"{ROOT}/shell/*", f"{ROOT}/home/*",
+                                           "*/iontocore/hal/*", "*/iontocore/shell/*",
+                                           "*/iontocore/home/*"])
         self.cov.start()
 
     def untraced(self, nodeid: str) -> bool:
