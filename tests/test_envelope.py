@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -122,6 +123,17 @@ def test_a_family_s_limits_in_another_family_s_slot_are_rejected() -> None:
     with pytest.raises(InvalidSettings) as info:
         DeviceLimits(drug=FamilyLimits.default("tap-water"))
     assert fields_of(info) == {"drug"}
+
+
+@pytest.mark.req("ENV-006")
+@pytest.mark.parametrize("make", [lambda: FamilyLimits.default("saline"),
+                                  lambda: FamilyLimits("saline", 1, 1, 1, 1)],
+                         ids=["default", "given"])
+def test_limits_for_an_unknown_family_are_rejected_naming_it(make: Any) -> None:
+    with pytest.raises(InvalidSettings) as info:
+        make()
+    (problem,) = info.value.problems
+    assert (problem.field, problem.value) == ("family", "saline")
 
 
 # ---------------------------------------------------------------- prescriptions
@@ -278,6 +290,22 @@ def test_the_effective_limit_holds_every_layer_even_without_validation() -> None
     tap = Prescription.draft(name="t", family="tap-water", target_ua=20_000, ramp_ms=30_000,
                              duration_ms=600_000, site="underarms")
     assert tap.limit_ua(DeviceLimits()) == 8_000  # 0.2 mA/cm2 x the 40 cm2 pad
+
+
+@pytest.mark.req("ENV-005")
+def test_only_a_research_plan_has_a_charge_bound() -> None:
+    assert _research().planned_charge_bound_uams() > 0
+    assert _drug().planned_charge_bound_uams() == 0
+    assert profiles.load("hyperhidrosis-palms").planned_charge_bound_uams() == 0
+
+
+@pytest.mark.req("RX-001")
+def test_an_unknown_family_is_one_problem_on_a_device_too() -> None:
+    """The envelope's rules need a known family: with an unknown one they are skipped, and
+    the family is the problem named."""
+    fields = {f.name: getattr(_drug(), f.name) for f in dataclasses.fields(Prescription)}
+    draft = Prescription.draft(**{**fields, "family": "saline"})
+    assert [p.field for p in draft.problems(DeviceLimits())] == ["family"]
 
 
 # ---------------------------------------------------------------- properties
