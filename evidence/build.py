@@ -675,6 +675,10 @@ def environment() -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ writing
 
+FIRST_SCREEN_FAILURES = 10
+"""Failed tests named in the summary at the top of the page (the rest are in evidence.json)."""
+
+
 def markdown(bundle: dict[str, Any]) -> str:
     s = bundle["summary"]
     lines = [f"# iontocore evidence ({'PASS' if s['passed'] else 'FAIL'})", "",
@@ -685,11 +689,18 @@ def markdown(bundle: dict[str, Any]) -> str:
              f"- hazards: {s['hazards']}, each with controls",
              f"- tests: {s['tests_passed']} passed, {s['tests_failed']} failed, "
              f"{s['tests_skipped']} skipped or xfailed (not verifying; specs/anomalies.toml) "
-             f"(pytest exit {s['pytest_exit']})",
-             f"- coverage: {s['coverage']}",
-             f"- mutation: {s['mutation']}",
-             f"- model checking: {s['model_check']}",
-             f"- CrossHair: {s['crosshair']}", ""]
+             f"(pytest exit {s['pytest_exit']})"]
+    failed = s.get("failed_tests", [])
+    if failed:  # on the first screen, whether or not a failing test names a requirement
+        lines.append("- **failed tests:** " + ", ".join(f"`{t}`" for t in failed[:FIRST_SCREEN_FAILURES])
+                     + (f" and {len(failed) - FIRST_SCREEN_FAILURES} more (all in evidence.json)"
+                        if len(failed) > FIRST_SCREEN_FAILURES else ""))
+    if bundle["problems"]:
+        lines.append(f"- **problems:** {len(bundle['problems'])}, listed below")
+    lines += [f"- coverage: {s['coverage']}",
+              f"- mutation: {s['mutation']}",
+              f"- model checking: {s['model_check']}",
+              f"- CrossHair: {s['crosshair']}", ""]
     if bundle["problems"]:
         lines += ["## Problems", ""] + [f"- {p}" for p in bundle["problems"]] + [""]
     t, b = bundle["tested"], bundle["bundle_tree"]
@@ -998,6 +1009,7 @@ def main() -> int:
         "requirements_verified": sum(r["status"] == "verified" for r in rows),
         "hazards": len(hazards),
         "tests_passed": outcomes.count("passed"), "tests_failed": outcomes.count("failed"),
+        "failed_tests": sorted(nid for nid, t in tests.items() if t["outcome"] == "failed"),
         "tests_skipped": outcomes.count("skipped") + outcomes.count("xfailed")
         + outcomes.count("xpassed"),
         "pytest_exit": pytest_exit, "pytest_seconds": round(test_seconds, 1),

@@ -3,16 +3,19 @@ controls, requirements without a passing verification of each kind they declare.
 
 from __future__ import annotations
 
+import json
 import re
-
 import shutil
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "evidence"))
+import browser  # noqa: E402  (tests/support)
 import build  # noqa: E402
 
 
@@ -313,3 +316,79 @@ def test_a_junit_case_whose_class_lives_in_another_file_is_matched(tmp_path: Pat
                    '</testsuite></testsuites>')
     tests = {"tests/test_stateful.py::TestControllerMachine::runTest": {"requirements": ["SM-002"]}}
     assert build.junit_check(xml, tests)[1] == []
+
+
+# ---- what a reviewer sees on the first screen of the HTML, rendered in headless Chromium ----
+
+FABRICATED_RUN = {  # a small test run: 2 passed, 2 failed (one naming no requirement), 1 skipped
+    "tests/test_controller.py::test_within_the_limit": ("passed", ["CTL-001"]),
+    "tests/test_controller.py::test_the_limit_is_exceeded": ("failed", ["CTL-001"]),
+    "tests/test_sim.py::test_the_plant_answers": ("passed", []),
+    "tests/test_sim.py::test_the_plant_loses_a_sample": ("failed", []),
+    "tests/test_sim.py::test_a_real_port": ("skipped", ["LINK-002"]),
+}
+
+
+@pytest.fixture(scope="module")
+def small_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle built by evidence/build.py (as CI does, --reuse-tests) from FABRICATED_RUN;
+    no SBOM (no runtime interpreter given), so it fails for that too."""
+    tmp = tmp_path_factory.mktemp("bundle")
+    tests = {nid: {"requirements": reqs, "kind": "test", "outcome": outcome, "seconds": 0.1,
+                   "properties": {}} for nid, (outcome, reqs) in FABRICATED_RUN.items()}
+    (tmp / "tests.json").write_text(json.dumps({"hypothesis_profile": "ci", "tests": tests}))
+    out = subprocess.run([sys.executable, str(ROOT / "evidence" / "build.py"), "--out", str(tmp / "out"),
+                          "--reuse-tests", str(tmp / "tests.json"), "--skip-mutation",
+                          "--runtime-python", str(tmp / "no-such-python")],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 1 and "evidence: FAIL" in out.stdout, (out.stdout[-2000:], out.stderr[-2000:])
+    return tmp / "out"
+
+
+def _screen_text(screen: dict[str, Any]) -> str:
+    return "\n".join(b["text"] for b in browser.shown_without_scrolling(screen))
+
+
+def test_the_first_screen_of_a_failing_bundle_shows_the_verdict_counts_and_failures(
+        small_bundle: Path) -> None:
+    bundle = json.loads((small_bundle / "evidence.json").read_text("utf-8"))
+    s = bundle["summary"]
+    assert s["failed_tests"] == ["tests/test_controller.py::test_the_limit_is_exceeded",
+                                 "tests/test_sim.py::test_the_plant_loses_a_sample"]
+    screen = browser.first_screen(small_bundle / "index.html")  # a 1280 x 800 window
+    shown = browser.shown_without_scrolling(screen)
+    text = _screen_text(screen)
+    verdict = [b for b in shown if b["tag"] == "p" and b["text"] == "FAIL"]
+    assert verdict and verdict[0]["color"] == "rgb(204, 0, 0)", shown[:3]  # red, at the top
+    assert any(b["tag"] == "h1" and b["text"] == "iontocore evidence (FAIL)" for b in shown)
+    assert f"requirements: {s['requirements_verified']} of {s['requirements']} verified" in text
+    assert "tests: 2 passed, 2 failed, 1 skipped or xfailed" in text, text
+    for nid in s["failed_tests"]:  # also the one naming no requirement
+        assert nid in text, (nid, text)
+    assert f"problems: {len(bundle['problems'])}, listed below" in text
+    assert any(b["tag"] == "h2" and b["text"] == "Problems" for b in shown), text
+    assert bundle["problems"][0] in text  # the list begins on the first screen
+    below = [b for b in screen["blocks"] if b not in shown]
+    assert any(b["text"].startswith("Risk file") for b in below)  # the window really cuts
+
+
+def test_the_first_screen_of_a_passing_bundle_shows_the_verdict_and_counts(
+        small_bundle: Path) -> None:
+    """The same bundle as if every test had passed and nothing were wrong (the real one is
+    built in CI): the verdict in green, the counts, and no failure or problem line."""
+    bundle = json.loads((small_bundle / "evidence.json").read_text("utf-8"))
+    bundle["problems"] = []
+    bundle["summary"].update(passed=True, tests_passed=4, tests_failed=0, failed_tests=[],
+                             pytest_exit=0)
+    svg = small_bundle / "state_machine.svg"
+    page = small_bundle / "passing.html"
+    page.write_text(build.html_page(build.markdown(bundle), bundle,
+                                    svg.read_text("utf-8") if svg.exists() else None), "utf-8")
+    screen = browser.first_screen(page)
+    shown = browser.shown_without_scrolling(screen)
+    text = _screen_text(screen)
+    verdict = [b for b in shown if b["tag"] == "p" and b["text"] == "PASS"]
+    assert verdict and verdict[0]["color"] == "rgb(26, 127, 55)", shown[:3]  # green
+    assert any(b["tag"] == "h1" and b["text"] == "iontocore evidence (PASS)" for b in shown)
+    assert "tests: 4 passed, 0 failed, 1 skipped or xfailed" in text, text
+    assert "failed tests" not in text and "problems:" not in text and "\nProblems\n" not in text
