@@ -154,8 +154,8 @@ CATALOGUE: tuple[FaultClass, ...] = (
                "the supply will soon no longer hold the compliance voltage: ramp down while "
                "the output still follows, before it sags (and surges back)"),
     FaultClass(FaultCode.SUPPLY_LOST, "SUP-020", Reaction.HARD_CUT,
-               "supply below supply_min_mv (0 included: it vanished) for supply_debounce_ms, "
-               "output enabled",
+               "supply below supply_min_mv (0 and negative readings included: it vanished) for "
+               "supply_debounce_ms, output enabled",
                "the output stage can no longer follow any command, a ramp included: off at "
                "once before the supply comes back with a surge"),
 )

@@ -18,7 +18,7 @@ from .errors import Checker
 from .faults import FaultCode
 from .interface import Command, Sample
 from .persistence import Debounce, Persistence
-from .supply import SupplyMonitor, supply_stop_mv
+from .supply import SUPPLY_UNREADABLE, SupplyMonitor, supply_stop_mv
 from .trend import ImpedanceTrend
 
 
@@ -285,10 +285,6 @@ def admit(sample: object, max_ua: int, max_mv: int) -> tuple[int, int, int, int 
     if clean and type(sample) is tuple and len(sample) == 4:
         return sample  # type: ignore[return-value]  # already four clean integer fields
     return t, i, v, relay
-
-
-SUPPLY_UNREADABLE = -1
-"""`supply_reading` of a supply field that is present but not an integer."""
 
 
 def supply_reading(sample: object) -> int | None:

@@ -13,14 +13,16 @@ longer follows the command: it sags, and it surges back when the supply recovers
   2 mA/s; a battery at its end of discharge falls about 10 % over minutes, not seconds),
   the supply sensor's error (1-2 %), and the dip under load (internal resistance x peak
   current, which pulsed current makes larger): 10 % by default.
-- below supply_min_mv itself (0 mV included: the supply vanished): the stage can no longer
-  follow a ramp either; output off at once, latched fault (SUP-020).
+- below supply_min_mv itself (0 mV and negative readings included: a vanished supply reads
+  noise around zero): the stage can no longer follow a ramp either; output off at once,
+  latched fault (SUP-020).
 
 Each condition must persist `supply_debounce_ms` (Persistence: intermittent readings are
 still caught). A supply is judged only while the output is enabled; the last reading is
 kept so that a session is not started on a low supply. "Not reported" is `None` in
-`Sample.supply_mv` (a four-field sample means the same); with `supply_min_mv = 0` (the
-default) nothing here runs at all.
+`Sample.supply_mv` (a four-field sample means the same); a field that is not an integer
+reads as SUPPLY_UNREADABLE (implausible, like one above `supply_max_mv`). With
+`supply_min_mv = 0` (the default) nothing here runs at all.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ def supply_stop_mv(min_mv: int, margin_permille: int) -> int:
     post: (__return__ - 1) * 1000 < min_mv * (1000 + margin_permille) or min_mv == 0
     """
     return -(-min_mv * (1000 + margin_permille) // 1000)
+
+
+SUPPLY_UNREADABLE = -(2**63)
+"""The reading of a supply field that is present but not an integer (no sensor reads it)."""
 
 
 class SupplyMonitor:
@@ -59,8 +65,10 @@ class SupplyMonitor:
         """Why `reading` is not a good supply, or "" when it is."""
         if reading is None:
             return f"supply not reported, though the device monitors it (supply_min_mv {self.min_mv} mV)"
-        if reading < 0 or reading > self.max_mv:
-            return f"supply reading {reading} mV implausible (allowed 0 to {self.max_mv} mV)"
+        if reading == SUPPLY_UNREADABLE:
+            return "supply reading unreadable (not an integer)"
+        if reading > self.max_mv:
+            return f"supply reading {reading} mV implausible (allowed up to {self.max_mv} mV)"
         if reading < self.stop_mv:
             return (f"supply {reading} mV below the stop level {self.stop_mv} mV "
                     f"(supply_min_mv {self.min_mv} mV plus the margin)")
@@ -76,7 +84,7 @@ class SupplyMonitor:
             self.low.clear()
             self.lost.clear()
             return None
-        lost = reading is not None and 0 <= reading < self.min_mv
+        lost = reading is not None and reading != SUPPLY_UNREADABLE and reading < self.min_mv
         if (lost or self.lost.since_ms >= 0) and self.lost.update(lost, t_ms):
             self.detail = (f"supply {reading} mV below {self.min_mv} mV, the lowest at which "
                            "the output can follow its command")

@@ -102,9 +102,10 @@ class ImpedanceTrend:
                 ref = self.ref
                 assert ref is not None
                 pct = 100 + (-(v * ref[2] * 100) // (ref[1] * a))  # the fall, rounded down
-                self.detail = (f"impedance fell {pct} % in {self.fallen.since_ms - ref[0]} ms "
+                self.detail = (f"impedance fell {pct} % within {self.window_ms} ms "
                                f"({ref[1] * 1000 // ref[2]} to {v * 1000 // a} ohm at "
-                               f"{abs(cmd.setpoint_ua)} uA)")
+                               f"{abs(cmd.setpoint_ua)} uA; fallen for "
+                               f"{t - self.fallen.since_ms} ms)")
         if a and v >= self.sense_mv:
             while win and _higher(v, a, win[-1][1], win[-1][2]):
                 win.pop()
