@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--watchdog-ms", type=int, default=100)
     emu.add_argument("--inject", action="append", default=[], metavar="KIND@SECONDS[:DURATION_S]",
                      help="a simulator fault (see `ionto run --help`); repeatable")
+    emu.add_argument("--sim-battery", action="store_true",
+                     help="a battery-powered device: advertises SUPPLY and reports its supply "
+                          "(implied by the supply injections)")
     emu.add_argument("--link-fault", action="append", default=[], metavar="KIND@SECONDS[:DURATION_S]",
                      help="a link fault (below); repeatable")
 
@@ -499,7 +502,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     if not 1 <= args.tick_ms <= 100 or args.watchdog_ms < 1 or not args.sim_ohms > 0:
         raise BadInput("--tick-ms 1..100, --watchdog-ms >= 1 and --sim-ohms > 0")
     sim = SimulatedDevice(SimConfig(tick_ms=args.tick_ms, seed=args.seed, body_ohm=args.sim_ohms,
-                                    watchdog_ms=args.watchdog_ms, injections=injections))
+                                    watchdog_ms=args.watchdog_ms, injections=injections,
+                                    supply_mv=SIM_BATTERY_MV if args.sim_battery else None))
     emulator = Emulator(sim, lockstep=args.lockstep, watchdog_ms=args.watchdog_ms,
                         link_faults=link_faults, seed=args.seed)
     port = emulator.port
