@@ -135,7 +135,7 @@ class World:
                 mon, trend, supply, rel(ctl._contact_back.since_ms),
                 tuple(map(s.__getitem__, _SUP_VALUES)),
                 self.t - now,
-                tuple(map(c.__getitem__, _CHK_VALUES)), rel(chk.zero_since))
+                tuple(map(c.__getitem__, _CHK_VALUES)), rel(chk.zero_since), rel(chk.low_since))
 
 
 def initial() -> World:
@@ -160,10 +160,11 @@ _TREND_FIELDS = {"fall_permille", "window_ms", "sense_ua", "sense_mv", "fallen",
 window and the frozen reference (keyed); `detail` only explains a detection."""
 _SUPPLY_FIELDS = {"min_mv", "max_mv", "stop_mv", "low", "lost", "last_mv", "last_bad", "detail"}
 """SupplyMonitor: configuration, two Persistences and the last reading (keyed)."""
-_CHK_TIMES = ("t", "zero_since")
-_CHK_VALUES = ("prev", "exact_max_na", "last_sign", "state", "quiet")
+_CHK_TIMES = ("t", "zero_since", "low_since")
+_CHK_VALUES = ("prev", "exact_max_na", "last_sign", "state", "quiet", "no_rise")
 _CHK_CONFIG = ("limit", "slew", "tick_ms", "max_step", "dead", "tol", "duty", "max_ua",
-               "max_mv", "punctual", "trip")
+               "max_mv", "punctual", "trip", "supply_floor", "supply_stop", "supply_max",
+               "supply_debounce")
 _CHK_RECORD = ("ticks", "last_valid", "polarity", "dose_lo", "dose_hi", "swapping")
 """Only DOSE-001 reads polarity, swapping and the dose bounds, and World.apply does not hand
 the checker the controller's dose; ticks and last_valid only name where a violation was."""
