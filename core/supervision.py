@@ -5,7 +5,9 @@ condition into a detection once it has held for its debounce time; `Supervisor`
 runs every monitor on one admitted sample and returns the first fault found, in the
 order of the catalogue's severity (over-current first). It also reports the load
 status the controller needs: at compliance, contact open (debounced), and
-compliance-limited (the load cannot take the commanded current).
+compliance-limited (the load cannot take the commanded current). Two monitors live in
+modules of their own and run from here: the impedance trend (`trend`, SUP-018) and the
+supply (`supply`, SUP-019, SUP-020).
 """
 
 from __future__ import annotations
