@@ -34,7 +34,8 @@ from .interface import OFF, Command, Sample
 from .limits import DeviceLimits, trip_threshold_ua
 from .prescription import Prescription
 from .shaping import NA_PER_UA, max_step_ua, next_magnitude_na, polarity_may_change, step_na
-from .supervision import (Debounce, SupervisionLimits, Supervisor, admit, amplitude_ua,
+from .persistence import Debounce
+from .supervision import (SupervisionLimits, Supervisor, admit, amplitude_ua,
                           impedance_above, over_current, supply_reading, trip_average_ua)
 
 
@@ -265,7 +266,7 @@ class Controller:
                 code = sup.observe(t, i, v, relay, dt, self._command, self._duty, self.trip_ua,
                                    t - self._off_since if self._off_since >= 0 else -1,
                                    None if sup.supply is None else supply_reading(sample),
-                                   state == TREAT)
+                                   state == TREAT and self._hold_ua < 0)
                 if code is not None:
                     out = self._react(code, t, state)
                     if out is not None:

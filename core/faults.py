@@ -143,7 +143,8 @@ CATALOGUE: tuple[FaultClass, ...] = (
     FaultClass(FaultCode.IMPEDANCE_FALL, "SUP-018", Reaction.RAMP_THEN_FAULT,
                "load impedance |V| / |I| at most (1 - impedance_fall_permille) of its highest "
                "value within the last impedance_window_ms, for impedance_debounce_ms, in treat "
-               "with the command unchanged for the window and at least impedance_sense_ua",
+               "with the command unchanged for the window and at least impedance_sense_ua, "
+               "off compliance and with no compliance hold",
                "the current found a low-resistance path (broken skin, a wound, a wet bridge "
                "past a lifted edge) and concentrates: end the session; the output stage still "
                "follows, so a ramp spares the patient a cut"),

@@ -19,7 +19,7 @@ from typing import Any
 from .errors import Checker
 from .faults import FaultCode
 from .interface import Command, Sample
-from .persistence import Debounce, Persistence
+from .persistence import Debounce as Debounce, Persistence as Persistence  # re-exported
 from .supply import SUPPLY_UNREADABLE, SupplyMonitor, supply_stop_mv
 from .trend import ImpedanceTrend
 
@@ -285,7 +285,7 @@ def admit(sample: object, max_ua: int, max_mv: int) -> tuple[int, int, int, int 
     if not (-max_ua <= i <= max_ua and -max_mv <= v <= max_mv and t >= 0):
         return None
     if clean and type(sample) is tuple and len(sample) == 4:
-        return sample  # type: ignore[return-value]  # already four clean integer fields
+        return sample  # already four clean integer fields
     return t, i, v, relay
 
 
@@ -381,7 +381,7 @@ class Supervisor:
         `off_for_ms` is how long the output has been commanded off (-1 when on).
         `supply_mv` is the sample's supply reading (`supply_reading`), judged when the device
         monitors its supply. `steady`: the controller holds its command steady on purpose
-        (treat), so the impedance trend may be judged (SUP-018).
+        (treat, no compliance hold), so the impedance trend may be judged (SUP-018).
 
         Pulsed waveforms (SUP-017): the sensor reports the average current and the peak
         voltage. Every comparison with a command amplitude, a current threshold or an
@@ -510,7 +510,9 @@ class Supervisor:
             if self.stuck_ms:
                 self.stuck_ms = self.stuck_moved_ua = 0
             self.frozen_ms = 0
-        # SUP-018 impedance trend: a sudden fall at a steady command, on the pulse amplitude
+        # SUP-018 impedance trend: a sudden fall at a steady command, on the pulse amplitude,
+        # off compliance (there the load sets the current)
+        steady = steady and not comp
         if (steady or self.trend.command is not None) and self.trend.update(t, amp, v, cmd, steady):
             self.detail = self.trend.detail
             return FaultCode.IMPEDANCE_FALL

@@ -12,9 +12,11 @@ The rule, in SupervisionLimits' terms:
 - judged only while the controller holds its command steady on purpose (treat), at a
   command amplitude of at least `impedance_sense_ua` (microamp research sessions, where
   noise is a large part of the reading, are not judged), and once that command (set-point,
-  enable, duty) has been unchanged for `impedance_window_ms`: never during ramps, pauses,
-  swaps or gaps (a compliance hold is judged once its held command is steady: a wound
-  concentrates the held current as much as any other);
+  enable, duty) has been unchanged for `impedance_window_ms`, off compliance: never during
+  ramps, pauses, swaps, gaps, compliance holds or at compliance, where the load, not the
+  command, sets the current (and a load recovering from a high resistance, a hand pushed
+  back into its tray, is a fall of impedance that spreads the current, not one that
+  concentrates it);
 - the reference is the highest impedance |V| / |I| (pulse amplitude when pulsed) among
   the samples of the last `impedance_window_ms` (inclusive) with |V| >= impedance_sense_mv
   (a tiny voltage says little about the ratio);
@@ -98,9 +100,8 @@ class ImpedanceTrend:
             detected = self.fallen.update(fallen, t)
             if self.fallen.since_ms < 0:
                 self.ref = None  # the run ended: the next fall is judged afresh
-            elif detected:
+            elif detected and self.ref is not None:
                 ref = self.ref
-                assert ref is not None
                 pct = 100 + (-(v * ref[2] * 100) // (ref[1] * a))  # the fall, rounded down
                 self.detail = (f"impedance fell {pct} % within {self.window_ms} ms "
                                f"({ref[1] * 1000 // ref[2]} to {v * 1000 // a} ohm at "

@@ -176,7 +176,7 @@ class Emulator:
                 status = self._status(result != APPLIED)
             t_ms = (self.t0_ms + self.sim.t_ms) & 0xFFFFFFFF
             relay = s.relay if self._relay_feedback and s.relay is not None else p.RELAY_NONE
-            msg, extra = p.MsgType.SAMPLE, ()
+            msg, extra = p.MsgType.SAMPLE, ()  # type: tuple[p.MsgType, tuple[int, ...]]
             if self._supply:  # LINK-010: the supply voltage too (a reading it cannot pack: none)
                 supply = s.supply_mv
                 msg, extra = p.MsgType.SAMPLE_SUPPLY, (

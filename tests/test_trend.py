@@ -196,6 +196,23 @@ def test_not_judged_during_ramps_and_pauses(when: str) -> None:
     assert not load.ctl.faults, load.ctl.faults
 
 
+@pytest.mark.req("SUP-018", "SUP-007")
+def test_a_load_recovering_from_compliance_is_not_a_fall() -> None:
+    """Dry skin at the rail (the command held at what the load allows), then the load
+    recovers at once: the impedance falls 80 %, but the current spreads, it does not
+    concentrate. Neither the hold nor samples at compliance are judged."""
+    load = Load(tap())
+    load.steady_treat()
+    load.ohm = 20_000  # 5 mA would need 100 V: held at 3 mA at the 60 V rail
+    for _ in range(2 * SUP.impedance_window_ms // TICK):
+        load.step()
+    assert load.ctl.compliance_limited
+    load.ohm = 2_000
+    for _ in range(2 * SUP.impedance_window_ms // TICK + SUP.hold_release_ms // TICK):
+        load.step()
+    assert not load.ctl.faults and load.ctl.state == "treat"
+
+
 @pytest.mark.req("SUP-018")
 def test_microamp_sessions_are_not_judged() -> None:
     rx = tap(target_ua=SUP.impedance_sense_ua - 1, max_ua=SUP.impedance_sense_ua - 1)
