@@ -35,8 +35,9 @@ from .interface import OFF, Command, Sample
 from .limits import DeviceLimits, trip_threshold_ua
 from .prescription import Prescription
 from .shaping import NA_PER_UA, max_step_ua, next_magnitude_na, polarity_may_change, step_na
-from .supervision import (Debounce, SupervisionLimits, Supervisor, admit, amplitude_ua,
-                          impedance_above, over_current, trip_average_ua)
+from .persistence import Debounce
+from .supervision import (SupervisionLimits, Supervisor, admit, amplitude_ua,
+                          impedance_above, over_current, supply_reading, trip_average_ua)
 
 
 TIME_STATES = frozenset({RAMP_UP, TREAT, POLARITY_SWAP, PULSE_GAP})
@@ -82,6 +83,7 @@ class Controller:
         c.raise_if_any()
         prescription.check_against(device)
         supervision.check_tick(tick_ms)
+        supervision.check_supply(device.supply_min_mv, device.supply_max_mv)
 
         self.prescription = prescription
         self.device = device
@@ -162,7 +164,8 @@ class Controller:
     def _new_supervisor(self) -> Supervisor:
         return Supervisor(self.supervision, self.device.compliance_mv,
                           self.device.zero_tolerance_ua, self.tick_ms, self.limit_ua,
-                          self.device.sensor_frozen_ms)
+                          self.device.sensor_frozen_ms, self.device.supply_min_mv,
+                          self.device.supply_max_mv)
 
     # ------------------------------------------------------------------ read-only views
 
@@ -266,7 +269,9 @@ class Controller:
                     return self._cut(FaultCode.OVERCURRENT, sup.detail, t)
             else:
                 code = sup.observe(t, i, v, relay, dt, self._command, self._duty, self.trip_ua,
-                                   t - self._off_since if self._off_since >= 0 else -1)
+                                   t - self._off_since if self._off_since >= 0 else -1,
+                                   None if sup.supply is None else supply_reading(sample),
+                                   state == TREAT and self._hold_ua < 0)
                 if code is not None:
                     out = self._react(code, t, state)
                     if out is not None:
@@ -751,6 +756,10 @@ class Controller:
         if self._ran:  # CTL-008: an ended session stays ended
             return Reply(False, f"session already ran ({self.outcome or 'ended'}); a new "
                                 "session needs a new Controller")
+        supply = self._sup.supply
+        refusal = "" if supply is None else supply.start_refusal()
+        if refusal:  # SUP-019: not on a supply that would end the session at once
+            return Reply(False, f"cannot start: {refusal}")
         self._ran = True
         self._session_t0 = self._t_prev
         self.outcome, self.end_reason, self._ending = None, "", None
