@@ -227,17 +227,29 @@ def _open_home(config_path: str, profile: str) -> Any:
         from iontocore.home.trust import load_config
     except home_cli.HomeUnavailable as exc:
         raise BadInput(f"--config: {exc}") from None
-    try:
-        config = load_config(config_path)
-        from pathlib import Path
+    from pathlib import Path
 
+    try:
         data = Path(profile).read_bytes() if profile not in profiles.builtin_names() \
             else profiles.builtin_text(profile).encode("utf-8")
-        return HomeSession(config, data, profile)
     except OSError as exc:
         raise BadInput(f"--profile {profile}: {exc.strerror}") from None
+    try:
+        return HomeSession(load_config(config_path), data, profile)
     except (Refused, HistoryError) as exc:
         raise BadInput(f"refused: {exc}") from None
+    except OSError as exc:
+        raise BadInput(f"--config {config_path}: {exc.filename or ''}: {exc.strerror}") from None
+
+
+def _home_step(step: Any, controller: Controller) -> None:
+    """A history write (begin or complete) with its failure as a clear refusal."""
+    from iontocore.home.history import HistoryError
+
+    try:
+        step(controller)
+    except HistoryError as exc:
+        raise BadInput(f"history: {exc}") from None
 
 
 def _parse_adjust(text: str) -> Adjustment:
@@ -380,14 +392,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         signal.signal(signal.SIGINT, on_sigint)
         if home is not None:
-            home.begin(controller)  # the history row exists before the output starts
+            _home_step(home.begin, controller)  # the row exists before the output starts
         try:
             result = runner.run()
         finally:
             signal.signal(signal.SIGINT, previous)
             hal.close()
             if home is not None:
-                home.complete(controller)
+                try:
+                    _home_step(home.complete, controller)
+                except BadInput as exc:  # the session is over; its row shows as killed later
+                    print(f"ionto: {exc}; the next session records it as killed",
+                          file=sys.stderr)
         if args.plot:
             stream.flush()
             _plot(trace_path, args.plot, f"{args.profile}: {controller.outcome}",
