@@ -28,15 +28,16 @@ from . import machine as sm
 from .machine import (FAULT, IDLE, PAUSED, POLARITY_SWAP, PULSE_GAP, RAMP_DOWN, RAMP_UP, TREAT,
                       State)
 from .dose import ramp_down_bound_uams
-from .errors import Checker
+from .errors import Checker, InvalidSettings
 from .events import Reply, StateChanged
 from .faults import BY_CODE, EXTERNAL_CODES, FaultCode, FaultRecord, Reaction
 from .interface import OFF, Command, Sample
 from .limits import DeviceLimits, trip_threshold_ua
 from .prescription import Prescription
 from .shaping import NA_PER_UA, max_step_ua, next_magnitude_na, polarity_may_change, step_na
-from .supervision import (Debounce, SupervisionLimits, Supervisor, admit, amplitude_ua,
-                          impedance_above, over_current, trip_average_ua)
+from .persistence import Debounce
+from .supervision import (SupervisionLimits, Supervisor, admit, amplitude_ua,
+                          impedance_above, over_current, supply_reading, trip_average_ua)
 
 
 TIME_STATES = frozenset({RAMP_UP, TREAT, POLARITY_SWAP, PULSE_GAP})
@@ -80,8 +81,15 @@ class Controller:
         c.check(isinstance(supervision, SupervisionLimits), "supervision",
                 type(supervision).__name__, "SupervisionLimits")
         c.raise_if_any()
-        prescription.check_against(device)
+        # Everything again, the prescription's own rules too: an unvalidated draft (or an
+        # object changed after validation) must not reach the output without its contact
+        # area, its electrode rating or its envelope (ENV-003..005); only the clinical
+        # minimums (ramp >= 1 s, session >= 10 s) are not relied on here.
+        problems = prescription.problems(device, clinical_minimums=False)
+        if problems:
+            raise InvalidSettings(problems, f"prescription '{prescription.name}' on this device")
         supervision.check_tick(tick_ms)
+        supervision.check_supply(device.supply_min_mv, device.supply_max_mv)
 
         self.prescription = prescription
         self.device = device
@@ -149,6 +157,9 @@ class Controller:
         self.tick = 0
         self.setpoint_ua = prescription.target_ua
         self.delivered_uams = 0
+        self.probe_uams = 0
+        """Charge of the probe current while paused: not dose, but it counts against the
+        electrode rating and the research charge ceiling (DOSE-002, ENV-005)."""
         self.treatment_ms = 0
         self.paused_ms = 0
         self.compliance_limited_ms = 0
@@ -162,7 +173,8 @@ class Controller:
     def _new_supervisor(self) -> Supervisor:
         return Supervisor(self.supervision, self.device.compliance_mv,
                           self.device.zero_tolerance_ua, self.tick_ms, self.limit_ua,
-                          self.device.sensor_frozen_ms)
+                          self.device.sensor_frozen_ms, self.device.supply_min_mv,
+                          self.device.supply_max_mv)
 
     # ------------------------------------------------------------------ read-only views
 
@@ -254,6 +266,8 @@ class Controller:
             # interval was spent in (a clock fault's ramp-down does not un-pause the past)
             if began in DOSE_STATES:
                 self.delivered_uams += i * self._polarity * dt
+            elif began == PAUSED:  # not dose (DOSE-001), but it flows through the electrodes
+                self.probe_uams += i * self._polarity * dt
             if 0 < dt <= self._punctual_ms and dt > self._dt_proj:
                 self._dt_proj = dt
             sup.off_command = False
@@ -266,7 +280,9 @@ class Controller:
                     return self._cut(FaultCode.OVERCURRENT, sup.detail, t)
             else:
                 code = sup.observe(t, i, v, relay, dt, self._command, self._duty, self.trip_ua,
-                                   t - self._off_since if self._off_since >= 0 else -1)
+                                   t - self._off_since if self._off_since >= 0 else -1,
+                                   None if sup.supply is None else supply_reading(sample),
+                                   state == TREAT and self._hold_ua < 0)
                 if code is not None:
                     out = self._react(code, t, state)
                     if out is not None:
@@ -487,19 +503,20 @@ class Controller:
             return None
         rx = self.prescription
         rating, what = self.charge_cap_uams, self._cap_name
+        charge = self.delivered_uams + self.probe_uams  # all that flowed through the electrodes
         if rating:
-            if self.delivered_uams > rating:  # a sample beyond every bound carried it past
+            if charge > rating:  # a sample beyond every bound carried it past
                 return self._cut(FaultCode.DOSE_LIMIT,
-                                 f"{self.delivered_uams} uA*ms delivered, past the {what} of "
+                                 f"{charge} uA*ms through the electrodes, past the {what} of "
                                  f"{rating} uA*ms", t)
             # DOSE-002 hard guard: the next tick, at the clock-jump bound, must not pass it
             avg = self._cmd_na // NA_PER_UA * self._duty // 1000
             floor = self._follow_margin_ua
             upper = max(avg * (1000 + self._follow_margin_permille) // 1000 + floor, abs(i))
             nxt = upper * self.supervision.clock_jump_ms
-            if self.delivered_uams + nxt > rating:
+            if charge + nxt > rating:
                 return self._cut(FaultCode.DOSE_LIMIT,
-                                 f"{self.delivered_uams} uA*ms delivered; the next tick could "
+                                 f"{charge} uA*ms through the electrodes; the next tick could "
                                  f"add {nxt} uA*ms, past the {what} of {rating} uA*ms", t)
         if state in sm.ACTIVE_STATES:
             if self._session_t0 < 0:
@@ -509,15 +526,16 @@ class Controller:
                 self._end("stop", STOPPED, f"device maximum session time of {limit} ms reached "
                                            f"({t - self._session_t0} ms since start)")
                 return None
-            landing = self.delivered_uams + self._projection() if rating else 0
+            ahead = self._projection() if rating else 0
+            landing = charge + ahead
             if rating and landing >= rating:
-                if rx.dose_uams and landing >= rx.dose_uams and state in (RAMP_UP, TREAT,
-                                                                          POLARITY_SWAP):
+                if rx.dose_uams and self.delivered_uams + ahead >= rx.dose_uams and state in (
+                        RAMP_UP, TREAT, POLARITY_SWAP):
                     self._end("finish", COMPLETED, f"dose of {rx.dose_uams} uA*ms reached")
                 else:
                     self._end("stop", STOPPED, f"{what} of {rating} uA*ms reached: "
-                                               f"{self.delivered_uams} uA*ms delivered when the "
-                                               "ramp-down began")
+                                               f"{charge} uA*ms through the electrodes when "
+                                               "the ramp-down began")
                 return None
         if state == RAMP_DOWN or (state == POLARITY_SWAP and not self._flipped):
             self._phase_ticks += 1
@@ -751,6 +769,10 @@ class Controller:
         if self._ran:  # CTL-008: an ended session stays ended
             return Reply(False, f"session already ran ({self.outcome or 'ended'}); a new "
                                 "session needs a new Controller")
+        supply = self._sup.supply
+        refusal = "" if supply is None else supply.start_refusal()
+        if refusal:  # SUP-019: not on a supply that would end the session at once
+            return Reply(False, f"cannot start: {refusal}")
         self._ran = True
         self._session_t0 = self._t_prev
         self.outcome, self.end_reason, self._ending = None, "", None

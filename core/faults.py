@@ -7,7 +7,9 @@ Reactions
   itself cannot be trusted (the current is already wrong, or we cannot see or time it).
 - RAMP_THEN_FAULT: controlled ramp-down on the command alone (open loop, at the slew),
   then latched `fault`. For a sensor we cannot trust while the output stage still
-  follows commands: a ramp avoids the shock of a cut.
+  follows commands, and for a load or supply that must not carry the session on (an
+  impedance fall, a low supply) while the stage still follows: a ramp avoids the shock
+  of a cut.
 - PAUSE: command follows the collapsing current to the probe level; time and dose stop.
 - HOLD: the command is held at the highest current the load allows; no fault.
 """
@@ -44,6 +46,9 @@ class FaultCode(str, Enum):
     DOSE_LIMIT = "dose_limit"
     LINK_LOST = "link_lost"
     DEVICE_FAULT = "device_fault"
+    IMPEDANCE_FALL = "impedance_fall"
+    SUPPLY_LOW = "supply_low"
+    SUPPLY_LOST = "supply_lost"
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,25 @@ CATALOGUE: tuple[FaultClass, ...] = (
                "the output stage reports a fault of its own (watchdog, hardware trip, status "
                "contradicting the command), reported through Controller.report_fault",
                "the second, independent layer says something is wrong: believe it and stop"),
+    FaultClass(FaultCode.IMPEDANCE_FALL, "SUP-018", Reaction.RAMP_THEN_FAULT,
+               "load impedance |V| / |I| at most (1 - impedance_fall_permille) of its highest "
+               "value within the last impedance_window_ms, for impedance_debounce_ms, in treat "
+               "with the command unchanged for the window and at least impedance_sense_ua, "
+               "off compliance and with no compliance hold",
+               "the current found a low-resistance path (broken skin, a wound, a wet bridge "
+               "past a lifted edge) and concentrates: end the session; the output stage still "
+               "follows, so a ramp spares the patient a cut"),
+    FaultClass(FaultCode.SUPPLY_LOW, "SUP-019", Reaction.RAMP_THEN_FAULT,
+               "supply below supply_min_mv plus supply_margin_permille, or its reading missing "
+               "or implausible, for supply_debounce_ms, output enabled, on a device that "
+               "monitors its supply (supply_min_mv > 0)",
+               "the supply will soon no longer hold the compliance voltage: ramp down while "
+               "the output still follows, before it sags (and surges back)"),
+    FaultClass(FaultCode.SUPPLY_LOST, "SUP-020", Reaction.HARD_CUT,
+               "supply below supply_min_mv (0 and negative readings included: it vanished) for "
+               "supply_debounce_ms, output enabled",
+               "the output stage can no longer follow any command, a ramp included: off at "
+               "once before the supply comes back with a surge"),
 )
 
 EXTERNAL_CODES: frozenset[FaultCode] = frozenset({FaultCode.LINK_LOST, FaultCode.DEVICE_FAULT})

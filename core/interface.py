@@ -18,12 +18,17 @@ class Sample(NamedTuple):
     voltage_mv: measured output voltage, signed like the current (mV).
     relay:      polarity the output relay reports (+1 A->B, -1 B->A, 0 open), or None
                 when the backend has no relay feedback.
+    supply_mv:  the output stage's supply voltage (battery or adapter, mV), or None when
+                the backend does not report it (mains-powered devices: the default, and
+                what a four-field sample means). Judged only when the device limits set
+                `supply_min_mv` (SUP-019, SUP-020).
     """
 
     t_ms: int
     current_ua: int
     voltage_mv: int
     relay: int | None = None
+    supply_mv: int | None = None
 
 
 class Command(NamedTuple):

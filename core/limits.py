@@ -40,6 +40,12 @@ DEVICE_RANGES: dict[str, tuple[int, int, str, str]] = {
                          "time: current and voltage bit-identical this long at a non-zero "
                          "command is a stuck sensor (SUP-003); 0 for a sensor without such "
                          "noise (then only a moving command reveals it)"),
+    "supply_min_mv": (0, 200_000, "mV", "lowest supply voltage (battery or adapter) at which the "
+                      "output stage still drives max_current_ua at compliance_mv, as the maker "
+                      "measured it; the HAL reports the supply in Sample.supply_mv (SUP-019, "
+                      "SUP-020); 0: the supply is not monitored (mains powered, or not reported)"),
+    "supply_max_mv": (1, 1_000_000, "mV", "range of the supply sensor: a reading above it is "
+                      "implausible (SUP-019); above supply_min_mv"),
 }
 """Every integer device limit: allowed range (inclusive), unit and meaning. The validator and
 specs/limits.md both read this table."""
@@ -69,6 +75,8 @@ class DeviceLimits:
     sensor_max_ua: int = 60_000
     sensor_max_mv: int = 120_000
     sensor_frozen_ms: int = 1_000
+    supply_min_mv: int = 0
+    supply_max_mv: int = 60_000
     tap_water: FamilyLimits = field(default_factory=lambda: FamilyLimits.default("tap-water"))
     """The clinical envelope of each family (core/envelope.py): current, density, electrode
     rating and charge density, each at most its sourced ceiling."""
@@ -93,6 +101,9 @@ class DeviceLimits:
         if not bad & {"sensor_max_mv", "compliance_mv"}:
             c.check(self.sensor_max_mv > self.compliance_mv, "sensor_max_mv", self.sensor_max_mv,
                     f"above compliance_mv ({self.compliance_mv} mV)")
+        if not bad & {"supply_min_mv", "supply_max_mv"}:
+            c.check(self.supply_max_mv > self.supply_min_mv, "supply_max_mv", self.supply_max_mv,
+                    f"above supply_min_mv ({self.supply_min_mv} mV)")
         if not bad & {"pulse_hz_min", "pulse_hz_max"}:
             c.check(self.pulse_hz_min <= self.pulse_hz_max, "pulse_hz_max", self.pulse_hz_max,
                     f"at least pulse_hz_min ({self.pulse_hz_min} Hz)")
@@ -171,6 +182,9 @@ def render_spec() -> str:
               "| field | default | unit | allowed | meaning |", "|---|---|---|---|---|"]
     for name, (lo, hi, unit, doc) in SUPERVISION_RANGES.items():
         lines.append(f"| `{name}` | {getattr(sup, name)} | {unit} | {lo} to {hi} | {doc} |")
-    lines += ["", "A tick period is accepted only if sample_deadline_ms >= 3 ticks and "
-              "clock_jump_ms >= 2 ticks (1 to 100 ms).", ""]
+    lines += ["", "A tick period is accepted only if sample_deadline_ms >= 3 ticks, "
+              "clock_jump_ms >= 2 ticks and impedance_window_ms >= 2 ticks (1 to 100 ms).",
+              "On a device that monitors its supply (supply_min_mv > 0) the stop level, "
+              "supply_min_mv raised by supply_margin_permille (rounded up), must lie below "
+              "supply_max_mv.", ""]
     return "\n".join(lines)

@@ -51,6 +51,12 @@ INT_RANGES: dict[str, tuple[int, int, str]] = {
 """Allowed range of every integer field (inclusive) and its unit: the validator and
 specs/profile_format.md both read this table."""
 
+CLINICAL_MINIMUMS = frozenset({"ramp_ms", "max_pause_ms", "max_paused_total_ms"})
+"""Fields whose lower bound is clinical practice, not something the controller relies on
+(a shorter ramp is still slew-limited by the device; a shorter pause bound only ends a
+session sooner). `problems(clinical_minimums=False)` lowers them to 1, with the 10 s
+minimum session."""
+
 
 @dataclass(frozen=True)
 class Prescription:
@@ -122,16 +128,21 @@ class Prescription:
             object.__setattr__(obj, f.name, fields.get(f.name, default))
         return obj
 
-    def problems(self, device: DeviceLimits | None = None) -> list[Problem]:
+    def problems(self, device: DeviceLimits | None = None,
+                 clinical_minimums: bool = True) -> list[Problem]:
         """Every problem with this prescription (and, given a device, with running it there).
         A rule that involves a field already found bad is skipped, so nothing is reported
-        twice and no rule trips over a value of the wrong type."""
+        twice and no rule trips over a value of the wrong type. `clinical_minimums=False`
+        leaves out the clinical minimums the controller does not rely on (CLINICAL_MINIMUMS
+        and the 10 s session); the Controller checks everything else."""
         c = Checker(f"prescription '{self.name}'")
         c.check(isinstance(self.name, str) and 0 < len(self.name) <= 64
                 and all(ch.isascii() and (ch.isalnum() or ch == "-") for ch in self.name),
                 "name", self.name, "1 to 64 letters, digits and dashes")
         c.check(self.family in FAMILIES, "family", self.family, f"one of {list(FAMILIES)}")
         for name, (lo, hi, unit) in INT_RANGES.items():
+            if name in CLINICAL_MINIMUMS and not clinical_minimums:
+                lo = 1
             c.int_range(name, getattr(self, name), lo, hi, unit)
         c.check(self.electrode_a in (ANODE, CATHODE), "electrode_a", self.electrode_a,
                 f"'{ANODE}' or '{CATHODE}'")
@@ -142,12 +153,12 @@ class Prescription:
         c.check(self.site == "" or self.site in SITES, "site", self.site,
                 f"one of {list(SITES)} (or not given)")
         bad = {p.field for p in c.problems}
-        self._check_relations(c, bad)
+        self._check_relations(c, bad, 10_000 if clinical_minimums else 1)
         if device is not None:
             self._check_device(c, bad, device)
         return c.problems
 
-    def _check_relations(self, c: Checker, bad: set[str]) -> None:
+    def _check_relations(self, c: Checker, bad: set[str], min_session_ms: int = 10_000) -> None:
         def ok(*names: str) -> bool:
             return not bad.intersection(names)
 
@@ -191,8 +202,8 @@ class Prescription:
             for name in ("pulse_on_ms", "pulse_gap_ms"):
                 c.check(getattr(self, name) == 0, name, getattr(self, name), f"0 for {fam}")
         if fam == "tap-water":
-            c.check(self.duration_ms >= 10_000, "duration_ms", self.duration_ms,
-                    ">= 10000 ms: a tap-water session ends by time")
+            c.check(self.duration_ms >= min_session_ms, "duration_ms", self.duration_ms,
+                    f">= {min_session_ms} ms: a tap-water session ends by time")
             c.check(self.dose_uams == 0, "dose_uams", self.dose_uams, "0 for tap-water (ends by time)")
             c.check(self.pulse_count == 0, "pulse_count", self.pulse_count, "0 for tap-water")
             c.check(self.electrode_max_uams == 0, "electrode_max_uams", self.electrode_max_uams,
@@ -201,8 +212,8 @@ class Prescription:
             c.check(self.dose_uams > 0, "dose_uams", self.dose_uams, "> 0: a drug session ends by dose")
             c.check(self.electrode_max_uams >= self.dose_uams > 0, "electrode_max_uams",
                     self.electrode_max_uams, f"given and at least dose_uams ({self.dose_uams} uA*ms)")
-            c.check(self.duration_ms >= 10_000, "duration_ms", self.duration_ms,
-                    ">= 10000 ms: the longest time allowed to reach the dose")
+            c.check(self.duration_ms >= min_session_ms, "duration_ms", self.duration_ms,
+                    f">= {min_session_ms} ms: the longest time allowed to reach the dose")
             c.check(not self.reverse_at_half, "reverse_at_half", self.reverse_at_half,
                     "false: the drug electrode's polarity is fixed by the drug's charge")
             c.check(self.pulse_count == 0, "pulse_count", self.pulse_count, "0 for drug")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
@@ -131,7 +132,7 @@ def load(name_or_path: str, device: DeviceLimits | None = None) -> Prescription:
 def parse(text: str, device: DeviceLimits | None = None, origin: str = "profile") -> Prescription:
     """Parse and validate profile TOML text. Every problem is reported at once."""
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(text, parse_float=Decimal)  # decimals exactly as written
     except tomllib.TOMLDecodeError as exc:
         raise InvalidSettings([Problem("file", origin, f"valid TOML ({exc})")], origin) from None
     fields, written, problems = _convert(data)
@@ -178,6 +179,13 @@ def _convert(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[str,
 def _take(section: str, key: str, value: Any, fields: dict[str, Any],
           written: dict[str, tuple[str, int]], problems: list[Problem]) -> None:
     path = _path(section, key)
+    if isinstance(value, Decimal):  # shown as written in messages; converted exactly below
+        shown: Any = float(value)
+        if not value.is_finite() or Decimal(repr(shown)) != value:
+            shown = _Literal(str(value).lower().replace("infinity", "inf"))  # as written
+        raw, value = value, shown
+    else:
+        raw = value
     match = _match(section, key)
     if match is None:
         choices = [k.base + ("_" + next(iter(k.units)) if k.units and "" not in k.units else "")
@@ -200,19 +208,27 @@ def _take(section: str, key: str, value: Any, fields: dict[str, Any],
         fields[spec.field] = value
         written[spec.field] = (path, 0)
         return
-    converted = _exact(value, scale)
+    converted = _exact(raw, scale)
     if converted is None:
         unit = key[len(spec.base) + 1:] or "count"
         problems.append(Problem(path, value, f"a number that is a whole multiple of "
                                              f"{Fraction(1, scale)} {unit}"))
         return
-    if converted == 0 and spec.field in ("max_ua", "min_ua", "step_ua"):
+    if converted == 0 and spec.field in ("max_ua", "min_ua", "step_ua", "area_mm2",
+                                         "return_area_mm2", "max_density_ua_per_cm2"):
         # 0 means "not given" inside; written in a file it would be silently reinterpreted
         problems.append(Problem(path, value, f"> 0, or leave the key out (default: "
                                              f"{spec.default})"))
         return
     fields[spec.field] = converted
     written[spec.field] = (path, scale)
+
+
+class _Literal(str):
+    """A number shown exactly as the file wrote it (no quotes in messages)."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def _match(section: str, key: str) -> tuple[Key, int] | None:
@@ -231,8 +247,13 @@ def _match(section: str, key: str) -> tuple[Key, int] | None:
 
 def _exact(value: Any, scale: int) -> int | None:
     """value x scale as an exact integer, or None. Decimals are read from their TOML text."""
-    if type(value) is bool or not isinstance(value, (int, float)):
+    if type(value) is bool or not isinstance(value, (int, float, Decimal)):
         return None
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return None
+        exact = Fraction(value) * scale  # the decimal as written, not a float's rounding
+        return int(exact) if exact.denominator == 1 else None
     if isinstance(value, float) and value != value:  # NaN
         return None
     try:

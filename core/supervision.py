@@ -5,7 +5,9 @@ condition into a detection once it has held for its debounce time; `Supervisor`
 runs every monitor on one admitted sample and returns the first fault found, in the
 order of the catalogue's severity (over-current first). It also reports the load
 status the controller needs: at compliance, contact open (debounced), and
-compliance-limited (the load cannot take the commanded current).
+compliance-limited (the load cannot take the commanded current). Two monitors live in
+modules of their own and run from here: the impedance trend (`trend`, SUP-018) and the
+supply (`supply`, SUP-019, SUP-020).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from typing import Any
 from .errors import Checker
 from .faults import FaultCode
 from .interface import Command, Sample
+from .persistence import Debounce as Debounce, Persistence as Persistence  # re-exported
+from .supply import SUPPLY_UNREADABLE, SupplyMonitor, supply_stop_mv
+from .trend import ImpedanceTrend
 
 
 SUPERVISION_RANGES: dict[str, tuple[int, int, str, str]] = {
@@ -63,6 +68,25 @@ SUPERVISION_RANGES: dict[str, tuple[int, int, str, str]] = {
                        "output was commanded off: leak (SUP-010)"),
     "reset_quiet_ms": (0, 600_000, "ms", "a reset needs the measured current near zero this long "
                        "(SUP-013)"),
+    "impedance_fall_permille": (100, 900, "permille", "impedance fall: the load impedance at most "
+                                "(1000 - this) / 1000 of its highest value within the window, in "
+                                "treat at a steady command (SUP-018); skin hydration falls tens "
+                                "of percent over minutes, far below this in any window"),
+    "impedance_window_ms": (100, 60_000, "ms", "...within this long (inclusive); the command must "
+                            "also have been unchanged this long before the fall is judged"),
+    "impedance_debounce_ms": (0, 10_000, "ms", "...and the fallen impedance must persist this long "
+                              "(SUP-018)"),
+    "impedance_sense_ua": (1, 100_000, "uA", "the impedance trend is judged only at a command "
+                           "amplitude of at least this (not microamp research sessions, where "
+                           "noise is a large part of the reading)"),
+    "impedance_sense_mv": (1, 100_000, "mV", "...and a sample is a reference only with |V| at least "
+                           "this (a tiny voltage says little about the ratio)"),
+    "supply_margin_permille": (20, 500, "permille", "a session ramps down (SUP-019) when the supply "
+                               "falls below the device's supply_min_mv raised by this: it must hold "
+                               "the supply's fall during the debounce and the longest ramp-down, "
+                               "the supply sensor's error and the dip under load"),
+    "supply_debounce_ms": (0, 10_000, "ms", "a low, lost, missing or implausible supply reading "
+                           "must persist this long (SUP-019, SUP-020)"),
 }
 """Every supervision threshold: allowed range (inclusive), unit and meaning. The validator and
 specs/limits.md both read this table."""
@@ -97,6 +121,13 @@ class SupervisionLimits:
     relay_debounce_ms: int = 30
     leak_settle_ms: int = 100
     reset_quiet_ms: int = 1_000
+    impedance_fall_permille: int = 500
+    impedance_window_ms: int = 2_000
+    impedance_debounce_ms: int = 100
+    impedance_sense_ua: int = 500
+    impedance_sense_mv: int = 500
+    supply_margin_permille: int = 100
+    supply_debounce_ms: int = 200
 
     def __post_init__(self) -> None:
         c = Checker("supervision limits")
@@ -112,7 +143,19 @@ class SupervisionLimits:
                     f"at most a third of sample_deadline_ms ({self.sample_deadline_ms} ms)")
             c.check(self.clock_jump_ms >= 2 * tick_ms, "tick_ms", tick_ms,
                     f"at most half of clock_jump_ms ({self.clock_jump_ms} ms)")
+            c.check(self.impedance_window_ms >= 2 * tick_ms, "tick_ms", tick_ms,
+                    f"at most half of impedance_window_ms ({self.impedance_window_ms} ms)")
         c.raise_if_any()
+
+    def check_supply(self, supply_min_mv: int, supply_max_mv: int) -> None:
+        """Reject a supply margin whose stop level the supply sensor cannot show (SUP-019)."""
+        if supply_min_mv:
+            stop = supply_stop_mv(supply_min_mv, self.supply_margin_permille)
+            c = Checker("supply monitor")
+            c.check(stop < supply_max_mv, "supply_margin_permille", self.supply_margin_permille,
+                    f"a stop level (supply_min_mv {supply_min_mv} mV raised by it: {stop} mV) "
+                    f"below supply_max_mv ({supply_max_mv} mV)")
+            c.raise_if_any()
 
 
 # --- pure predicates (integer; CrossHair contracts) --------------------------------------
@@ -216,14 +259,20 @@ def late(dt_ms: int, tick_ms: int, tolerance_permille: int) -> bool:
 
 
 def admit(sample: object, max_ua: int, max_mv: int) -> tuple[int, int, int, int | None] | None:
-    """The sample's fields as integers, or None when it is implausible: a field missing,
-    not a number, a non-finite or non-integral float, a bool, or beyond the sensor range."""
+    """The sample's first four fields (t, current, voltage, relay) as integers, or None when
+    it is implausible: not four or five fields, a field missing, not a number, a non-finite
+    or non-integral float, a bool, or beyond the sensor range. The fifth field, the supply
+    voltage, is read by `supply_reading` (an unreadable supply does not make the current
+    and voltage implausible)."""
     t: Any
     i: Any
     v: Any
     relay: Any
     try:
-        t, i, v, relay = sample  # type: ignore[misc]
+        if len(sample) == 5:  # type: ignore[arg-type]
+            t, i, v, relay, _ = sample  # type: ignore[misc]
+        else:
+            t, i, v, relay = sample  # type: ignore[misc]
     except (TypeError, ValueError):
         return None
     clean = type(t) is int and type(i) is int and type(v) is int
@@ -235,9 +284,22 @@ def admit(sample: object, max_ua: int, max_mv: int) -> tuple[int, int, int, int 
         return None
     if not (-max_ua <= i <= max_ua and -max_mv <= v <= max_mv and t >= 0):
         return None
-    if clean and (type(sample) is Sample or type(sample) is tuple):
+    if clean and type(sample) is tuple and len(sample) == 4:
         return sample  # already four clean integer fields
     return t, i, v, relay
+
+
+def supply_reading(sample: object) -> int | None:
+    """The supply voltage an admitted sample reports (mV): None when it reports none (four
+    fields, or the fifth None), SUPPLY_UNREADABLE when the field is not an integer (an
+    integral float counts as one). Its range is judged by the supply monitor."""
+    if len(sample) != 5:  # type: ignore[arg-type]
+        return None
+    s = sample[4]  # type: ignore[index]
+    if s is None:
+        return None
+    s = _as_int(s)
+    return SUPPLY_UNREADABLE if s is None else s
 
 
 def _as_int(x: object) -> int | None:
@@ -248,88 +310,6 @@ def _as_int(x: object) -> int | None:
     return None
 
 
-class Persistence:
-    """A fault condition that must persist for `limit_ms` (by sample time) to be detected.
-
-    Between two samples that both show the condition, the interval counts as held; between
-    two that both do not, it is forgiven at a quarter of its length; an interval between a
-    good and a bad sample counts both ways: held, half of the interval capped at `cap_ms`
-    (min(interval, cap_ms) / 2; the supervisor's cap is half a tick), and forgiven, the
-    other half at the quarter rate (interval / 8). Detected once the held time reaches
-    `limit_ms`; once all is forgiven the run ends (or restarts from a bad sample). So a condition held continuously is detected exactly `limit_ms`
-    after its first sample, as with a plain debounce, and a fault that lets good samples
-    through (every other sample, or 19 in 20) is still detected, where a plain debounce
-    restarted on every good sample and never fired (issue 9). `since_ms` is the start of
-    the current run (-1: none); `acc_ms` the held time counted.
-    """
-
-    __slots__ = ("limit_ms", "cap_ms", "since_ms", "_acc4", "_last_ms", "_last_bad")
-
-    def __init__(self, limit_ms: int, cap_ms: int = 10) -> None:
-        self.limit_ms = limit_ms
-        self.cap_ms = cap_ms
-        self.since_ms = -1
-        self._acc4 = 0             # held time counted, in quarter milliseconds
-        self._last_ms = -1
-        self._last_bad = False
-
-    @property
-    def acc_ms(self) -> int:
-        return self._acc4 // 4
-
-    def update(self, condition: bool, t_ms: int) -> bool:
-        if self.since_ms < 0:
-            if not condition:
-                return False
-            self.since_ms = self._last_ms = t_ms
-            self._acc4 = 0
-            self._last_bad = True
-            return self.limit_ms <= 0
-        dt = t_ms - self._last_ms if t_ms > self._last_ms else 0
-        self._last_ms = t_ms
-        if condition and self._last_bad:
-            self._acc4 += 4 * dt
-        elif condition or self._last_bad:
-            self._acc4 += 2 * min(dt, self.cap_ms) - dt // 2
-        else:
-            self._acc4 -= dt
-        self._last_bad = condition
-        if self._acc4 <= 0:  # all forgiven: the run ends, or a new one starts on this sample
-            if not condition:
-                self.clear()
-                return False
-            self.since_ms, self._acc4 = t_ms, 0
-        return condition and self._acc4 >= 4 * self.limit_ms
-
-    def clear(self) -> None:
-        self.since_ms = -1
-        self._acc4 = 0
-        self._last_ms = -1
-        self._last_bad = False
-
-
-class Debounce:
-    """A condition that must hold continuously for `limit_ms` (by sample time) to count:
-    for conditions that must be stable (contact back), not for fault detection."""
-
-    __slots__ = ("limit_ms", "since_ms")
-
-    def __init__(self, limit_ms: int) -> None:
-        self.limit_ms = limit_ms
-        self.since_ms = -1
-
-    def update(self, condition: bool, t_ms: int) -> bool:
-        if not condition:
-            self.since_ms = -1
-            return False
-        if self.since_ms < 0:
-            self.since_ms = t_ms
-        return t_ms - self.since_ms >= self.limit_ms
-
-    def clear(self) -> None:
-        self.since_ms = -1
-
-
 class Supervisor:
     """Runs every per-sample monitor. One instance per controller; not thread-safe.
 
@@ -337,7 +317,8 @@ class Supervisor:
     """
 
     def __init__(self, limits: SupervisionLimits, compliance_mv: int, zero_tolerance_ua: int,
-                 tick_ms: int, limit_ua: int, frozen_ms: int = 0) -> None:
+                 tick_ms: int, limit_ua: int, frozen_ms: int = 0, supply_min_mv: int = 0,
+                 supply_max_mv: int = 0) -> None:
         self.lim = limits
         self.tracking_floor_ua = tracking_floor_ua(limits.tracking_tolerance_ua,
                                                    limits.tracking_tolerance_permille, limit_ua)
@@ -351,6 +332,11 @@ class Supervisor:
         self.contact = Persistence(limits.contact_loss_debounce_ms, half)
         self.over = Persistence(limits.tracking_debounce_ms, half)
         self.unsettled = Persistence(limits.settle_ms, half)
+        self.trend = ImpedanceTrend(limits.impedance_fall_permille, limits.impedance_window_ms,
+                                    limits.impedance_debounce_ms, limits.impedance_sense_ua,
+                                    limits.impedance_sense_mv, half)
+        self.supply = (SupplyMonitor(supply_min_mv, supply_max_mv, limits.supply_margin_permille,
+                                     limits.supply_debounce_ms, half) if supply_min_mv else None)
         self.frozen_limit_ms = frozen_ms
         self.frozen_ms = 0
         self.off_command = False
@@ -396,10 +382,14 @@ class Supervisor:
         self.contact_open = False
 
     def observe(self, t: int, i: int, v: int, relay: int | None, dt: int, cmd: Command,
-                duty_permille: int, trip_ua: int, off_for_ms: int) -> FaultCode | None:
+                duty_permille: int, trip_ua: int, off_for_ms: int, supply_mv: int | None = None,
+                steady: bool = False) -> FaultCode | None:
         """Judge one admitted sample against the command that governed the tick before it.
 
         `off_for_ms` is how long the output has been commanded off (-1 when on).
+        `supply_mv` is the sample's supply reading (`supply_reading`), judged when the device
+        monitors its supply. `steady`: the controller holds its command steady on purpose
+        (treat, no compliance hold), so the impedance trend may be judged (SUP-018).
 
         Pulsed waveforms (SUP-017): the sensor reports the average current and the peak
         voltage. Every comparison with a command amplitude, a current threshold or an
@@ -417,7 +407,16 @@ class Supervisor:
                            f"measured {i} uA average, {amplitude_ua(i, duty_permille)} uA amplitude, "
                            f"beyond the trip at {trip_ua} uA")
             return FaultCode.OVERCURRENT
+        # SUP-020 / SUP-019 supply: judged while enabled; remembered while off (start refusal)
+        supply = self.supply
+        if supply is not None:
+            code = supply.update(t, supply_mv, enabled)
+            if code is not None:
+                self.detail = supply.detail
+                return code
         if not enabled:
+            if self.trend.command is not None:
+                self.trend.reset()
             self.at_compliance = self.contact_open = self.compliance_limited = False
             self.off_command = False
             self.tracking.clear()
@@ -519,4 +518,10 @@ class Supervisor:
             if self.stuck_ms:
                 self.stuck_ms = self.stuck_moved_ua = 0
             self.frozen_ms = 0
+        # SUP-018 impedance trend: a sudden fall at a steady command, on the pulse amplitude,
+        # off compliance (there the load sets the current)
+        steady = steady and not comp
+        if (steady or self.trend.command is not None) and self.trend.update(t, amp, v, cmd, steady):
+            self.detail = self.trend.detail
+            return FaultCode.IMPEDANCE_FALL
         return None

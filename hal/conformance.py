@@ -19,6 +19,13 @@ when commands stop and keeps it off, whatever later ON commands ask, until an OF
 For a device that limits its own slew and dead time (the serial protocol's devices), give
 `slew_ua_per_s` and `dead_time_ms` and the settle time covers them.
 
+Supply (LINK-010): a backend that reports its supply (`Sample.supply_mv`) is held to it on
+every sample: an integer from 0 to `supply_max_mv`, reported on every sample once it has
+been (a reading missing later would stop a session), and, at rest on the test bench, at
+or above `supply_min_mv` plus the core's default margin (or no session could start). A
+backend that never reports is accepted as it is. Set `reports_supply` to True or False to
+require one or the other (a battery-powered device that forgets to report is caught).
+
 The device's own obligations (clamp, slew, dead time, field checks, ramp-down latch,
 wall-clock watchdog) are checked over its real port by `iontocore.hal.device_checks`.
 """
@@ -55,6 +62,12 @@ class Spec:
     watchdog_ms: int = 100
     sensor_max_ua: int = 60_000
     sensor_max_mv: int = 120_000
+    reports_supply: bool | None = None
+    """True: every sample must report the supply; False: none may; None: either, consistently."""
+    supply_min_mv: int = 0
+    """The device's supply floor (its DeviceLimits.supply_min_mv; 0: not monitored)."""
+    supply_max_mv: int = 60_000
+    """The supply sensor's range (DeviceLimits.supply_max_mv)."""
     wait: Callable[[Hal, int], None] | None = None
     """How to let `ms` of device time pass without commands: default, wall-clock sleep;
     the in-process simulator passes time by reading."""
@@ -74,6 +87,8 @@ class Probe:
         self.last_t: int | None = None
         self.command = Command(0, False)
         self.polarity = 0   # sign of the last non-zero command (the dead time follows it)
+        self.supply_seen: bool | None = None  # whether the samples report the supply
+        self.last_supply_mv: int | None = None
 
     def tick(self, command: Command | None = None) -> Sample | None:
         """read(), check, apply() the given command (or the previous one again)."""
@@ -119,6 +134,27 @@ class Probe:
         if self.last_t is not None and t <= self.last_t:
             raise Violation(f"time did not advance: {self.last_t} -> {t}")
         self.last_t = t
+        self.check_supply(sample)
+
+    def check_supply(self, sample: Sample) -> None:
+        """LINK-010: the supply field as the spec and the backend's own first sample say."""
+        spec = self.spec
+        supply = sample[4] if len(sample) == 5 else None
+        reported = supply is not None
+        want = spec.reports_supply if spec.reports_supply is not None else self.supply_seen
+        if want is not None and reported != want:
+            raise Violation(f"sample {sample}: the supply is {'' if reported else 'not '}"
+                            f"reported, but {'none' if not want else 'every sample'} must "
+                            f"{'be' if not want else 'report it'}"
+                            + ("" if spec.reports_supply is not None else
+                               " (the backend's first sample set the rule)"))
+        self.supply_seen = reported
+        if not reported:
+            return
+        if type(supply) is not int or not 0 <= supply <= spec.supply_max_mv:
+            raise Violation(f"sample {sample}: supply_mv = {supply!r}: allowed an integer from "
+                            f"0 to {spec.supply_max_mv} mV")
+        self.last_supply_mv = supply
 
     def expect_current(self, sample: Sample, want_ua: int) -> None:
         spec = self.spec
@@ -147,6 +183,15 @@ def plain_checks(spec: Spec) -> None:
     try:
         off = probe.settle(Command(0, False))
         probe.expect_off(off)
+        if probe.supply_seen and spec.supply_min_mv:  # at rest on the bench: a session can start
+            from iontocore.supervision import SupervisionLimits
+            from iontocore.supply import supply_stop_mv
+
+            stop = supply_stop_mv(spec.supply_min_mv, SupervisionLimits().supply_margin_permille)
+            if probe.last_supply_mv is not None and probe.last_supply_mv < stop:
+                raise Violation(f"supply {probe.last_supply_mv} mV at rest, below the stop "
+                                f"level {stop} mV: no session could start (charge the battery, "
+                                "or check supply_min_mv)")
         level = min(spec.max_test_ua, 5_000)
         for sign in (1, -1):
             on = probe.settle(Command(sign * level, True))

@@ -16,7 +16,8 @@ duplicate COMMAND neither applied nor answered; rises limited to the slew; |set-
 clamped to the maximum; polarity changed only after the dead time at zero; RAMP_DOWN at
 the slew, answered by FAULT(RAMPED_DOWN) with its seq, latched until an OFF command;
 RESET result codes; the watchdog on wall time (HEARTBEATs do not re-arm it), answered by
-FAULT(WATCHDOG) with seq 0 and latched until an OFF command. Sleeps happen only where a
+FAULT(WATCHDOG) with seq 0 and latched until an OFF command; supply reporting as advertised
+(SUPPLY_INFO and SAMPLE_SUPPLY frames, LINK-010). Sleeps happen only where a
 wall-clock obligation (the watchdog) or a real-time device's own tick makes them
 unavoidable.
 """
@@ -47,6 +48,10 @@ class DeviceSpec:
     """A reply that takes longer than this is a hang, not a slow device."""
     check_clamp: bool = True
     """Ramp to the device maximum and beyond (needs max_current x load below compliance)."""
+    watchdog_grace_ms: int = 0
+    """Extra wall time the device's watchdog takes beyond its watchdog_ms: 0 for a real device;
+    a test emulator given a grace (so that a busy host stalling past 100 ms does not trip it
+    during the other checks) names the same grace here."""
 
 
 @dataclass
@@ -63,6 +68,7 @@ class Wire:
         self.frames: list[p.Frame] = []
         self.faults: list[p.Frame] = []
         self.skipped: list[p.Frame] = []     # frames nobody waited for
+        self.answers: list[p.Frame] = []     # the SAMPLE(_SUPPLY) frames answering COMMANDs
         self.ident = self.hello()
         self.lockstep = bool(self.ident.capabilities & p.CAP_LOCKSTEP)
         self.step_ua = -(-self.ident.max_slew_ua_per_s * self.ident.tick_ms // 1000)
@@ -84,7 +90,8 @@ class Wire:
         end = time.monotonic() + self.spec.hang_s
         while True:
             for i, frame in enumerate(self.frames):
-                if frame.type is msg and frame.seq == seq:
+                if (frame.type is msg or (msg is p.MsgType.SAMPLE and frame.type in p.SAMPLE_TYPES)) \
+                        and frame.seq == seq:
                     self.skipped += self.frames[:i]
                     del self.frames[: i + 1]
                     return frame
@@ -106,7 +113,9 @@ class Wire:
         if not self.lockstep:
             time.sleep(self.ident.tick_ms / 1000)  # a real-time device ticks on its own
         seq = self.send(p.MsgType.COMMAND, setpoint, enabled, duty)
-        t, current, _v, _relay, status = self.wait(p.MsgType.SAMPLE, seq, "COMMAND").fields
+        frame = self.wait(p.MsgType.SAMPLE, seq, "COMMAND")
+        self.answers.append(frame)
+        t, current, _v, _relay, status = frame.fields[:5]
         return int(t), int(current), int(status)
 
     def hold(self, setpoint: int, enabled: int, ticks: int) -> list[tuple[int, int, int]]:
@@ -165,7 +174,7 @@ def check_duplicate(wire: Wire) -> None:
     wire.wait(p.MsgType.SAMPLE, seq, "the first copy of a duplicated COMMAND")
     wire.skipped.clear()
     wire.command(0, 0)                         # answered in order: any second copy came before
-    if any(f.type is p.MsgType.SAMPLE and f.seq == seq for f in wire.skipped):
+    if any(f.type in p.SAMPLE_TYPES and f.seq == seq for f in wire.skipped):
         raise Violation(f"a duplicated COMMAND (seq {seq}) was answered twice")
 
 
@@ -254,7 +263,7 @@ def check_watchdog(wire: Wire) -> None:
     spec, ua, wd = wire.spec, wire.spec.test_ua, wire.ident.watchdog_ms
     wire.hold(0, 0, 2)
     _on(wire, ua)
-    end = time.monotonic() + 3 * wd / 1000
+    end = time.monotonic() + (3 * wd + spec.watchdog_grace_ms) / 1000
     while time.monotonic() < end:             # wall time must pass: bounded sleeps
         seq = wire.send(p.MsgType.HEARTBEAT)
         wire.wait(p.MsgType.HEARTBEAT_ACK, seq, "HEARTBEAT")
@@ -268,8 +277,38 @@ def check_watchdog(wire: Wire) -> None:
     _near(spec, _on(wire, ua)[1], ua, "after the OFF command that clears the watchdog latch")
 
 
+def check_supply(wire: Wire) -> None:
+    """LINK-010: a device advertising SUPPLY answers SUPPLY_QUERY with a floor and range the
+    host accepts and every COMMAND with a SAMPLE_SUPPLY whose reading is SUPPLY_NONE or in
+    its range; a device without it answers with plain SAMPLEs only (accepted as it is)."""
+    from .link_checks import supply_problems
+
+    wire.hold(0, 0, 2)
+    _on(wire, wire.spec.test_ua)
+    wire.hold(0, 0, 2)
+    if not wire.ident.capabilities & p.CAP_SUPPLY:
+        wrong = [f for f in wire.answers if f.type is not p.MsgType.SAMPLE]
+        if wrong:
+            raise Violation(f"{wrong[0].type.name} (seq {wrong[0].seq}) from a device that did "
+                            "not advertise supply reporting")
+        return
+    seq = wire.send(p.MsgType.SUPPLY_QUERY)
+    lo, hi = (int(x) for x in wire.wait(p.MsgType.SUPPLY_INFO, seq, "SUPPLY_QUERY").fields)
+    problems = supply_problems(lo, hi)
+    if problems:
+        raise Violation("SUPPLY_INFO: " + "; ".join(problems))
+    for frame in wire.answers:
+        if frame.type is not p.MsgType.SAMPLE_SUPPLY:
+            raise Violation(f"a plain {frame.type.name} (seq {frame.seq}) from a device that "
+                            "advertised supply reporting")
+        mv = int(frame.fields[5])
+        if mv != p.SUPPLY_NONE and mv > hi:
+            raise Violation(f"SAMPLE_SUPPLY seq {frame.seq}: supply_mv = {mv}: allowed 0..{hi} "
+                            f"mV (its SUPPLY_INFO) or {p.SUPPLY_NONE:#x} (no reading)")
+
+
 CHECKS = (check_rejects, check_duplicate, check_slew_and_clamp, check_dead_time,
-          check_ramp_down, check_reset, check_watchdog)
+          check_ramp_down, check_reset, check_watchdog, check_supply)
 
 
 def device_checks(spec: DeviceSpec) -> None:

@@ -32,7 +32,7 @@ from iontocore.interface import Command
 from . import protocol as p
 from .device_rules import APPLIED, DUPLICATE, RAMPED, DeviceRules
 from .link_faults import LINK_FAULTS, LinkFault, parse_link_fault
-from .sim import SimulatedDevice
+from .sim import SUPPLY_FLOOR_MV, SUPPLY_MAX_MV, SimulatedDevice
 
 __all__ = ["Emulator", "LINK_FAULTS", "LinkFault", "parse_link_fault"]
 
@@ -42,13 +42,16 @@ class Emulator:
 
     def __init__(self, sim: SimulatedDevice, *, lockstep: bool = True, watchdog_ms: int = 100,
                  identity: p.Identity | None = None, link_faults: list[LinkFault] | None = None,
-                 seed: int = 0, t0_ms: int = 0, watchdog_grace_ms: int = 0) -> None:
+                 seed: int = 0, t0_ms: int = 0, watchdog_grace_ms: int = 0,
+                 delay_ms: int = 50) -> None:
         self.sim = sim
+        self.delay_ms = delay_ms  # how late a 'delay' link fault makes each reply
         self.lockstep = lockstep
         self.identity = identity or p.Identity(
             max_current_ua=30_000, trip_ua=35_000, compliance_mv=int(sim.cfg.compliance_mv),
             max_slew_ua_per_s=2_000, watchdog_ms=watchdog_ms, tick_ms=sim.cfg.tick_ms,
-            capabilities=p.CAP_REVERSAL | p.CAP_PULSED | p.CAP_RELAY | (p.CAP_LOCKSTEP if lockstep else 0),
+            capabilities=p.CAP_REVERSAL | p.CAP_PULSED | p.CAP_RELAY | (p.CAP_LOCKSTEP if lockstep else 0)
+            | (p.CAP_SUPPLY if sim.supply_mv is not None else 0),
             name="iontocore-emu", dead_time_ms=500)
         self.watchdog_ms = self.identity.watchdog_ms
         # Test affordance: extra wall time before the watchdog acts, for tests whose point is
@@ -57,6 +60,7 @@ class Emulator:
         self.watchdog_grace_ms = watchdog_grace_ms
         self._watchdog_limit_ms = self.watchdog_ms + watchdog_grace_ms  # when it acts
         self._relay_feedback = bool(self.identity.capabilities & p.CAP_RELAY)
+        self._supply = bool(self.identity.capabilities & p.CAP_SUPPLY)
         self.rules = DeviceRules(self.identity)
         self.t0_ms = t0_ms
         self.link_faults = link_faults or []
@@ -174,13 +178,22 @@ class Emulator:
                 status = self._status(result != APPLIED)
             t_ms = (self.t0_ms + self.sim.t_ms) & 0xFFFFFFFF
             relay = s.relay if self._relay_feedback and s.relay is not None else p.RELAY_NONE
+            msg, extra = p.MsgType.SAMPLE, ()  # type: tuple[p.MsgType, tuple[int, ...]]
+            if self._supply:  # LINK-010: the supply voltage too (a reading it cannot pack: none)
+                supply = s.supply_mv
+                msg, extra = p.MsgType.SAMPLE_SUPPLY, (
+                    supply if type(supply) is int and 0 <= supply < p.SUPPLY_NONE else p.SUPPLY_NONE,)
             try:
-                reply = p.encode(p.MsgType.SAMPLE, frame.seq, t_ms, s.current_ua, s.voltage_mv,
-                                 relay, status)
+                reply = p.encode(msg, frame.seq, t_ms, s.current_ua, s.voltage_mv, relay, status,
+                                 *extra)
             except Exception:  # noqa: BLE001 - garbage the simulator injects cannot be packed
-                reply = p.encode(p.MsgType.SAMPLE, frame.seq, t_ms, 0x7FFFFFFF, s.voltage_mv,
-                                 relay, status)
+                reply = p.encode(msg, frame.seq, t_ms, 0x7FFFFFFF, s.voltage_mv, relay, status,
+                                 *extra)
             self._send(reply)
+        elif t is p.MsgType.SUPPLY_QUERY:
+            if self._supply:  # a device without the capability does not know the message
+                self._send(p.encode(p.MsgType.SUPPLY_INFO, frame.seq, SUPPLY_FLOOR_MV,
+                                    SUPPLY_MAX_MV))
         elif t is p.MsgType.HEARTBEAT:
             self._send(p.encode(p.MsgType.HEARTBEAT_ACK, frame.seq))
         elif t is p.MsgType.RESET:
@@ -253,7 +266,7 @@ class Emulator:
         if self._active("duplicate"):
             data = data + data
         if self._active("delay"):
-            threading.Timer(0.05, self._write, (data,)).start()
+            threading.Timer(self.delay_ms / 1000, self._write, (data,)).start()
             return
         self._write(data)
 

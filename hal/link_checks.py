@@ -59,9 +59,25 @@ def identity_problems(ident: p.Identity, host_tick_ms: int, sample_deadline_ms: 
     return out
 
 
-def device_limits(ident: p.Identity) -> DeviceLimits:
-    """DeviceLimits from an accepted IDENTIFY (the other fields: defaults)."""
-    return DeviceLimits(max_current_ua=ident.max_current_ua, trip_ua=ident.trip_ua,
+def supply_problems(supply_min_mv: int, supply_max_mv: int) -> list[str]:
+    """Every SUPPLY_INFO field the host cannot work with (LINK-010): the floor must be one
+    the core accepts and monitors (1..200000 mV), the sensor range above it."""
+    out: list[str] = []
+    lo, hi, unit, _ = DEVICE_RANGES["supply_min_mv"]
+    if not max(lo, 1) <= supply_min_mv <= hi:
+        out.append(f"supply_min_mv = {supply_min_mv}: allowed {max(lo, 1)}..{hi} {unit}")
+    lo, hi, unit, _ = DEVICE_RANGES["supply_max_mv"]
+    if not lo <= supply_max_mv <= hi or supply_max_mv <= supply_min_mv:
+        out.append(f"supply_max_mv = {supply_max_mv}: allowed {lo}..{hi} {unit}, above "
+                   f"supply_min_mv ({supply_min_mv} mV)")
+    return out
+
+
+def device_limits(ident: p.Identity, supply: tuple[int, int] | None = None) -> DeviceLimits:
+    """DeviceLimits from an accepted IDENTIFY and, for a CAP_SUPPLY device, its accepted
+    SUPPLY_INFO (supply_min_mv, supply_max_mv); the other fields: defaults."""
+    low, high = (0, DeviceLimits.supply_max_mv) if supply is None else supply
+    return DeviceLimits(supply_min_mv=low, supply_max_mv=high, max_current_ua=ident.max_current_ua, trip_ua=ident.trip_ua,
                         compliance_mv=ident.compliance_mv,
                         max_slew_ua_per_s=ident.max_slew_ua_per_s,
                         dead_time_ms=ident.dead_time_ms,

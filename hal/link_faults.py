@@ -11,7 +11,7 @@ from .sim import parse_timed
 LINK_FAULTS = {
     "drop": "frames in both directions are lost",
     "corrupt": "one bit of every reply is flipped",
-    "delay": "replies arrive 50 ms late",
+    "delay": "replies arrive 50 ms late (the emulator's delay_ms)",
     "garbage": "random bytes (ended by a delimiter) before every reply",
     "duplicate": "every reply is sent twice",
 }

@@ -42,6 +42,9 @@ class MsgType(IntEnum):
     RESET_ACK = 0x84
     RAMP_DOWN = 0x05      # host -> device: ramp down at the device's slew, then off (latched)
     FAULT = 0x85          # device -> host: the device turned its output off by itself
+    SUPPLY_QUERY = 0x06   # host -> device: its supply floor and sensor range (CAP_SUPPLY)
+    SUPPLY_INFO = 0x86    # device -> host: the answer (same seq)
+    SAMPLE_SUPPLY = 0x88  # device -> host: SAMPLE plus the supply voltage (CAP_SUPPLY devices)
 
 
 class DeviceFault(IntEnum):
@@ -61,8 +64,12 @@ def fault_name(code: int) -> str:
         return f"unknown device fault {code}"
 
 
-CAP_REVERSAL, CAP_PULSED, CAP_RELAY, CAP_LOCKSTEP = 1, 2, 4, 8
-CAP_ALL = 0x0F
+CAP_REVERSAL, CAP_PULSED, CAP_RELAY, CAP_LOCKSTEP, CAP_SUPPLY = 1, 2, 4, 8, 16
+CAP_ALL = 0x1F
+SUPPLY_NONE = 0xFFFFFFFF
+"""SAMPLE_SUPPLY's supply_mv when the device has no reading for this sample."""
+SAMPLE_TYPES = frozenset({MsgType.SAMPLE, MsgType.SAMPLE_SUPPLY})
+"""The frames that answer a COMMAND: SAMPLE, and SAMPLE_SUPPLY from CAP_SUPPLY devices."""
 STATUS_ON = 0x01          # the output is actually enabled (source on, relay closed)
 STATUS_WATCHDOG = 0x02    # watchdog trip latched (until an OFF command)
 STATUS_HW_TRIP = 0x04     # hardware trip latched (until RESET)
@@ -86,6 +93,9 @@ PAYLOADS: dict[MsgType, struct.Struct] = {
     MsgType.RESET_ACK: struct.Struct("<B"),
     MsgType.RAMP_DOWN: struct.Struct("<"),
     MsgType.FAULT: struct.Struct("<BI"),
+    MsgType.SUPPLY_QUERY: struct.Struct("<"),
+    MsgType.SUPPLY_INFO: struct.Struct("<II"),
+    MsgType.SAMPLE_SUPPLY: struct.Struct("<IiibBI"),
 }
 HEADER = struct.Struct("<BBH")
 CRC = struct.Struct("<H")
@@ -131,6 +141,14 @@ def sample(seq: int, t_ms: int, current_ua: int, voltage_mv: int, relay: int | N
            status: int) -> bytes:
     return encode(MsgType.SAMPLE, seq, t_ms & 0xFFFFFFFF, current_ua, voltage_mv,
                   RELAY_NONE if relay is None else relay, status)
+
+
+def sample_supply(seq: int, t_ms: int, current_ua: int, voltage_mv: int, relay: int | None,
+                  status: int, supply_mv: int | None) -> bytes:
+    """A SAMPLE_SUPPLY frame; `supply_mv` None is sent as SUPPLY_NONE."""
+    return encode(MsgType.SAMPLE_SUPPLY, seq, t_ms & 0xFFFFFFFF, current_ua, voltage_mv,
+                  RELAY_NONE if relay is None else relay, status,
+                  SUPPLY_NONE if supply_mv is None else supply_mv)
 
 
 def encode_name(name: str) -> bytes:

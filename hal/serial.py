@@ -39,7 +39,7 @@ from iontocore.interface import Command, Sample
 from iontocore.limits import DeviceLimits
 
 from . import protocol as p
-from .link_checks import SampleJudge, device_limits, identity_problems
+from .link_checks import SampleJudge, device_limits, identity_problems, supply_problems
 
 log = logging.getLogger(__name__)
 """Link events for the maker's application: connect (INFO), timeouts and stale replies
@@ -99,6 +99,7 @@ class SerialDevice:
         # FAULT frames may come while connecting: judged as such until IDENTIFY arrives
         self.judge = SampleJudge(p.Identity(0, 0, 0, 0, 0, 0, 0, ""), off_current_ua)
         self._relay_ok: tuple[int, ...] = (p.RELAY_NONE,)
+        self.supply: tuple[int, int] | None = None  # SUPPLY_INFO of a CAP_SUPPLY device
         self._port: serial.Serial | None = None
         try:
             self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=POLL_S,
@@ -117,6 +118,8 @@ class SerialDevice:
                      self.identity.name, url, self.identity.max_current_ua, self.identity.trip_ua,
                      self.identity.compliance_mv, self.identity.tick_ms)
             self.judge = SampleJudge(self.identity, off_current_ua)
+            if self.identity.capabilities & p.CAP_SUPPLY:
+                self.supply = self._supply_info()
             self._relay_ok = ((-1, 0, 1) if self.identity.capabilities & p.CAP_RELAY
                               else (p.RELAY_NONE,))
             self._due = clock() + sample_deadline_ms / 1000
@@ -134,7 +137,7 @@ class SerialDevice:
         if self.wall_deadline:
             timeout = min(timeout, self._due - self._clock())
         seq = self._awaiting
-        frame = self._wait(lambda f: f.type is p.MsgType.SAMPLE and f.seq == seq, timeout)
+        frame = self._wait(lambda f: f.type in p.SAMPLE_TYPES and f.seq == seq, timeout)
         if frame is None:
             self.stats.timeouts += 1
             log.debug("no SAMPLE for seq %d within %.3f s", seq, timeout)
@@ -147,7 +150,17 @@ class SerialDevice:
         self.stats.samples += 1
         if self.wall_deadline:
             self._due = self._clock() + self.sample_deadline_ms / 1000
-        raw_t, current, voltage, relay, status = frame.fields
+        supply_mv: int | None = None
+        if frame.type is p.MsgType.SAMPLE_SUPPLY:
+            raw_t, current, voltage, relay, status, raw_supply = frame.fields
+            supply_mv = None if raw_supply == p.SUPPLY_NONE else raw_supply  # type: ignore[assignment]
+        else:
+            raw_t, current, voltage, relay, status = frame.fields
+        if (frame.type is p.MsgType.SAMPLE_SUPPLY) != (self.supply is not None):
+            self._set_fault(FaultCode.DEVICE_FAULT,
+                            f"SAMPLE seq {seq}: a {frame.type.name} frame from a device that "
+                            f"{'did not advertise' if self.supply is None else 'advertised'} "
+                            "supply reporting (LINK-010)")
         prev = self._t
         if prev is None:
             t = raw_t
@@ -162,7 +175,9 @@ class SerialDevice:
             self.stats.limited = self.judge.limited
             if verdict is not None:
                 self._set_fault(FaultCode.DEVICE_FAULT, verdict.reason)
-        return Sample(t, current, voltage, relay if relay in (-1, 0, 1) else None)  # type: ignore[arg-type]
+        if self.supply is None:
+            return Sample(t, current, voltage, relay if relay in (-1, 0, 1) else None)  # type: ignore[arg-type]
+        return Sample(t, current, voltage, relay if relay in (-1, 0, 1) else None, supply_mv)  # type: ignore[arg-type]
 
     def apply(self, command: Command) -> None:
         self._discard()
@@ -199,8 +214,9 @@ class SerialDevice:
     # ------------------------------------------------------------------ extras
 
     def limits(self) -> DeviceLimits:
-        """DeviceLimits from what the device reported (other fields: defaults)."""
-        return device_limits(self.identity)
+        """DeviceLimits from what the device reported (other fields: defaults); a device
+        reporting its supply brings its supply floor and sensor range (LINK-010)."""
+        return device_limits(self.identity, self.supply)
 
     def request(self, msg: p.MsgType, reply: p.MsgType, *fields: int, timeout_s: float = 0.5) -> p.Frame | None:
         """Send a control message (RESET, RAMP_DOWN, HEARTBEAT) and wait for its reply (for
@@ -240,6 +256,23 @@ class SerialDevice:
         raise LinkError(f"no IDENTIFY reply: is a device speaking iontocore protocol v{p.VERSION} "
                         "there?")
 
+    def _supply_info(self) -> tuple[int, int]:
+        """Ask a CAP_SUPPLY device for its supply floor and sensor range; refuse it when it
+        does not answer or its values fail (LINK-010)."""
+        self._seq = p.next_seq(self._seq)
+        seq = self._seq
+        self._send(p.encode(p.MsgType.SUPPLY_QUERY, seq))
+        frame = self._wait(lambda f: f.type is p.MsgType.SUPPLY_INFO and f.seq == seq, 0.5)
+        name = self.identity.name or "(unnamed)"
+        if frame is None:
+            raise DeviceRefused(f"device {name!r} refused: it advertises supply reporting but "
+                                "did not answer SUPPLY_QUERY")
+        lo, hi = int(frame.fields[0]), int(frame.fields[1])
+        problems = supply_problems(lo, hi)
+        if problems:
+            raise DeviceRefused(f"device {name!r} refused: " + "; ".join(problems))
+        return lo, hi
+
     def _send(self, data: bytes) -> None:
         assert self._port is not None
         try:
@@ -265,7 +298,7 @@ class SerialDevice:
             verdict = self.judge.fault_frame(frame.seq, code, t_ms)
             if verdict is not None:
                 self._set_fault(FaultCode.DEVICE_FAULT, verdict.reason)
-        elif frame.type is p.MsgType.SAMPLE:
+        elif frame.type in p.SAMPLE_TYPES:
             self.stats.stale += 1
             log.debug("stale SAMPLE seq %d dropped", frame.seq)
 
@@ -280,7 +313,7 @@ class SerialDevice:
             pending.extend(self.decoder.feed(data))
         while pending:
             frame = pending.popleft()
-            if frame.type is p.MsgType.SAMPLE:
+            if frame.type in p.SAMPLE_TYPES:
                 self.stats.dropped += 1
             else:
                 self._note(frame)

@@ -9,7 +9,10 @@ Physics (floats: this is the plant model, not the safety path):
 - pulsed mode: the sensor reports the average current (amplitude x duty) and the
   peak voltage (a simplification: the capacitor sees the amplitude);
 - measurement noise comes from a seeded generator (Gaussian quantile table picked by
-  `getrandbits`): same seed, same run.
+  `getrandbits`): same seed, same run;
+- supply (optional, `SimConfig.supply_mv`): a battery of that voltage, reported in
+  `Sample.supply_mv`; without it the simulator reports none, like a mains-powered device.
+  Below SUPPLY_FLOOR_MV the output stage has no headroom left and delivers nothing.
 
 Device-side obligations it models (HAL-002): a watchdog that turns the output off when
 no command arrives within `watchdog_ms` and stays off until an OFF command is received,
@@ -30,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from iontocore.interface import Command, Sample
+from iontocore.limits import DeviceLimits
 
 INJECTIONS: dict[str, str] = {
     "contact-loss": "load opens (hand out of the tray)",
@@ -46,7 +50,25 @@ INJECTIONS: dict[str, str] = {
     "relay-stuck": "polarity relay stays where it is (current follows the relay)",
     "leak": "200 uA flow while the output is off",
     "host-crash": "the host process is killed with SIGKILL (tests the session record)",
+    "impedance-fall": "load impedance falls to 30 % at once (a wound, a wet bridge past a "
+                      "lifted edge: the current concentrates)",
+    "battery-low": "the simulated battery drops to 6.3 V: above its 6.0 V floor, below the "
+                   "core's stop level (implies a battery-powered simulator)",
+    "supply-lost": "the supply vanishes (0 V): the output stage delivers nothing (implies a "
+                   "battery-powered simulator)",
+    "supply-garbage": "supply readings become implausible (NaN, beyond the sensor range, "
+                      "missing) (implies a battery-powered simulator)",
 }
+SUPPLY_KINDS = frozenset({"battery-low", "supply-lost", "supply-garbage"})
+SIM_BATTERY_MV = 7_400
+"""The battery the simulator models when asked to (a 2-cell Li-ion pack: 8.4 V full, 7.4 V
+nominal, 6.0 V cut-off)."""
+SUPPLY_FLOOR_MV = 6_000
+"""Below this the simulated output stage cannot drive its maximum current at its compliance
+voltage: the device limits' `supply_min_mv` for a battery-powered simulator."""
+SUPPLY_MAX_MV = 9_000
+"""The simulated supply sensor's range (`supply_max_mv`)."""
+BATTERY_LOW_MV = 6_300
 ONE_SHOT = frozenset({"clock-back", "clock-jump"})
 
 
@@ -109,6 +131,22 @@ class SimConfig:
     watchdog_ms: int = 100
     hw_trip_ua: float = 35_000.0
     injections: list[Injection] = field(default_factory=list)
+    supply_mv: float | None = None
+    """The supply the simulator reports (None: none reported, like a mains-powered device).
+    A supply injection without it implies SIM_BATTERY_MV."""
+    noise_supply_mv: float = 5.0
+
+
+def battery_device(device: "DeviceLimits") -> "DeviceLimits":
+    """`device` as a battery-powered simulator's: the supply floor and sensor range set."""
+    import dataclasses
+
+    return dataclasses.replace(device, supply_min_mv=SUPPLY_FLOOR_MV, supply_max_mv=SUPPLY_MAX_MV)
+
+
+def needs_battery(injections: list[Injection]) -> bool:
+    """Whether these injections need a simulator that reports its supply."""
+    return any(inj.kind in SUPPLY_KINDS for inj in injections)
 
 
 NOISE_BITS = 12
@@ -146,6 +184,10 @@ class SimulatedDevice:
         self._decay: dict[tuple[int, float], float] = {}
         self._r_s = cfg.body_ohm * cfg.series_fraction
         self._r_p = cfg.body_ohm * (1 - cfg.series_fraction)
+        self.supply_mv = cfg.supply_mv
+        if self.supply_mv is None and needs_battery(cfg.injections):
+            self.supply_mv = float(SIM_BATTERY_MV)
+        self._supply_garbage = 0
 
     def _exp(self, dt: int, r_ohm: float) -> float:
         """exp(-dt / (R C)), cached: the same few (dt, R) pairs recur every tick."""
@@ -171,12 +213,28 @@ class SimulatedDevice:
         self._started = True
         return self._read_injected(active)
 
-    def _measure(self) -> Sample:
+    def _measure(self, active: frozenset[str] | set[str] = _NONE) -> Sample:
         cfg, bits = self.cfg, self._bits
         i, v = self.true_ua, self.true_mv
         i += _NORMAL[bits(NOISE_BITS)] * (cfg.noise_ua + abs(i) * cfg.noise_permille / 1000)
         v += _NORMAL[bits(NOISE_BITS)] * (cfg.noise_mv + abs(v) * cfg.noise_v_permille / 1000)
-        return Sample(self.t_ms + self._clock_offset, round(i), round(v), self.relay)
+        if self.supply_mv is None:
+            return Sample(self.t_ms + self._clock_offset, round(i), round(v), self.relay)
+        supply: int | None = round(self._supply_now(active)
+                                   + _NORMAL[bits(NOISE_BITS)] * cfg.noise_supply_mv)
+        if "supply-garbage" in active:
+            self._supply_garbage += 1
+            supply = (float("nan"), 10**6, None)[self._supply_garbage % 3]  # type: ignore[assignment]
+        return Sample(self.t_ms + self._clock_offset, round(i), round(v), self.relay, supply)
+
+    def _supply_now(self, active: frozenset[str] | set[str]) -> float:
+        """The true supply voltage (mV) under the active injections."""
+        assert self.supply_mv is not None
+        if "supply-lost" in active:
+            return 0.0
+        if "battery-low" in active:
+            return float(BATTERY_LOW_MV)
+        return self.supply_mv
 
     def _read_injected(self, active: frozenset[str] | set[str]) -> Sample | None:
         for inj in self.cfg.injections:
@@ -188,17 +246,18 @@ class SimulatedDevice:
         self._link_down = "sample-loss" in active
         if self._link_down:
             return None
-        sample = self._measure()
+        sample = self._measure(active)
         if "sensor-stuck" in active:
             if self._frozen is None:
                 self._frozen = sample
-            sample = Sample(sample.t_ms, self._frozen.current_ua, self._frozen.voltage_mv, sample.relay)
+            sample = sample._replace(current_ua=self._frozen.current_ua,
+                                     voltage_mv=self._frozen.voltage_mv)
         else:
             self._frozen = None
         if "sensor-garbage" in active:
             self._garbage += 1
             bad: object = (float("nan"), 10**9, None)[self._garbage % 3]
-            sample = Sample(sample.t_ms, bad, sample.voltage_mv, sample.relay)  # type: ignore[arg-type]
+            sample = sample._replace(current_ua=bad)  # type: ignore[arg-type]
         return sample
 
     def apply(self, command: Command) -> None:
@@ -263,6 +322,10 @@ class SimulatedDevice:
                 amp *= 0.6
             if on and "overcurrent" in active:
                 amp += 10_000.0
+            if "impedance-fall" in active:
+                r_s, r_p = r_s * 0.3, r_p * 0.3
+        if self.supply_mv is not None and self._supply_now(active) < SUPPLY_FLOOR_MV:
+            amp = 0.0  # no headroom: the stage delivers nothing
         if not on or amp == 0.0:
             self._vc_mv *= self._exp(dt, r_p)
             self.true_ua = amp

@@ -103,7 +103,11 @@ def _int(name: str, value: object, lo: int, hi: int) -> None:
 
 
 def utc(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    """A time for people; one outside the calendar's range is shown as its number."""
+    try:
+        return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, ValueError, OSError):
+        return f"{ms} ms since 1970"
 
 
 def judge(course: Course, starts_ms: list[int], now_ms: int) -> Verdict:

@@ -6,8 +6,13 @@
 - Every row carries the hash of the row before it and its own hash over its contents
   (SHA-256 of canonical JSON); `verify` finds an edited, deleted or reordered row and says
   which. The last row's number and hash are kept in `meta` too, so a deleted last row shows.
-- One writer at a time: `session()` holds an exclusive lock file for the whole session; a
-  second run is refused, never queued. SQLite runs in WAL mode with synchronous=FULL.
+- One writer at a time: `lock()` holds an exclusive lock on the database file itself for the
+  whole session (a lock file could be deleted under a running session); a second run is
+  refused, never queued. SQLite runs in WAL mode with synchronous=FULL.
+- A session starts only on an intact history: `lock()` verifies the chain and refuses a
+  damaged one, so a deleted or edited row cannot be hidden by appending after it.
+- Anything unreadable (a truncated file, a dropped column, a value of the wrong type, a
+  read-only file) is a HistoryError naming what is wrong, never a traceback.
 - The history remembers the latest time it has seen; `now_ms` refuses a clock behind it, so
   setting the clock back does not reopen a course.
 """
@@ -16,11 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +53,51 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 class HistoryError(Exception):
     """The history cannot be used: locked by another run, damaged, or a clock behind it."""
+
+
+CLOCK_MAX_MS = 4_102_444_800_000
+"""2100-01-01 UTC: a clock beyond it is implausible (and one far ahead would lock the course
+for good once the history had seen it)."""
+
+_F = Callable[..., Any]
+
+
+def _guarded(method: _F) -> _F:
+    """Turn any database or decoding failure into a HistoryError naming the history."""
+    @functools.wraps(method)
+    def wrapper(self: "History", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except HistoryError:
+            raise
+        except (sqlite3.Error, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise HistoryError(f"{self.path}: the history cannot be read or written "
+                               f"({type(exc).__name__}: {exc})") from None
+    return wrapper
+
+
+_INT_COLUMNS = {"seq", "started_ms"}
+_OPT_INT = {"ended_ms", "rx_version", "delivered_uams", "treatment_ms", "pauses"}
+_STR = {"outcome", "reason", "rx_sha256", "profile", "family", "device", "prev_hash", "row_hash"}
+_OPT_STR = {"rx_id", "signer", "key_id", "patient"}
+
+
+def _check_types(data: dict[str, Any]) -> None:
+    """ValueError naming the column whose value has the wrong type."""
+    for name, value in data.items():
+        ok = ((name in _INT_COLUMNS and type(value) is int)
+              or (name in _OPT_INT and (value is None or type(value) is int))
+              or (name in _STR and isinstance(value, str))
+              or (name in _OPT_STR and (value is None or isinstance(value, str)))
+              or name in ("faults", "trace"))
+        if not ok:
+            raise ValueError(f"row {data.get('seq')!r}: column {name} holds {value!r}")
+    if not (isinstance(data["faults"], list) and all(isinstance(f, dict) for f in data["faults"])):
+        raise ValueError(f"row {data['seq']}: faults is not a list of records")
+    if not (isinstance(data["trace"], list) and all(
+            isinstance(p, list) and len(p) == 2 and all(type(v) is int for v in p)
+            for p in data["trace"])):
+        raise ValueError(f"row {data['seq']}: trace is not a list of [ms, uA] points")
 
 
 @dataclass
@@ -100,6 +151,8 @@ class History:
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise HistoryError(f"{self.path}: not a usable history database ({exc})") from None
+        except ValueError as exc:  # an embedded NUL in the path
+            raise HistoryError(f"{self.path!r}: not a usable path ({exc})") from None
 
     def close(self) -> None:
         self.unlock()
@@ -108,8 +161,13 @@ class History:
     # ---- the one-writer lock -----------------------------------------------------------
 
     def lock(self) -> None:
-        """Take the writer's lock for a session; HistoryError if another run holds it."""
-        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        """Take the writer's lock for a session (HistoryError if another run holds it), close
+        the row of a killed run, and verify the chain (HistoryError if it is broken)."""
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except OSError as exc:
+            raise HistoryError(f"{self.path}: cannot open the history for writing "
+                               f"({exc.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -117,7 +175,16 @@ class History:
             raise HistoryError("another session is running on this device (the history is "
                                "locked); one session at a time") from None
         self._lock_fd = fd
-        self._close_killed()
+        try:
+            self._close_killed()
+            problems = self.verify()
+        except BaseException:
+            self.unlock()
+            raise
+        if problems:
+            self.unlock()
+            raise HistoryError("the history is damaged, no session until a clinician has "
+                               f"looked at it (ionto history verify): {'; '.join(problems)}")
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
@@ -140,6 +207,7 @@ class History:
 
     # ---- time ------------------------------------------------------------------------
 
+    @_guarded
     def high_water_ms(self) -> int:
         """The latest time this history has seen (0: none)."""
         row = self.db.execute("SELECT value FROM meta WHERE key='high_water_ms'").fetchone()
@@ -148,7 +216,11 @@ class History:
         return max(int(row[0]) if row else 0, latest)
 
     def now_ms(self, clock_ms: int) -> int:
-        """`clock_ms` if it is not behind the latest time seen; HistoryError otherwise."""
+        """`clock_ms` if it is plausible and not behind the latest time seen; HistoryError
+        otherwise."""
+        if not 0 < clock_ms < CLOCK_MAX_MS:
+            raise HistoryError(f"the clock reads {clock_ms} ms since 1970, not a plausible time "
+                               "(before 2100): set the clock right before a session")
         seen = self.high_water_ms()
         if clock_ms < seen:
             from .course import utc
@@ -159,20 +231,21 @@ class History:
 
     # ---- rows --------------------------------------------------------------------------
 
+    @_guarded
     def rows(self) -> list[Row]:
+        """Every row, in order; HistoryError if any value is not what the schema says."""
         cur = self.db.execute(f"SELECT {', '.join(COLUMNS)}, prev_hash, row_hash FROM sessions "
                               "ORDER BY seq")
         out = []
         for values in cur.fetchall():
             data = dict(zip((*COLUMNS, "prev_hash", "row_hash"), values))
-            try:
-                data["faults"] = json.loads(data["faults"])
-                data["trace"] = json.loads(data["trace"])
-            except (TypeError, ValueError):
-                data["faults"], data["trace"] = [{"unreadable": str(data["faults"])}], []
+            data["faults"] = json.loads(data["faults"])
+            data["trace"] = json.loads(data["trace"])
+            _check_types(data)
             out.append(Row(**data))
         return out
 
+    @_guarded
     def begin(self, row: Row, clock_ms: int) -> Row:
         """Append the row of a session about to start (outcome 'running'), before any output."""
         with self._write() as db:
@@ -184,6 +257,7 @@ class History:
             self._put(db, row, insert=True)
         return row
 
+    @_guarded
     def complete(self, row: Row, clock_ms: int) -> Row:
         """Close the session's row with its outcome (the row is the last one: one writer)."""
         with self._write() as db:
@@ -220,6 +294,7 @@ class History:
 
     # ---- verification ------------------------------------------------------------------
 
+    @_guarded
     def verify(self) -> list[str]:
         """Every break in the chain, naming the row (empty: intact)."""
         problems = []

@@ -101,13 +101,20 @@ def new_key_pair(private_path: Path, public_path: Path, name: str,
         else serialization.NoEncryption())
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             encryption)
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise Refused(f"{private_path}: {exc.strerror}") from None
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
     os.chmod(private_path, 0o600)  # whatever the umask
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     public = PublicKey(name.strip(), raw)
-    fd = os.open(public_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        fd = os.open(public_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as exc:
+        os.unlink(private_path)  # no private key without its public half
+        raise Refused(f"{public_path}: {exc.strerror}") from None
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(public.text())
     return public
@@ -198,6 +205,9 @@ def split(data: bytes) -> tuple[bytes, str, bytes]:
     """(signed body, key id, signature) of a signed file; Refused if it is not one."""
     marker = data.rfind(b"\n[signature]\n")
     if marker < 0:
+        if b"[signature]" in data:
+            raise Refused("the signed file is damaged: its [signature] table is not where "
+                          "signing put it (line endings or spacing changed?)")
         raise Refused("not signed: no [signature] table at the end")
     body, trailer = data[:marker + 1], data[marker + 1:]
     try:

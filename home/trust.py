@@ -19,7 +19,11 @@ from typing import Any
 
 from .course import Course, CourseError, judge
 from .history import History, HistoryError
+import re
+
 from .signing import PublicKey, Refused, Signed, load_public_key, split, verify_text
+
+KEY_ID = re.compile(r"ed25519:[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,9 @@ def load_config(path: str | Path) -> HomeConfig:
     device_id, history = data.get("device_id"), data.get("history")
     if not isinstance(device_id, str) or not device_id:
         raise Refused(f"{path}: device_id: required (a string naming this device)")
-    if not isinstance(history, str) or not history:
-        raise Refused(f"{path}: history: required (the SQLite file of this device's sessions)")
+    if not isinstance(history, str) or not history or "\0" in history:
+        raise Refused(f"{path}: history: required, a file name (the SQLite file of this "
+                      "device's sessions)")
     patient = data.get("patient")
     if patient is not None and not isinstance(patient, str):
         raise Refused(f"{path}: patient: a string")
@@ -66,14 +71,22 @@ def load_config(path: str | Path) -> HomeConfig:
     if type(required) is not bool:
         raise Refused(f"{path}: signatures.required: true or false")
     trusted: dict[str, PublicKey] = {}
-    for file in sig.get("trusted", []):
+    files = sig.get("trusted", [])
+    if not isinstance(files, list):
+        raise Refused(f"{path}: signatures.trusted: a list of public-key files, e.g. "
+                      '["dr-a.pub.toml"]')
+    for file in files:
         if not isinstance(file, str):
             raise Refused(f"{path}: signatures.trusted: a list of public-key files")
         public = load_public_key(base / file)
         trusted[public.key_id] = public
     revoked = sig.get("revoked", [])
-    if not isinstance(revoked, list) or not all(isinstance(r, str) for r in revoked):
+    if not isinstance(revoked, list):
         raise Refused(f"{path}: signatures.revoked: a list of key ids ('ed25519:...')")
+    for entry in revoked:  # a typo must not silently revoke nothing
+        if not isinstance(entry, str) or not KEY_ID.fullmatch(entry):
+            raise Refused(f"{path}: signatures.revoked: {entry!r} is not a key id (ed25519: and "
+                          "16 lowercase hex digits, as `ionto keys new` prints it)")
     if required and not trusted:
         raise Refused(f"{path}: signatures.trusted: signatures are required but no key is trusted")
     return HomeConfig(device_id, base / history, required, trusted, frozenset(revoked), patient)
@@ -90,12 +103,10 @@ class Admitted:
     reason: str
 
 
-def is_signed(data: bytes) -> bool:
-    try:
-        split(data)
-    except Refused:
-        return False
-    return True
+def looks_signed(data: bytes) -> bool:
+    """Whether the file claims to be signed: then it is verified, and a damaged one is refused
+    as damaged, never run as an unsigned file."""
+    return b"[signature]" in data or data.lstrip().startswith(b"# iontocore signed prescription")
 
 
 def admit(data: bytes, config: HomeConfig, history: History, clock_ms: int,
@@ -105,7 +116,7 @@ def admit(data: bytes, config: HomeConfig, history: History, clock_ms: int,
 
     now = history.now_ms(clock_ms)  # a clock behind the history is refused first
     today = today or dt.datetime.fromtimestamp(now / 1000, dt.timezone.utc).date()
-    if not is_signed(data):
+    if not looks_signed(data):
         if config.require_signature:
             raise Refused("this device runs signed prescriptions only; the file is not signed "
                           "(ionto sign)")
@@ -123,6 +134,9 @@ def admit(data: bytes, config: HomeConfig, history: History, clock_ms: int,
     if signed.patient is not None and config.patient is None:
         raise Refused(f"the prescription is for patient {signed.patient}; this device names no "
                       "patient (configuration key patient)")
+    if signed.patient is None and config.patient is not None:
+        raise Refused(f"the prescription names no patient; this device runs only prescriptions "
+                      f"for its patient {config.patient} (ionto sign --patient)")
     highest = history.highest_version(signed.prescription_id, kid)
     if signed.version < highest:
         raise Refused(f"version {signed.version} of prescription {signed.prescription_id} is "
@@ -144,4 +158,5 @@ def admit(data: bytes, config: HomeConfig, history: History, clock_ms: int,
                     f"signed by {who} ({kid}), version {signed.version}; {reason}")
 
 
-__all__ = ["Admitted", "HistoryError", "HomeConfig", "Refused", "admit", "is_signed", "load_config"]
+__all__ = ["Admitted", "HistoryError", "HomeConfig", "Refused", "admit", "load_config",
+           "looks_signed"]

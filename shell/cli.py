@@ -30,7 +30,8 @@ from iontocore.hal import Hal
 if TYPE_CHECKING:
     from iontocore.hal.serial import SerialDevice as SerialHal
 from iontocore.hal.link_faults import LINK_FAULTS, parse_link_fault
-from iontocore.hal.sim import INJECTIONS, SimConfig, SimulatedDevice, parse_injection
+from iontocore.hal.sim import (INJECTIONS, SIM_BATTERY_MV, SUPPLY_KINDS, SimConfig,
+                               SimulatedDevice, battery_device, needs_battery, parse_injection)
 from iontocore.limits import DeviceLimits
 from iontocore.limits import render_spec as render_limits
 from iontocore.margins import margins
@@ -110,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--inject", action="append", default=[], metavar="KIND@SECONDS[:DURATION_S]",
                      help="simulate a fault or event KIND at SECONDS of simulated time, for "
                           "DURATION_S (default: to the end); repeatable; kinds below")
+    run.add_argument("--sim-battery", action="store_true",
+                     help="simulate a battery-powered device: the simulator reports its supply "
+                          "and the core monitors it (implied by the supply injections)")
     run.add_argument("--adjust", action="append", default=[], metavar="[+-]UA@SECONDS",
                      help="patient adjustment: move the intensity by UA microamps at SECONDS of "
                           "treatment time, e.g. +1000@120 or -1000@300; repeatable")
@@ -168,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--watchdog-ms", type=int, default=100)
     emu.add_argument("--inject", action="append", default=[], metavar="KIND@SECONDS[:DURATION_S]",
                      help="a simulator fault (see `ionto run --help`); repeatable")
+    emu.add_argument("--sim-battery", action="store_true",
+                     help="a battery-powered device: advertises SUPPLY and reports its supply "
+                          "(implied by the supply injections)")
     emu.add_argument("--link-fault", action="append", default=[], metavar="KIND@SECONDS[:DURATION_S]",
                      help="a link fault (below); repeatable")
 
@@ -220,17 +227,29 @@ def _open_home(config_path: str, profile: str) -> Any:
         from iontocore.home.trust import load_config
     except home_cli.HomeUnavailable as exc:
         raise BadInput(f"--config: {exc}") from None
-    try:
-        config = load_config(config_path)
-        from pathlib import Path
+    from pathlib import Path
 
+    try:
         data = Path(profile).read_bytes() if profile not in profiles.builtin_names() \
             else profiles.builtin_text(profile).encode("utf-8")
-        return HomeSession(config, data, profile)
     except OSError as exc:
         raise BadInput(f"--profile {profile}: {exc.strerror}") from None
+    try:
+        return HomeSession(load_config(config_path), data, profile)
     except (Refused, HistoryError) as exc:
         raise BadInput(f"refused: {exc}") from None
+    except OSError as exc:
+        raise BadInput(f"--config {config_path}: {exc.filename or ''}: {exc.strerror}") from None
+
+
+def _home_step(step: Any, controller: Controller) -> None:
+    """A history write (begin or complete) with its failure as a clear refusal."""
+    from iontocore.home.history import HistoryError
+
+    try:
+        step(controller)
+    except HistoryError as exc:
+        raise BadInput(f"history: {exc}") from None
 
 
 def _parse_adjust(text: str) -> Adjustment:
@@ -298,9 +317,11 @@ def _make_hal(args: argparse.Namespace, device: DeviceLimits, tick_ms: int) -> H
         injections = [parse_injection(t) for t in args.inject]
     except ValueError as exc:
         raise BadInput(str(exc)) from None
+    battery = args.sim_battery or needs_battery(injections)
     return SimulatedDevice(SimConfig(tick_ms=tick_ms, seed=args.seed, body_ohm=args.sim_ohms,
                                      compliance_mv=device.compliance_mv,
-                                     hw_trip_ua=device.trip_ua, injections=injections))
+                                     hw_trip_ua=device.trip_ua, injections=injections,
+                                     supply_mv=SIM_BATTERY_MV if battery else None))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -322,6 +343,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             hal: Hal = serial_hal
         else:
             device = DeviceLimits()
+            if args.sim_battery or any(t.partition("@")[0] in SUPPLY_KINDS for t in args.inject):
+                device = battery_device(device)  # SUP-019/020: a battery-powered simulator
             hal = _make_hal(args, device, args.tick_ms)
         home = _open_home(args.config, args.profile) if args.config else None
         if home is not None:
@@ -369,14 +392,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         signal.signal(signal.SIGINT, on_sigint)
         if home is not None:
-            home.begin(controller)  # the history row exists before the output starts
+            _home_step(home.begin, controller)  # the row exists before the output starts
         try:
             result = runner.run()
         finally:
             signal.signal(signal.SIGINT, previous)
             hal.close()
             if home is not None:
-                home.complete(controller)
+                try:
+                    _home_step(home.complete, controller)
+                except BadInput as exc:  # the session is over; its row shows as killed later
+                    print(f"ionto: {exc}; the next session records it as killed",
+                          file=sys.stderr)
         if args.plot:
             stream.flush()
             _plot(trace_path, args.plot, f"{args.profile}: {controller.outcome}",
@@ -552,7 +579,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     if not 1 <= args.tick_ms <= 100 or args.watchdog_ms < 1 or not args.sim_ohms > 0:
         raise BadInput("--tick-ms 1..100, --watchdog-ms >= 1 and --sim-ohms > 0")
     sim = SimulatedDevice(SimConfig(tick_ms=args.tick_ms, seed=args.seed, body_ohm=args.sim_ohms,
-                                    watchdog_ms=args.watchdog_ms, injections=injections))
+                                    watchdog_ms=args.watchdog_ms, injections=injections,
+                                    supply_mv=SIM_BATTERY_MV if args.sim_battery else None))
     emulator = Emulator(sim, lockstep=args.lockstep, watchdog_ms=args.watchdog_ms,
                         link_faults=link_faults, seed=args.seed)
     port = emulator.port

@@ -48,7 +48,11 @@ def add_parsers(sub: Any) -> None:
                       "across versions)")
     sign.add_argument("--version", type=int, default=1, dest="rx_version",
                       help="version number (a device never runs an older one after a newer)")
-    sign.add_argument("--patient", help="the patient this is for")
+    who = sign.add_mutually_exclusive_group(required=True)
+    who.add_argument("--patient", help="the patient this is for (a device configured for "
+                     "another patient, or for none, refuses it)")
+    who.add_argument("--any-patient", action="store_true",
+                     help="no patient named: only devices that name no patient run it (a clinic)")
     sign.add_argument("--valid-until", metavar="YYYY-MM-DD", help="last day it may be used")
     sign.add_argument("--course", metavar="COURSE.toml", help="the treatment course "
                       "(min_hours_between, sessions, [[phase]] tables)")
@@ -155,6 +159,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
             fh.write(signed)
     except FileExistsError:
         raise Refused(f"-o {out}: exists; a signed prescription is never overwritten") from None
+    except OSError as exc:
+        raise Refused(f"-o {out}: {exc.strerror}") from None
     print(f"signed {args.profile} as {args.rx_id} version {args.rx_version} by {signer}: {out}")
     return EXIT_OK
 
@@ -217,7 +223,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             from iontocore.home.fhir import bundle
 
             out = Path(args.output)
-            out.write_text(json.dumps(bundle(history.rows(), config.device_id), indent=1), "utf-8")
+            _write(out, json.dumps(bundle(history.rows(), config.device_id), indent=1))
             print(f"{len(history.rows())} sessions written to {out} (FHIR R4B Bundle)")
             return EXIT_OK
         from iontocore.home.course import utc
@@ -234,6 +240,15 @@ def cmd_history(args: argparse.Namespace) -> int:
         history.close()
 
 
+def _write(path: Path, text: str) -> None:
+    from iontocore.home.signing import Refused
+
+    try:
+        path.write_text(text, "utf-8")
+    except OSError as exc:
+        raise Refused(f"-o {path}: {exc.strerror}") from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from iontocore.home.history import History
     from iontocore.home.report import render
@@ -245,6 +260,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         html = render(history.rows(), config, history.verify())
     finally:
         history.close()
-    Path(args.output).write_text(html, "utf-8")
+    _write(Path(args.output), html)
     print(f"report written to {args.output}")
     return EXIT_OK

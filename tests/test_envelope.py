@@ -308,6 +308,40 @@ def test_an_unknown_family_is_one_problem_on_a_device_too() -> None:
     assert [p.field for p in draft.problems(DeviceLimits())] == ["family"]
 
 
+@pytest.mark.req("ENV-003", "ENV-004", "ENV-005", "CTL-001")
+def test_the_controller_refuses_an_unvalidated_prescription_outside_the_envelope() -> None:
+    """Review finding: a Prescription.draft (no validation) reached the output with no site
+    (no density limit), a drug without an electrode rating, research without areas."""
+    tap = Prescription.draft(name="t", family="tap-water", target_ua=20_000, ramp_ms=30_000,
+                             duration_ms=600_000)
+    drug = Prescription.draft(**{f.name: getattr(_drug(), f.name)
+                                 for f in dataclasses.fields(Prescription)} | {"electrode_max_uams": 0})
+    research = Prescription.draft(name="r", family="research", target_ua=500, ramp_ms=1_000,
+                                  pulse_count=1, pulse_on_ms=10_000, probe_ua=50)
+    for rx, field in ((tap, "site"), (drug, "electrode_max_uams"), (research, "area_mm2")):
+        with pytest.raises(InvalidSettings) as info:
+            Controller(rx, DeviceLimits(), tick_ms=10)
+        assert field in fields_of(info), info.value.problems
+
+
+@pytest.mark.req("ENV-005", "DOSE-002")
+def test_the_probe_current_of_a_long_pause_counts_against_the_charge_ceiling() -> None:
+    """Review finding: on a 1.2 MOhm load the output sits at compliance, contact is judged
+    lost, and a pause of up to an hour holds the probe current (not dose, DOSE-001); that
+    charge flowed through the chamber all the same: 120 mC against a 6 mC ceiling."""
+    rx = profiles.parse(
+        'name = "res-pause"\nfamily = "research"\n[current]\ntarget_ua = 100\nramp_s = 1\n'
+        '[pulses]\ncount = 1\non_s = 50\n[electrode]\narea_cm2 = 1\nreturn_area_cm2 = 4\n'
+        '[pause]\nmax_min = 60\nmax_total_min = 60\nprobe_ua = 100\n', DeviceLimits())
+    ctl, rec = sessions.run(rx, ohm=1_200_000)
+    cap = CHARGE_PER_CM2  # 1 cm2
+    flowed = sum(r.measured_ua * 10 for r in rec.rows)  # what the sensor saw, tick by tick
+    assert ctl.pauses >= 1 and ctl.probe_uams > 0
+    assert ctl.delivered_uams + ctl.probe_uams <= cap and flowed <= cap * 1_005 // 1_000, \
+        (ctl.delivered_uams, ctl.probe_uams, flowed)
+    assert "research charge ceiling" in ctl.end_reason, ctl.end_reason
+
+
 # ---------------------------------------------------------------- properties
 
 @pytest.mark.req("ENV-001", "ENV-002", "ENV-004", "ENV-005", "CTL-001")

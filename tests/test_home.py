@@ -337,3 +337,125 @@ def _render_in_chromium(page: Path, expected: list[str]) -> None:
     dom = browser.dump_dom(page)
     for text in expected:
         assert text in dom, text
+
+
+# ---------------------------------------------------------------- review findings (issue 13)
+
+@pytest.mark.req("HOME-005", "HOME-003")
+@pytest.mark.parametrize("tamper", [
+    "DELETE FROM sessions WHERE seq = 3",                      # the last row: hidden by appending
+    "DELETE FROM sessions WHERE seq = 2",
+    "UPDATE sessions SET started_ms = started_ms - 172800000 WHERE seq = 3",  # reopens the course
+])
+def test_no_session_starts_on_a_damaged_history(tmp_path: Path, tamper: str) -> None:
+    """Review finding: a deleted or edited row was hidden by the next session's row, and an
+    edited start time reopened the course: the chain is verified before every session."""
+    path = _history_with(tmp_path, 3)
+    db = sqlite3.connect(path)
+    db.execute(tamper)
+    db.commit()
+    db.close()
+    history = History(path)
+    with pytest.raises(HistoryError, match="the history is damaged, no session"):
+        history.lock()
+    with pytest.raises(HistoryError, match="writing the history needs its lock"):
+        history.begin(Row(seq=0, started_ms=0, outcome="running", reason="", rx_sha256="x",
+                          profile="p", family="tap-water", device="d"), T0 + 9 * DAY_MS)
+    history.close()
+
+
+@pytest.mark.req("HOME-004")
+def test_the_lock_is_the_database_itself(tmp_path: Path) -> None:
+    """Review finding: deleting a separate lock file let a second session start and mark the
+    first one killed."""
+    path = _history_with(tmp_path, 1)
+    first = History(path)
+    first.lock()
+    for leftover in tmp_path.glob("*.lock"):
+        leftover.unlink()
+    with pytest.raises(HistoryError, match="another session is running"):
+        History(path).lock()
+    first.close()
+
+
+@pytest.mark.req("HOME-005")
+@pytest.mark.parametrize("tamper, named", [
+    ("UPDATE sessions SET started_ms = 'yesterday' WHERE seq = 1", "column started_ms"),
+    ("UPDATE sessions SET faults = '{\"a\": 1}' WHERE seq = 1", "faults is not a list"),
+    ("UPDATE sessions SET trace = 'null' WHERE seq = 1", "trace is not a list"),
+    ("UPDATE meta SET value = 'abc' WHERE key = 'high_water_ms'", "ValueError"),
+    ("ALTER TABLE sessions DROP COLUMN trace", "no such column: trace"),
+])
+def test_a_damaged_value_is_a_clear_error_on_every_command(tmp_path: Path, tamper: str,
+                                                            named: str) -> None:
+    path = _history_with(tmp_path, 2)
+    db = sqlite3.connect(path)
+    db.execute(tamper)
+    db.commit()
+    db.close()
+    (tmp_path / "device.toml").write_text(f'device_id = "u"\nhistory = "{path.name}"\n'
+                                          "[signatures]\nrequired = false\n", "utf-8")
+    commands = [["history"], ["history", "verify"], ["report", "-o", "r.html"],
+                ["history", "export", "--fhir", "-o", "f.json"]]
+    if "meta" in tamper:  # read when a session asks for the time, not by the listings
+        commands = [["run", "--profile", "hyperhidrosis-palms", "--fast"]]
+    for args in commands:
+        cmd = [args[0], "--config", "device.toml", *args[1:]]
+        out = _ionto(*cmd, cwd=tmp_path)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, (args, out.stderr)
+        assert named in out.stderr, (args, out.stderr)
+
+
+@pytest.mark.req("HOME-001")
+@pytest.mark.parametrize("entry", ["ED25519:882A0000000000AA", " ed25519:882a0000000000aa",
+                                   "882a0000000000aa", "ed25519:882a"])
+def test_a_revocation_entry_that_is_not_a_key_id_is_refused(tmp_path: Path, entry: str) -> None:
+    new_key_pair(tmp_path / "a.key", tmp_path / "a.pub.toml", "Dr A")
+    (tmp_path / "device.toml").write_text(
+        f'device_id = "u"\nhistory = "h.sqlite"\n[signatures]\ntrusted = ["a.pub.toml"]\n'
+        f"revoked = [{json.dumps(entry)}]\n", "utf-8")
+    with pytest.raises(Refused, match="is not a key id"):
+        load_config(tmp_path / "device.toml")
+    (tmp_path / "device.toml").write_text(
+        'device_id = "u"\nhistory = "h.sqlite"\n[signatures]\ntrusted = "a.pub.toml"\n', "utf-8")
+    with pytest.raises(Refused, match="signatures.trusted: a list"):
+        load_config(tmp_path / "device.toml")
+
+
+@pytest.mark.req("HOME-001")
+def test_a_prescription_naming_no_patient_is_refused_by_a_device_with_one(
+        clinic: dict[str, object]) -> None:
+    anyone = sign(PALMS, clinic["key"], "Dr A", "palms-9", 1).encode()  # type: ignore[arg-type]
+    _refused(clinic, anyone, "names no patient; this device runs only prescriptions for its patient P-1")
+
+
+@pytest.mark.req("HOME-001")
+def test_a_damaged_signed_file_is_refused_as_damaged_even_when_signatures_are_optional(
+        clinic: dict[str, object]) -> None:
+    config = clinic["config"]
+    assert isinstance(config, HomeConfig)
+    lenient = HomeConfig(**{**config.__dict__, "require_signature": False})
+    data = clinic["signed"]
+    assert isinstance(data, bytes)
+    for damaged, why in ((data.replace(b"\n", b"\r\n"), "damaged"), (data + b"\n", "something follows")):
+        for cfg in (config, lenient):
+            _refused(clinic, damaged, why, config=cfg)
+
+
+@pytest.mark.req("HOME-003")
+def test_an_implausible_clock_is_refused(clinic: dict[str, object]) -> None:
+    _refused(clinic, clinic["signed"], "not a plausible time", now=253_402_300_800_000)  # type: ignore[arg-type]  # year 10000
+
+
+@pytest.mark.req("HOME-001", "HOME-002")
+def test_unwritable_outputs_are_clear_refusals(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such"
+    out = _ionto("keys", "new", "--name", "A", "--out", str(missing / "k"), cwd=tmp_path)
+    assert out.returncode == 2 and "No such file or directory" in out.stderr, out.stderr
+    assert _ionto("keys", "new", "--name", "A", "--out", "a", cwd=tmp_path).returncode == 0
+    (tmp_path / "palms.toml").write_text(PALMS, "utf-8")
+    out = _ionto("sign", "palms.toml", "--key", "a.key", "--id", "p", "--patient", "P",
+                 "-o", str(missing / "rx.toml"), cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "-o " in out.stderr
+    out = _ionto("sign", "palms.toml", "--key", "a.key", "--id", "p", "-o", "rx.toml", cwd=tmp_path)
+    assert out.returncode == 2 and "--patient" in out.stderr  # a patient, or --any-patient

@@ -17,9 +17,16 @@ from iontocore.hal.emulator import Emulator
 from iontocore.hal.sim import SimConfig, SimulatedDevice
 
 
+GRACE_MS = 1_000
+"""The emulator's watchdog acts this much wall time late, and the checks wait it out: a busy
+machine can stall the host thread past 100 ms during the other checks (seen: NoDeadTime and
+RampNotLatched reported a watchdog trip instead of their own failure at load 6)."""
+
+
 def emulator(rules: type[r.DeviceRules] = r.DeviceRules, *, lockstep: bool = True) -> Emulator:
     # 1 kOhm: the device maximum (30 mA) stays below compliance, so a missing clamp shows
-    emu = Emulator(SimulatedDevice(SimConfig(tick_ms=10, body_ohm=1000)), lockstep=lockstep)
+    emu = Emulator(SimulatedDevice(SimConfig(tick_ms=10, body_ohm=1000)), lockstep=lockstep,
+                   watchdog_grace_ms=GRACE_MS)
     emu.rules = rules(emu.identity)
     return emu.start()
 
@@ -36,7 +43,7 @@ def served() -> Iterator[list[Emulator]]:
 @pytest.mark.slow
 def test_the_emulator_meets_every_device_obligation(served: list[Emulator]) -> None:
     served.append(emulator())
-    device_checks(DeviceSpec(served[-1].port, load_ohm=1000))
+    device_checks(DeviceSpec(served[-1].port, load_ohm=1000, watchdog_grace_ms=GRACE_MS))
 
 
 # ---- a device missing one obligation fails ------------------------------------------------------
@@ -98,7 +105,8 @@ class NoWatchdog(r.DeviceRules):
 def test_a_device_missing_an_obligation_fails_the_checks(served: list[Emulator], broken, message) -> None:  # type: ignore[no-untyped-def]
     served.append(emulator(broken))
     with pytest.raises(Violation, match=message):
-        device_checks(DeviceSpec(served[-1].port, load_ohm=1000, hang_s=1.0))
+        device_checks(DeviceSpec(served[-1].port, load_ohm=1000, hang_s=1.0,
+                              watchdog_grace_ms=GRACE_MS))
 
 
 # ---- the rules themselves, tick by tick -------------------------------------------------------

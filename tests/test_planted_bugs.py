@@ -263,3 +263,96 @@ def test_planted_overcurrent_trip_without_acknowledgement_is_caught(
     monkeypatch.setattr(controller_mod.Controller, "_cut", forgetful)
     with pytest.raises(AssertionError):
         _test_module("test_supervision").test_reset_after_overcurrent_needs_quiet_and_acknowledgement()
+
+
+# ---- the monitors a clinician expects (issue 12): impedance fall and supply ----------------
+
+def _fails(test: Any, *args: Any) -> None:
+    with pytest.raises(AssertionError):
+        test(*args)
+
+
+@pytest.mark.req("SUP-018")
+def test_planted_impedance_monitor_disabled_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fault_matrix as fm
+    from iontocore import trend
+
+    monkeypatch.setattr(trend.ImpedanceTrend, "update", lambda self, *a: False)
+    assert not fm.run_cell("impedance_fall", "treat").passed
+    _fails(_test_module("test_trend").test_the_debounce_acts_on_its_tick_not_one_before_and_the_session_ramps_down)
+
+
+@pytest.mark.req("SUP-018")
+def test_planted_impedance_window_one_ms_short_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    from iontocore import trend
+
+    real = trend.ImpedanceTrend.__init__
+
+    def short(self: trend.ImpedanceTrend, fall: int, window: int, *a: Any) -> None:
+        real(self, fall, window - 1, *a)
+
+    monkeypatch.setattr(trend.ImpedanceTrend, "__init__", short)
+    _fails(_test_module("test_trend").test_a_fall_over_exactly_the_window_acts_one_tick_longer_does_not)
+
+
+@pytest.mark.req("SUP-018")
+def test_planted_impedance_threshold_off_by_one_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    from iontocore import trend
+
+    monkeypatch.setattr(trend, "impedance_fell", lambda v, i, rv, ri, f: abs(v) * abs(ri) * 1000
+                        < abs(rv) * abs(i) * (1000 - f))  # strict: exactly at it no longer acts
+    _fails(_test_module("test_trend").test_the_fall_threshold_acts_exactly_at_its_permille, 1_000, True)
+
+
+@pytest.mark.req("SUP-018")
+def test_planted_impedance_debounce_a_tick_late_fails_the_fault_matrix(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import fault_matrix as fm
+    from iontocore import trend
+
+    real = trend.ImpedanceTrend.__init__
+
+    def late(self: trend.ImpedanceTrend, fall: int, window: int, debounce: int, *a: Any) -> None:
+        real(self, fall, window, debounce + TICK, *a)
+
+    monkeypatch.setattr(trend.ImpedanceTrend, "__init__", late)
+    cell = fm.run_cell("impedance_fall", "treat")
+    assert not cell.passed and cell.latency == cell.expected_latency + 1
+
+
+@pytest.mark.req("SUP-019", "SUP-020")
+def test_planted_supply_monitor_disabled_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fault_matrix as fm
+    from iontocore import supply
+
+    monkeypatch.setattr(supply.SupplyMonitor, "update", lambda self, *a: None)
+    assert not fm.run_cell("supply_low", "treat").passed
+    assert not fm.run_cell("supply_lost", "ramp_up").passed
+
+
+@pytest.mark.req("SUP-019")
+def test_planted_supply_margin_ignored_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    from iontocore import supply
+
+    monkeypatch.setattr(supply, "supply_stop_mv", lambda lo, margin: lo)
+    test = _test_module("test_supply").test_each_level_acts_exactly_at_its_boundary
+    from iontocore.faults import FaultCode
+
+    _fails(test, 6_599, FaultCode.SUPPLY_LOW)
+
+
+@pytest.mark.req("SUP-019")
+def test_planted_rise_after_a_low_supply_is_caught_by_the_invariant_checker(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controller ignores the supply monitor's verdict and carries on ramping up: the
+    independent checker (from the device and supervision limits) catches the rise."""
+    from iontocore import supply
+    from invariants import Violation
+
+    monkeypatch.setattr(supply.SupplyMonitor, "update", lambda self, *a: None)
+    bench = _test_module("test_supply").Bench()
+    bench.supply = 6_300
+    assert bench.ctl.start().accepted
+    with pytest.raises(Violation, match="SUP-019: the command rose"):
+        for _ in range(1_000):
+            bench.step()

@@ -44,6 +44,10 @@ ENCODERS = {
     "FAULT, seq 7": lambda: p.encode(p.MsgType.FAULT, 7, p.DeviceFault.RAMPED_DOWN, 45000),
     "FAULT, seq 0": lambda: p.encode(p.MsgType.FAULT, 0, p.DeviceFault.WATCHDOG, 41000),
     "FAULT, seq 0 unknown code": lambda: p.encode(p.MsgType.FAULT, 0, 99, 41010),
+    "SUPPLY_QUERY, seq 12": lambda: p.encode(p.MsgType.SUPPLY_QUERY, 12),
+    "SUPPLY_INFO, seq 12": lambda: p.encode(p.MsgType.SUPPLY_INFO, 12, 6000, 9000),
+    "SAMPLE_SUPPLY, seq 13": lambda: p.sample_supply(13, 30050, 15000, 30000, 1, p.STATUS_ON, 7400),
+    "SAMPLE_SUPPLY, seq 14": lambda: p.sample_supply(14, 30060, 15000, 30000, 1, p.STATUS_ON, None),
 }
 WIRE = {d.split(":")[0]: w for d, w in spec_examples()}
 

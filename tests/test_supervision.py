@@ -34,6 +34,10 @@ END_TO_END = {
     "late-ticks": ("fault", "late_ticks"),
     "relay-stuck": ("fault", "relay_mismatch"),   # seen at the reversal
     "leak": ("fault", "leak"),                    # seen in idle after the session
+    "impedance-fall": ("fault", "impedance_fall"),
+    "battery-low": ("fault", "supply_low"),       # the supply kinds imply a battery
+    "supply-lost": ("fault", "supply_lost"),
+    "supply-garbage": ("fault", "supply_low"),
 }
 
 
@@ -53,7 +57,8 @@ END_TO_END_REQ = {"overcurrent": "SUP-001", "tracking": "SUP-002", "sensor-stuck
                   "sensor-garbage": "SUP-004", "contact-loss": "SUP-005", "short": "SUP-006",
                   "high-resistance": "SUP-007", "sample-loss": "SUP-008",
                   "clock-back": "SUP-009", "clock-jump": "SUP-009", "late-ticks": "SUP-009",
-                  "relay-stuck": "SUP-010", "leak": "SUP-010"}
+                  "relay-stuck": "SUP-010", "leak": "SUP-010", "impedance-fall": "SUP-018",
+                  "battery-low": "SUP-019", "supply-lost": "SUP-020", "supply-garbage": "SUP-019"}
 
 
 @pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.req(END_TO_END_REQ[k]), id=k)

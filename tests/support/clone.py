@@ -38,6 +38,8 @@ from iontocore import controller as controller_mod
 from iontocore.events import StateChanged
 from iontocore.faults import FaultCode, Reaction
 from iontocore.supervision import Debounce, Persistence, Supervisor
+from iontocore.supply import SupplyMonitor
+from iontocore.trend import ImpedanceTrend
 
 T = TypeVar("T")
 
@@ -188,6 +190,7 @@ def _machine(m: Machine, _o: Any = None, _n: Any = None) -> Machine:
 RULES: dict[type, Copier] = {
     tuple: _tuple, list: _list, dict: _dict, MethodType: _method,
     Controller: _object, Supervisor: _object, InvariantChecker: _object,
+    ImpedanceTrend: _object, SupplyMonitor: _object,
     Persistence: _slots, Debounce: _slots,
     controller_mod._Model: _model, Machine: _machine,
 }

@@ -45,6 +45,7 @@ STATES = ("idle", "ramp_up", "treat", "polarity_swap", "paused", "pulse_gap", "r
 ALL = STATES
 MOVING = ("ramp_up", "polarity_swap", "ramp_down")
 CURRENT = ("ramp_up", "treat", "polarity_swap", "ramp_down")
+ENABLED = ("ramp_up", "treat", "polarity_swap", "paused", "pulse_gap", "ramp_down")
 
 # Fault kinds of the matrix: the supervision faults, contact loss (pause), high resistance
 # (hold), emergency stop and internal error.
@@ -68,7 +69,15 @@ APPLICABLE: dict[str, tuple[str, ...]] = {
     "link_lost": ALL,
     "device_fault": ALL,
     "internal_error": ALL,
+    "impedance_fall": ("treat",),
+    "supply_low": ENABLED,
+    "supply_lost": ENABLED,
 }
+SUPPLY_KINDS = ("supply_low", "supply_lost")
+DEVICE_SUPPLY = dataclasses.replace(DEVICE, supply_min_mv=6_000, supply_max_mv=9_000)
+"""The device of the supply rows: it monitors its supply (a 2-cell battery, 7.4 V nominal)."""
+SUPPLY_MV = {"supply_low": 6_300, "supply_lost": 0}
+"""The supply each supply row injects: between the floor and the stop level; vanished."""
 REQUIREMENT = {"contact_lost": "SUP-005", "high_resistance": "SUP-007"}
 
 
@@ -100,6 +109,9 @@ def expected_latency(kind: str) -> int:
         "late_ticks": math.ceil(SUP.late_bucket_limit / 10) - 1,
         "uncommanded_current": debounce(SUP.tracking_debounce_ms),
         "unsettled": debounce(SUP.settle_ms),
+        "impedance_fall": debounce(SUP.impedance_debounce_ms),
+        "supply_low": debounce(SUP.supply_debounce_ms),
+        "supply_lost": debounce(SUP.supply_debounce_ms),
     }.get(kind, 0)
 
 
@@ -110,11 +122,12 @@ class Boom(RuntimeError):
 class Rig:
     """A Controller, a noise-free plant that follows the command, and the invariant checker."""
 
-    def __init__(self, rx: Prescription) -> None:
-        self.ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    def __init__(self, rx: Prescription, device: DeviceLimits = DEVICE) -> None:
+        self.ctl = Controller(rx, device, SUP, tick_ms=TICK)
         self.rx = rx
         self.duty = rx.duty_permille
-        self.check = InvariantChecker(rx, DEVICE, SUP, TICK)
+        self.check = InvariantChecker(rx, device, SUP, TICK)
+        self.supply = 7_400 if device.supply_min_mv else None  # reported only when monitored
         self.t = 100_000  # a clock that can step back without going negative
         self.started = False
         self.mode = "follow"
@@ -167,6 +180,10 @@ class Rig:
             relay = -relay if relay else 1
         elif mode == "leak" and not on:
             i = 300
+        elif mode == "impedance_fall":  # 2 kOhm falls to 600 ohm: 70 %, at once
+            v = v * 3 // 10
+        elif mode == "supply_lost":  # no supply: the output stage delivers nothing
+            i, v = lsb, 0
         if mode == "sensor_stuck":
             assert self.frozen is not None
             i, v = self.frozen
@@ -175,6 +192,8 @@ class Rig:
             return None
         if mode == "implausible_sample":
             return Sample(self.t, float("nan"), v, relay)  # type: ignore[arg-type]
+        if self.supply is not None:
+            return Sample(self.t, i, v, relay, SUPPLY_MV.get(mode, self.supply))
         return Sample(self.t, i, v, relay)
 
     def tick(self) -> Command:
@@ -206,9 +225,10 @@ def with_duty(rx: Prescription, duty: int) -> Prescription:
                                pulse_hz=1_000, duty_permille=duty)
 
 
-def drive_to(state: str, duty: int = 1000) -> Rig:
+def drive_to(state: str, duty: int = 1000, kind: str = "") -> Rig:
     """A rig whose controller is in `state`, in a condition where faults are observable."""
-    rig = Rig(with_duty(RX_PULSES if state == "pulse_gap" else RX_TAP, duty))
+    rig = Rig(with_duty(RX_PULSES if state == "pulse_gap" else RX_TAP, duty),
+              DEVICE_SUPPLY if kind in SUPPLY_KINDS else DEVICE)
     ctl = rig.ctl
     if state == "idle":
         for _ in range(20):
@@ -273,8 +293,12 @@ def run_cell(kind: str, state: str, duty: int = 1000) -> Cell:
 
 
 def _run(kind: str, state: str, expected: int, reaction: Reaction, duty: int) -> int:
-    rig = drive_to(state, duty)
+    rig = drive_to(state, duty, kind)
     ctl = rig.ctl
+    if kind == "impedance_fall":  # judged once the command has been steady for the window
+        for _ in range(SUP.impedance_window_ms // TICK):
+            rig.tick()
+        assert ctl.state == state, (state, ctl.state)
     if kind == "unsettled":  # from the tick the command reaches zero
         rig.until(lambda: ctl.command.setpoint_ua == 0 and ctl.command.enabled, limit=2_000)
         assert ctl.state == state, (state, ctl.state)
@@ -316,7 +340,8 @@ def _run(kind: str, state: str, expected: int, reaction: Reaction, duty: int) ->
                 assert cmd == OFF and rec.zero_tick == ctl.tick, (cmd, rec)
                 return latency
             assert ctl.state == "ramp_down", ctl.state
-            rig.mode = kind if kind in ("sensor_stuck", "implausible_sample", "late_ticks") else base_mode
+            rig.mode = kind if kind in ("sensor_stuck", "implausible_sample", "late_ticks", "impedance_fall",
+                                             "supply_low") else base_mode
             rig.until(lambda: ctl.state == "fault", limit=5_000)
             rec = ctl.faults[faults_before]
             assert rec.zero_tick is not None and rec.zero_tick >= rec.tick

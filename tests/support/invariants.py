@@ -27,6 +27,10 @@ integral of the samples.
   that began in ramp_up, treat, polarity_swap, pulse_gap, ramp_down or fault, and nothing
   else; an interval longer than a punctual tick may count or not (a clock fault may end
   the tick before it is counted), so the checker keeps a lower and an upper bound.
+- SUP-019 / SUP-020 (devices with supply_min_mv > 0): once the samples have shown the supply
+  below the stop level (the device's supply_min_mv raised by supply_margin_permille, rounded
+  up), missing or implausible, continuously for supply_debounce_ms while the output was
+  commanded on, the command never rises again.
 """
 
 from __future__ import annotations
@@ -46,8 +50,10 @@ class Violation(AssertionError):
 
 
 def _valid(sample: Any, max_ua: int, max_mv: int) -> bool:
+    """Plausible current and voltage: four fields, or five (the fifth, the supply voltage,
+    is judged by its own monitor, never makes the sample implausible)."""
     try:
-        t, i, v, _relay = sample
+        t, i, v, _relay = sample if len(sample) != 5 else sample[:4]
     except (TypeError, ValueError):
         return False
     for x in (t, i, v):
@@ -117,6 +123,13 @@ class InvariantChecker:
         self.trip = trip_ua(rx, device, sup)  # SUP-001's session trip
         self.dose_lo = self.dose_hi = 0  # DOSE-001: bounds of the charge (uA*ms)
         self.swapping = False  # at zero inside a reversal: the polarity in force is either
+        # SUP-019/020, from the device and supervision limits alone
+        self.supply_floor = device.supply_min_mv
+        self.supply_stop = -(-device.supply_min_mv * (1000 + sup.supply_margin_permille) // 1000)
+        self.supply_max = device.supply_max_mv
+        self.supply_debounce = sup.supply_debounce_ms
+        self.low_since: int | None = None  # first sample of a run of bad supply readings
+        self.no_rise = False               # a bad supply persisted: the command may not rise
 
     def request(self, name: str, accepted: bool, state_after: str) -> None:
         """Record a request's outcome (start, stop, reset, ...)."""
@@ -166,12 +179,17 @@ class InvariantChecker:
                 self.dose_hi += max(q, 0)
         if fresh:
             self.t = int(sample[0])
+            if self.supply_floor and state_after != FAULT:
+                self._supply(sample, int(sample[0]))
         t = self.t if self.t is not None else 0
         mag, pmag = abs(cmd.setpoint_ua), abs(self.prev.setpoint_ua)
         def where() -> str:  # formatted only for a violation (three reprs cost a model check ~10 %)
             return (f"tick {self.ticks}, t={t} ms, {self.state}->{state_after}, prev {self.prev}, "
                     f"now {cmd}, sample {sample}")
 
+        if self.no_rise and mag > pmag:
+            raise Violation(f"SUP-019: the command rose after the supply was bad for "
+                            f"{self.supply_debounce} ms; {where()}")
         # CTL-001
         if mag > self.limit:
             raise Violation(f"CTL-001: |command| {mag} uA above the limit {self.limit} uA; {where()}")
@@ -222,6 +240,20 @@ class InvariantChecker:
                             f"integrate to {self.dose_lo}..{self.dose_hi} uA*ms; {where()}")
         self.prev = cmd
         self.state = state_after
+
+
+    def _supply(self, sample: Any, t: int) -> None:
+        """SUP-019: a run of bad supply readings while commanded on (the command in force
+        when the sample was taken is the previous one)."""
+        s = sample[4] if len(sample) == 5 else None
+        bad = (type(s) is not int or not self.supply_stop <= s <= self.supply_max)
+        if not (bad and self.prev.enabled):
+            self.low_since = None
+            return
+        if self.low_since is None:
+            self.low_since = t
+        if t - self.low_since >= self.supply_debounce:
+            self.no_rise = True
 
 
 def max_step_ua(rx: Prescription, device: DeviceLimits, tick_ms: int) -> int:

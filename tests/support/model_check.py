@@ -116,14 +116,27 @@ class World:
             raise KeyError("a field the model checker's key does not classify: "
                            f"{sorted(set(d) ^ _CTL_ALL)} {sorted(set(s) ^ _SUP_ALL)} "
                            f"{sorted(set(c) ^ _CHK_ALL)}")
-        mon = tuple((rel(p.since_ms), p._acc4, rel(p._last_ms), p._last_bad)
-                    for p in map(s.__getitem__, _SUP_MONITORS))
+        def per(p: Persistence) -> tuple[Any, ...]:
+            return (rel(p.since_ms), p._acc4, rel(p._last_ms), p._last_bad)
+
+        mon = tuple(per(p) for p in map(s.__getitem__, _SUP_MONITORS))
+        tr = sup.trend
+        if set(vars(tr)) != _TREND_FIELDS:
+            raise KeyError(f"ImpedanceTrend fields changed: {sorted(set(vars(tr)) ^ _TREND_FIELDS)}")
+        trend = (tr.command, rel(tr.steady_since), per(tr.fallen),
+                 tuple((now - t, v, a) for t, v, a in tr.window),
+                 None if tr.ref is None else (now - tr.ref[0], tr.ref[1], tr.ref[2]))
+        sp = sup.supply
+        if sp is not None and set(vars(sp)) != _SUPPLY_FIELDS:
+            raise KeyError(f"SupplyMonitor fields changed: {sorted(set(vars(sp)) ^ _SUPPLY_FIELDS)}")
+        supply = None if sp is None else (sp.last_mv, sp.last_bad, per(sp.low), per(sp.lost))
         return (ctl._model.state, tuple(map(d.__getitem__, _CTL_VALUES)),
                 tuple(rel(d[k]) for k in _CTL_TIMES),
                 ctl.faults[ctl._pending].code if ctl._pending >= 0 else None,
-                mon, rel(ctl._contact_back.since_ms), tuple(map(s.__getitem__, _SUP_VALUES)),
+                mon, trend, supply, rel(ctl._contact_back.since_ms),
+                tuple(map(s.__getitem__, _SUP_VALUES)),
                 self.t - now,
-                tuple(map(c.__getitem__, _CHK_VALUES)), rel(chk.zero_since))
+                tuple(map(c.__getitem__, _CHK_VALUES)), rel(chk.zero_since), rel(chk.low_since))
 
 
 def initial() -> World:
@@ -141,10 +154,18 @@ _CTL_CONFIG = ("_machine", "_handlers", "prescription", "device", "supervision")
 _CTL_RECORD = ("tick", "faults", "events")  # the pending fault's code is keyed on its own
 _SUP_MONITORS = ("tracking", "short", "relay", "contact", "over", "unsettled")
 _SUP_CONFIG = ("lim",)
-_CHK_TIMES = ("t", "zero_since")
-_CHK_VALUES = ("prev", "exact_max_na", "last_sign", "state", "quiet")
+_SUP_OBJECTS = ("trend", "supply")  # keyed by their own fields (times relative)
+_TREND_FIELDS = {"fall_permille", "window_ms", "sense_ua", "sense_mv", "fallen", "command",
+                 "steady_since", "window", "ref", "detail"}
+"""ImpedanceTrend: configuration, its Persistence, the steady command and since when, the
+window and the frozen reference (keyed); `detail` only explains a detection."""
+_SUPPLY_FIELDS = {"min_mv", "max_mv", "stop_mv", "low", "lost", "last_mv", "last_bad", "detail"}
+"""SupplyMonitor: configuration, two Persistences and the last reading (keyed)."""
+_CHK_TIMES = ("t", "zero_since", "low_since")
+_CHK_VALUES = ("prev", "exact_max_na", "last_sign", "state", "quiet", "no_rise")
 _CHK_CONFIG = ("limit", "slew", "tick_ms", "max_step", "dead", "tol", "duty", "max_ua",
-               "max_mv", "punctual", "trip")
+               "max_mv", "punctual", "trip", "supply_floor", "supply_stop", "supply_max",
+               "supply_debounce")
 _CHK_RECORD = ("ticks", "last_valid", "polarity", "dose_lo", "dose_hi", "swapping")
 """Only DOSE-001 reads polarity, swapping and the dose bounds, and World.apply does not hand
 the checker the controller's dose; ticks and last_valid only name where a violation was."""
@@ -157,7 +178,7 @@ if set(Persistence.__slots__) != _PERSISTENCE_SLOTS or set(Debounce.__slots__) !
 def _fields() -> tuple[tuple[str, ...], tuple[str, ...], int, int, int]:
     w = initial()
     ctl = set(vars(w.ctl)) - set(_CTL_TIMES + _CTL_OBJECTS + _CTL_CONFIG + _CTL_RECORD)
-    sup = set(vars(w.ctl._sup)) - set(_SUP_MONITORS + _SUP_CONFIG)
+    sup = set(vars(w.ctl._sup)) - set(_SUP_MONITORS + _SUP_CONFIG + _SUP_OBJECTS)
     chk = set(_CHK_TIMES + _CHK_VALUES + _CHK_CONFIG + _CHK_RECORD)
     if chk != set(vars(w.check)):
         raise ImportError(f"InvariantChecker fields changed: {sorted(chk ^ set(vars(w.check)))}")
