@@ -15,7 +15,8 @@ from iontocore import Sample, SupervisionLimits
 from iontocore.dose import uams_to_ma_min
 from iontocore.faults import FaultCode
 from iontocore.shaping import polarity_may_change
-from iontocore.supervision import Supervisor, admit, impedance_above, impedance_below, late
+from iontocore.supervision import (Supervisor, admit, impedance_above, impedance_below, late,
+                                   supply_reading)
 
 
 @pytest.mark.req("CTL-003")
@@ -80,6 +81,15 @@ def test_admission_ranges_and_shape() -> None:
     assert admit(Sample(0, 0, 0, 2), 60_000, 120_000) is None
     assert admit((1, 2, 3), 60_000, 120_000) is None            # a field missing
     assert admit((1.0, 2, 3, None), 60_000, 120_000) == (1, 2, 3, None)
+    clean = (1, 2, 3, 1)  # a plain tuple of four clean integers is passed on as it is
+    assert admit(clean, 60_000, 120_000) is clean
+
+
+@pytest.mark.req("SUP-019", "SUP-020")
+def test_a_sample_without_a_supply_field_reports_no_supply() -> None:
+    assert supply_reading((1, 2, 3, 1)) is None  # four fields: a backend that never reports
+    assert supply_reading(Sample(1, 2, 3, 1)) is None  # the fifth field None
+    assert supply_reading(Sample(1, 2, 3, 1, 12_000)) == 12_000
 
 
 def supervisor(**kw: int) -> Supervisor:
