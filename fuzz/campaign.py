@@ -106,6 +106,9 @@ def _worker(index: int, pytest_args: list[str], max_cases: int, counter: Any, st
         worker.start()
     except _Stop:
         pass
+    except BaseException as exc:  # no fuzzable test collected, a fatal error in HypoFuzz
+        events.put(("error", index, f"{type(exc).__name__}: {exc}", 0))
+        raise
     finally:
         if worker._current_target is not None:
             worker._current_target.save_report()
@@ -204,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = started + minutes * 60 if minutes is not None else None
     failures: dict[str, str] = {}
     targets, finished, stopped_by, interrupts = 0, 0, "", 0
+    errors: list[str] = []
     say = (lambda line: None) if args.quiet else (
         lambda line: print(line, file=sys.stderr, flush=True))
     say(f"fuzzing {' '.join(args.pytest_args or ['the default targets'])} with "
@@ -224,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"\nFAILURE in {a}:\n{b}")
             elif kind == "done":
                 finished += 1
+            elif kind == "error":
+                errors.append(a)
+                say(f"worker {_index} failed: {a}")
             elif not kind and not any(w.is_alive() for w in workers):
                 say("the workers ended without finishing (no fuzzable test collected?)")
                 return 2
@@ -260,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"started_utc": started_utc.isoformat(timespec="seconds"),
                "duration_s": round(duration, 1), "workers": args.workers,
                "cases": counter.value, "targets": targets, "stopped_by": stopped_by or "done",
-               "failures": sorted(failures), "tests": args.pytest_args or TARGETS,
+               "failures": sorted(failures), "errors": errors, "tests": args.pytest_args or TARGETS,
                "commit": _git_head(), "engine": _versions()}
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", "utf-8")
@@ -275,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({summary['stopped_by']}); {len(failures)} failure(s)"
         + (": run `pytest` to see each with its minimal example" if failures else "")
         + f"; summary in {directory / 'summary.json'}")
-    return 1 if failures else 0
+    return 1 if failures else 2 if errors or not targets else 0
 
 
 def _versions() -> dict[str, str]:

@@ -32,18 +32,20 @@ REQUIREMENTS = tomllib.loads((ROOT / "specs" / "requirements.toml").read_text("u
 
 settings.register_profile("ci", derandomize=True, deadline=None, database=None,
                           print_blob=True, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", deadline=None, print_blob=True,
+# derandomize=False said explicitly: a profile's unset values come from the profile loaded
+# when it is registered, which is Hypothesis's own derandomized "ci" when CI is set
+settings.register_profile("dev", derandomize=False, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("mutation", derandomize=True, deadline=None, database=None,
                           phases=[Phase.explicit, Phase.generate], max_examples=30,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("fuzz", deadline=None, max_examples=5_000, stateful_step_count=200,
-                          print_blob=True,
+settings.register_profile("fuzz", derandomize=False, deadline=None, max_examples=5_000,
+                          stateful_step_count=200, print_blob=True,
                           database=DirectoryBasedExampleDatabase(str(ROOT / ".hypothesis" / "fuzz")),
                           suppress_health_check=[HealthCheck.too_slow])
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 if PROFILE == "campaign":  # only then: the database directory is created when opened
-    settings.register_profile("campaign", deadline=None, print_blob=True,
+    settings.register_profile("campaign", derandomize=False, deadline=None, print_blob=True,
                               database=campaign_db.writable_database(),
                               suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(PROFILE)
