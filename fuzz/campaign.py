@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dir:
         os.environ["IONTO_CAMPAIGN_DIR"] = str(Path(args.dir).resolve())
     os.environ["HYPOTHESIS_PROFILE"] = "campaign"  # inherited by the workers
+    os.environ.pop("IONTO_EVIDENCE_JSON", None)  # their test collections are not evidence
     sys.path.insert(0, str(ROOT / "tests" / "support"))
     import campaign_db
 

@@ -177,3 +177,30 @@ def test_a_saved_failure_is_replayed_under_the_derandomized_settings() -> None:
     with campaign_db.replaying(_item(prop), ReadOnlyDatabase(db)):
         with pytest.raises(AssertionError):
             prop()
+
+
+# ---- the nightly workflow runs the command the README documents ------------------------------
+
+@pytest.mark.req("LINK-001")
+def test_the_nightly_workflow_parses_and_runs_the_readme_campaign() -> None:
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "fuzz.yml").read_text("utf-8"))
+    readme = (ROOT / "README.md").read_text("utf-8")
+    command = "    .venv/bin/python -m fuzz.campaign --minutes 10 --workers 2\n"
+    assert command in readme
+    trigger = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert "schedule" in trigger
+    steps = workflow["jobs"]["campaign"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    assert any(r.startswith(".venv/bin/python -m fuzz.campaign --minutes ") for r in runs)
+    assert any(".venv/bin/python -m fuzz.bytelevel decoder --runs" in r for r in runs)
+    assert any("-c constraints.txt -e '.[test]'" in r for r in runs)
+    uses = [(s.get("uses", ""), s.get("with", {})) for s in steps]
+    assert any("download-artifact" in u and w.get("path") == ".hypothesis/campaign"
+               for u, w in uses)
+    uploads = [w for u, w in uses if u.startswith("actions/upload-artifact")]
+    assert any(w["path"] == ".hypothesis/campaign" for w in uploads)
+    assert any("failures" in w["path"] for w in uploads)
+    ci = (ROOT / ".ci" / "run").read_text("utf-8")
+    assert ".venv/bin/python -m fuzz.campaign --max-cases " in ci
