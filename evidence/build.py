@@ -767,6 +767,9 @@ def main() -> int:
                                for c in f["crosshair"]) or "not run",
         "seconds": round(time.perf_counter() - started, 1),
     }
+    import fuzzing  # evidence/fuzzing.py: the fuzz campaigns' size (issue 17)
+    bundle["fuzzing"] = fuzzing.summary()
+    bundle["summary"]["fuzzing"] = fuzzing.line(bundle["fuzzing"])
     md = markdown(bundle)
     (out / "evidence.md").write_text(md, "utf-8")
     (out / "evidence.json").write_text(json.dumps(bundle, indent=1, default=str), "utf-8")

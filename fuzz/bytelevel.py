@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=100_000, help="test cases to run")
     parser.add_argument("--merge", action="store_true",
                         help="afterwards, add the new-coverage inputs to tests/fuzz_corpus/")
-    parser.add_argument("libfuzzer", nargs="*", help="libFuzzer flags (after --)")
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.libfuzzer = argv[cut + 1:]  # libFuzzer's own flags, after --
 
     import atheris
 
