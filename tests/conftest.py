@@ -18,6 +18,7 @@ Every failure ever found becomes an @example or a plain regression test.
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from pathlib import Path
 
@@ -25,9 +26,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase, MultiplexedDatabase
 
-import campaign_db
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "tests" / "support") not in sys.path:  # a copy of this file run elsewhere
+    sys.path.append(str(ROOT / "tests" / "support"))
+import campaign_db  # noqa: E402
+
 REQUIREMENTS = tomllib.loads((ROOT / "specs" / "requirements.toml").read_text("utf-8"))
 
 settings.register_profile("ci", derandomize=True, deadline=None, database=None,
