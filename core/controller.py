@@ -305,6 +305,11 @@ class Controller:
         """Slew-limit towards `target_ua` and build the command (CTL-001..003)."""
         if target_ua > self.limit_ua:  # CTL-001 at the output, whatever a handler asked for
             target_ua = self.limit_ua
+        supply = self._sup.supply
+        if supply is not None and supply.last_bad and target_ua * NA_PER_UA > self._cmd_na:
+            # SUP-019: never rise on a bad supply reading, before its debounce too (a session
+            # started before any reading must not ramp up on a dead supply)
+            target_ua = self._cmd_na // NA_PER_UA
         pol = self._polarity
         if self._pending >= 0 or not self._sup.at_compliance:
             # Follow the measured current down only when the load limits it (at compliance:

@@ -299,7 +299,11 @@ def supply_reading(sample: object) -> int | None:
     if s is None:
         return None
     s = _as_int(s)
-    return SUPPLY_UNREADABLE if s is None else s
+    if s is None:
+        return SUPPLY_UNREADABLE
+    # readings are clipped to a range no sensor reaches, so a huge one cannot fill a reason
+    # and a real reading never equals the sentinel (-2**63 read as vanished, like any negative)
+    return max(-(10**12), min(s, 10**12))
 
 
 def _as_int(x: object) -> int | None:

@@ -6,7 +6,12 @@ Hypothesis profiles (one switch: HYPOTHESIS_PROFILE):
 - fuzz: randomized, many more examples and steps, with an example database under
         .hypothesis/ (HYPOTHESIS_PROFILE=fuzz pytest);
 - mutation: as ci but 30 examples and no shrinking (evidence/mutation.py: only the verdict
-  matters, and each surviving mutant runs the whole selection under coverage tracing).
+  matters, and each surviving mutant runs the whole selection under coverage tracing);
+- campaign: what a HypoFuzz campaign's workers run under (`python -m fuzz.campaign`):
+  randomized, writing to the campaign database (tests/support/campaign_db.py).
+Every collected Hypothesis test in the ci, dev and fuzz profiles also replays the campaign's database
+read-only (the ci profile keeps its derandomized examples: campaign_db.replaying), so
+what a campaign found fails the next ordinary run.
 Every failure ever found becomes an @example or a plain regression test.
 
 Derandomized is not independent of the rest of the run: Hypothesis draws some values from
@@ -21,29 +26,57 @@ several seeds (tests/test_oracles.py).
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
-from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.database import DirectoryBasedExampleDatabase, MultiplexedDatabase
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "tests" / "support") not in sys.path:  # a copy of this file run elsewhere
+    sys.path.append(str(ROOT / "tests" / "support"))
+import campaign_db  # noqa: E402
+
 REQUIREMENTS = tomllib.loads((ROOT / "specs" / "requirements.toml").read_text("utf-8"))
 
 settings.register_profile("ci", derandomize=True, deadline=None, database=None,
                           print_blob=True, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", deadline=None, print_blob=True,
+# derandomize=False said explicitly: a profile's unset values come from the profile loaded
+# when it is registered, which is Hypothesis's own derandomized "ci" when CI is set
+settings.register_profile("dev", derandomize=False, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("mutation", derandomize=True, deadline=None, database=None,
                           phases=[Phase.explicit, Phase.generate], max_examples=30,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("fuzz", deadline=None, max_examples=5_000, stateful_step_count=200,
-                          print_blob=True,
+settings.register_profile("fuzz", derandomize=False, deadline=None, max_examples=5_000,
+                          stateful_step_count=200, print_blob=True,
                           database=DirectoryBasedExampleDatabase(str(ROOT / ".hypothesis" / "fuzz")),
                           suppress_health_check=[HealthCheck.too_slow])
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+if PROFILE == "campaign":  # only then: the database directory is created when opened
+    settings.register_profile("campaign", derandomize=False, deadline=None, print_blob=True,
+                              database=campaign_db.writable_database(),
+                              suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(PROFILE)
+# mutation runs stay independent of whatever campaign ran on this machine (their verdicts
+# are cached by evidence/mutation_cache.py)
+REPLAY = None if PROFILE in ("campaign", "mutation") else campaign_db.replay_database()
+if REPLAY is not None and settings().database is not None:
+    # dev and fuzz: their own database, and the campaign's read-only
+    settings.register_profile(PROFILE, settings(), database=MultiplexedDatabase(
+        settings().database, REPLAY))
+    settings.load_profile(PROFILE)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    """Innermost (after Hypothesis's own hook has keyed a parametrized test by node id):
+    a derandomized test without a database (the ci profile) replays the campaign's database
+    with its derandomized seed kept."""
+    with campaign_db.replaying(item, REPLAY):
+        return (yield)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -222,3 +222,34 @@ def test_the_reaction_follows_the_levels(reading: int, floor: int, margin: int) 
         assert codes == [FaultCode.SUPPLY_LOW]
     else:
         assert codes == []
+
+
+@pytest.mark.req("SUP-019", "SUP-020")
+@pytest.mark.parametrize("reading", [0, None, "garbage", 6_300])
+def test_a_session_started_before_any_reading_never_rises_on_a_bad_supply(reading: object) -> None:
+    """Review finding: start() before the first sample was accepted, and the output rose to
+    333 uA on a 0 mV supply before the debounce cut it."""
+    b = Bench()
+    b.supply = reading
+    assert b.ctl.start().accepted  # nothing read yet: nothing to refuse on
+    peak = 0
+    for _ in range(60):
+        peak = max(peak, abs(b.step().setpoint_ua))
+    assert peak == 0 and b.ctl.faults, (peak, b.ctl.faults)
+
+
+@pytest.mark.req("SUP-020")
+@pytest.mark.parametrize("reading", [-(2**63), -(2**63) + 1, -1, 0])
+def test_every_negative_or_zero_reading_is_a_vanished_supply(reading: int) -> None:
+    """Review finding: -2**63 collided with the internal 'unreadable' value and got a ramp
+    instead of the cut; a huge reading filled the reason with 300 digits."""
+    b = Bench()
+    b.treat()
+    b.supply = reading
+    assert b.fault_time(40) is not None
+    assert b.ctl.faults[0].code is FaultCode.SUPPLY_LOST
+    assert b.ctl.faults[0].reaction is Reaction.HARD_CUT
+    big = Bench()
+    big.treat()
+    big.supply = 1e300
+    assert big.fault_time(40) is not None and len(big.ctl.faults[0].reason) < 200
