@@ -32,7 +32,9 @@ DOMAIN = b"iontocore signed prescription v1\n"
 """Prefixed to the signed bytes, so a signature made for anything else never verifies here."""
 HEADER = ("# iontocore signed prescription, format 1 (specs/signed_prescription.md).\n"
           "# Signed byte for byte: any edit above the [signature] table breaks it.\n")
-_SIGNATURE = re.compile(r'\[signature\]\nkey = "(ed25519:[0-9a-f]{16})"\nvalue = "([A-Za-z0-9+/=]{86,90})"\n\Z')
+KEY_ID = re.compile(r"ed25519:[0-9a-f]{16}")
+"""A key id as `key_id` makes it."""
+_SIGNATURE = re.compile(r'\[signature\]\nkey = "(' + KEY_ID.pattern + r')"\nvalue = "([A-Za-z0-9+/=]{86,90})"\n\Z')
 
 
 class Refused(Exception):
@@ -141,15 +143,19 @@ def load_private_key(path: Path, passphrase: bytes | None = None) -> Ed25519Priv
     return key
 
 
-def load_public_key(path: Path) -> PublicKey:
-    """A public-key file written by `new_key_pair`."""
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's table; Refused naming the file (unreadable, or not `what`)."""
     try:
-        data = tomllib.loads(path.read_text("utf-8"))
+        return tomllib.loads(path.read_text("utf-8"))
     except OSError as exc:
         raise Refused(f"{path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise Refused(f"{path}: not a public-key file ({exc})") from None
-    return parse_public_key(data, str(path))
+        raise Refused(f"{path}: {what} ({exc})") from None
+
+
+def load_public_key(path: Path) -> PublicKey:
+    """A public-key file written by `new_key_pair`."""
+    return parse_public_key(read_toml(path, "not a public-key file"), str(path))
 
 
 def parse_public_key(data: dict[str, Any], origin: str) -> PublicKey:

@@ -12,18 +12,14 @@ now, a clock behind the history.
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .course import Course, CourseError, judge
 from .history import History, HistoryError
-import re
-
-from .signing import PublicKey, Refused, Signed, load_public_key, split, verify_text
-
-KEY_ID = re.compile(r"ed25519:[0-9a-f]{16}")
+from .signing import (KEY_ID, PublicKey, Refused, Signed, load_public_key, read_toml, split,
+                      verify_text)
 
 
 @dataclass(frozen=True)
@@ -41,12 +37,7 @@ class HomeConfig:
 def load_config(path: str | Path) -> HomeConfig:
     """Read a device configuration; Refused naming the key for anything wrong."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except OSError as exc:
-        raise Refused(f"{path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise Refused(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, "not valid TOML")
     base = path.parent
     known = {"device_id", "patient", "history", "signatures"}
     for key in data:
