@@ -1,67 +1,112 @@
-"""Debounces by sample time: `Persistence` for fault detection (held time counts, clear
-time is forgiven slowly, so an intermittent fault is still caught), `Debounce` for
-conditions that must hold continuously (contact back). Used by every monitor of
-`supervision`, `trend` and `supply`."""
+"""Debounces by sample time: `Persistence` for fault detection (a condition is detected once
+it has shown on enough of the samples within a window, whatever the good samples in between),
+`Debounce` for conditions that must hold continuously (contact back). Used by every monitor
+of `supervision`, `trend` and `supply` (SUP-021 states the rule and its bound)."""
 
 from __future__ import annotations
 
+from collections import deque
+
+
+def persistence_window_ms(limit_ms: int, tick_ms: int, share_permille: int) -> int:
+    """The window over which `Persistence` sums held time: M ticks, where a continuous
+    condition is detected on its N-th sample, N = ceil((limit_ms + tick_ms) / tick_ms), and
+    M = ceil(N x 1000 / share_permille), so N samples are `share_permille` of the window
+    (rounded to the safe side: at most that share).
+
+    pre: limit_ms >= 0 and tick_ms >= 1 and 1 <= share_permille <= 1000
+    post: __return__ % tick_ms == 0
+    post: __return__ * share_permille >= (limit_ms + tick_ms) * 1000
+    post: __return__ >= limit_ms + tick_ms
+    """
+    n = -(-(limit_ms + tick_ms) // tick_ms)
+    return tick_ms * -(-n * 1000 // share_permille)
+
 
 class Persistence:
-    """A fault condition that must persist for `limit_ms` (by sample time) to be detected.
+    """A fault condition detected once it has held `limit_ms` of sample time within the
+    last `window_ms`, on a sample that shows it (SUP-021).
 
-    Between two samples that both show the condition, the interval counts as held; between
-    two that both do not, it is forgiven at a quarter of its length; an interval between a
-    good and a bad sample counts both ways: held, half of the interval capped at `cap_ms`
-    (min(interval, cap_ms) / 2; the supervisor's cap is half a tick), and forgiven, the
-    other half at the quarter rate (interval / 8). Detected once the held time reaches
-    `limit_ms`; once all is forgiven the run ends (or restarts from a bad sample). So a condition held continuously is detected exactly `limit_ms`
-    after its first sample, as with a plain debounce, and a fault that lets good samples
-    through (every other sample, or 19 in 20) is still detected, where a plain debounce
-    restarted on every good sample and never fired (issue 9). `since_ms` is the start of
-    the current run (-1: none); `acc_ms` the held time counted.
+    Held time: a sample that shows the condition weighs one tick (`tick_ms`) when the
+    sample before it did not (or there was none), and the whole interval since that sample
+    when it did too (the condition held across the interval). A sample that does not show
+    it weighs nothing. The held time at t sums the weights within the window (t - window_ms,
+    t], an interval clipped at the window's start. Detected when it reaches limit_ms +
+    tick_ms. So:
+    - a condition shown continuously is detected exactly `limit_ms` after its first sample,
+      as with a plain debounce, whatever the sample times;
+    - with a sample every tick and a window of M ticks, the held time is tick_ms x the
+      number of samples among the last M that show the condition: it is detected on the
+      first sample showing it at which N = ceil((limit_ms + tick_ms) / tick_ms) of the last
+      M samples do, however they are spread (every third sample, bursts, one in ten), and
+      never while fewer do. With `persistence_window_ms(limit_ms, tick_ms, share)` as the
+      window, a condition shown on at least `share` of M consecutive samples is detected by
+      the last of them.
+    `since_ms` is the oldest held time within the window (-1: none held, nothing to do for
+    samples that do not show the condition); `acc_ms` is the held time. Memory: one entry
+    per run of consecutive samples showing the condition within the window, at most N
+    before a detection.
     """
 
-    __slots__ = ("limit_ms", "cap_ms", "since_ms", "_acc4", "_last_ms", "_last_bad")
+    __slots__ = ("limit_ms", "tick_ms", "window_ms", "_runs", "_held", "_last_ms", "_last_bad")
 
-    def __init__(self, limit_ms: int, cap_ms: int = 10) -> None:
+    def __init__(self, limit_ms: int, tick_ms: int, window_ms: int | None = None) -> None:
         self.limit_ms = limit_ms
-        self.cap_ms = cap_ms
-        self.since_ms = -1
-        self._acc4 = 0             # held time counted, in quarter milliseconds
+        self.tick_ms = tick_ms
+        self.window_ms = window_ms if window_ms is not None else limit_ms + tick_ms
+        # runs within the window: [start, weight of its first sample (0 once outside the
+        # window), start of its held span, end of its span (its last sample)]
+        self._runs: deque[list[int]] = deque()
+        self._held = 0
         self._last_ms = -1
         self._last_bad = False
 
     @property
+    def since_ms(self) -> int:
+        if not self._runs:
+            return -1
+        run = self._runs[0]
+        return run[0] if run[1] else run[2]
+
+    @property
     def acc_ms(self) -> int:
-        return self._acc4 // 4
+        return self._held
 
     def update(self, condition: bool, t_ms: int) -> bool:
-        if self.since_ms < 0:
-            if not condition:
-                return False
-            self.since_ms = self._last_ms = t_ms
-            self._acc4 = 0
-            self._last_bad = True
-            return self.limit_ms <= 0
-        dt = t_ms - self._last_ms if t_ms > self._last_ms else 0
-        self._last_ms = t_ms
-        if condition and self._last_bad:
-            self._acc4 += 4 * dt
-        elif condition or self._last_bad:
-            self._acc4 += 2 * min(dt, self.cap_ms) - dt // 2
-        else:
-            self._acc4 -= dt
+        runs = self._runs
+        cut = t_ms - self.window_ms  # held time at or before `cut` is outside the window
+        while runs:
+            run = runs[0]
+            if run[1] and run[0] <= cut:
+                self._held -= run[1]
+                run[1] = 0
+            if run[3] <= cut:
+                self._held -= run[3] - run[2]
+                runs.popleft()
+                continue
+            if run[2] < cut:
+                self._held -= cut - run[2]
+                run[2] = cut
+            break
+        if condition:
+            if self._last_bad and t_ms > self._last_ms >= 0:
+                # the condition held across the interval since the last sample
+                start = self._last_ms if self._last_ms > cut else cut
+                if runs and runs[-1][3] == self._last_ms:
+                    runs[-1][3] = t_ms
+                else:  # the run's earlier part has left the window
+                    runs.append([start, 0, start, t_ms])
+                self._held += t_ms - start
+            elif not self._last_bad or self._last_ms < 0:
+                runs.append([t_ms, self.tick_ms, t_ms, t_ms])
+                self._held += self.tick_ms
+        self._last_ms = t_ms if t_ms > self._last_ms else self._last_ms
         self._last_bad = condition
-        if self._acc4 <= 0:  # all forgiven: the run ends, or a new one starts on this sample
-            if not condition:
-                self.clear()
-                return False
-            self.since_ms, self._acc4 = t_ms, 0
-        return condition and self._acc4 >= 4 * self.limit_ms
+        return condition and self._held >= self.limit_ms + self.tick_ms
 
     def clear(self) -> None:
-        self.since_ms = -1
-        self._acc4 = 0
+        self._runs.clear()
+        self._held = 0
         self._last_ms = -1
         self._last_bad = False
 

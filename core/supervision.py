@@ -20,6 +20,7 @@ from .errors import Checker
 from .faults import FaultCode
 from .interface import Command, Sample
 from .persistence import Debounce as Debounce, Persistence as Persistence  # re-exported
+from .persistence import persistence_window_ms
 from .supply import SUPPLY_UNREADABLE, SupplyMonitor, supply_stop_mv
 from .trend import ImpedanceTrend
 
@@ -72,8 +73,11 @@ SUPERVISION_RANGES: dict[str, tuple[int, int, str, str]] = {
                                 "(1000 - this) / 1000 of its highest value within the window, in "
                                 "treat at a steady command (SUP-018); skin hydration falls tens "
                                 "of percent over minutes, far below this in any window"),
-    "impedance_window_ms": (100, 60_000, "ms", "...within this long (inclusive); the command must "
-                            "also have been unchanged this long before the fall is judged"),
+    "impedance_window_ms": (100, 60_000, "ms", "the command must have been unchanged this long "
+                            "before a fall is judged (SUP-018)"),
+    "impedance_horizon_ms": (100, 600_000, "ms", "...and the fall is measured from the highest "
+                             "impedance at that command within this long (inclusive): a staircase "
+                             "of smaller falls adds up within it (SUP-018)"),
     "impedance_debounce_ms": (0, 10_000, "ms", "...and the fallen impedance must persist this long "
                               "(SUP-018)"),
     "impedance_sense_ua": (1, 100_000, "uA", "the impedance trend is judged only at a command "
@@ -87,6 +91,14 @@ SUPERVISION_RANGES: dict[str, tuple[int, int, str, str]] = {
                                "the supply sensor's error and the dip under load"),
     "supply_debounce_ms": (0, 10_000, "ms", "a low, lost, missing or implausible supply reading "
                            "must persist this long (SUP-019, SUP-020)"),
+    "intermittent_share_permille": (10, 1_000, "permille", "every debounce above also detects an "
+                                    "intermittent condition: one shown on at least this share of "
+                                    "the samples within a window of (debounce + tick) x 1000 / "
+                                    "this (SUP-021)"),
+    "tracking_share_permille": (10, 1_000, "permille", "...but for tracking and uncommanded current "
+                                "this share: they compare a noisy reading with a tolerance that "
+                                "at microamp currents is a few uA, near the sensor's noise, so a "
+                                "tenth of the samples beyond it is noise there (SUP-021)"),
 }
 """Every supervision threshold: allowed range (inclusive), unit and meaning. The validator and
 specs/limits.md both read this table."""
@@ -123,17 +135,30 @@ class SupervisionLimits:
     reset_quiet_ms: int = 1_000
     impedance_fall_permille: int = 500
     impedance_window_ms: int = 2_000
+    impedance_horizon_ms: int = 10_000
     impedance_debounce_ms: int = 100
     impedance_sense_ua: int = 500
     impedance_sense_mv: int = 500
     supply_margin_permille: int = 100
     supply_debounce_ms: int = 200
+    intermittent_share_permille: int = 100
+    tracking_share_permille: int = 334
 
     def __post_init__(self) -> None:
         c = Checker("supervision limits")
         for name, (lo, hi, unit, _) in SUPERVISION_RANGES.items():
             c.int_range(name, getattr(self, name), lo, hi, unit)
+        if not c.problems:
+            c.check(self.impedance_horizon_ms >= self.impedance_window_ms, "impedance_horizon_ms",
+                    self.impedance_horizon_ms,
+                    f"at least impedance_window_ms ({self.impedance_window_ms} ms)")
         c.raise_if_any()
+
+    def persistence(self, limit_ms: int, tick_ms: int, share_permille: int | None = None) -> Persistence:
+        """A debounce of `limit_ms` that also catches intermittent conditions shown on
+        `share_permille` of the samples (default: intermittent_share_permille; SUP-021)."""
+        share = self.intermittent_share_permille if share_permille is None else share_permille
+        return Persistence(limit_ms, tick_ms, persistence_window_ms(limit_ms, tick_ms, share))
 
     def check_tick(self, tick_ms: int) -> None:
         """Reject a tick period these deadlines cannot supervise."""
@@ -329,18 +354,21 @@ class Supervisor:
         self.compliance_mv = compliance_mv
         self.zero_tolerance_ua = zero_tolerance_ua
         self.tick_ms = tick_ms
-        half = max(1, tick_ms // 2)  # a mixed interval counts at most half a tick as held
-        self.tracking = Persistence(limits.tracking_debounce_ms, half)
-        self.short = Persistence(limits.short_debounce_ms, half)
-        self.relay = Persistence(limits.relay_debounce_ms, half)
-        self.contact = Persistence(limits.contact_loss_debounce_ms, half)
-        self.over = Persistence(limits.tracking_debounce_ms, half)
-        self.unsettled = Persistence(limits.settle_ms, half)
+        track = limits.tracking_share_permille
+        self.tracking = limits.persistence(limits.tracking_debounce_ms, tick_ms, track)
+        self.short = limits.persistence(limits.short_debounce_ms, tick_ms)
+        self.relay = limits.persistence(limits.relay_debounce_ms, tick_ms)
+        self.contact = limits.persistence(limits.contact_loss_debounce_ms, tick_ms)
+        self.over = limits.persistence(limits.tracking_debounce_ms, tick_ms, track)
+        self.unsettled = limits.persistence(limits.settle_ms, tick_ms)
         self.trend = ImpedanceTrend(limits.impedance_fall_permille, limits.impedance_window_ms,
-                                    limits.impedance_debounce_ms, limits.impedance_sense_ua,
-                                    limits.impedance_sense_mv, half)
+                                    limits.impedance_horizon_ms, limits.impedance_sense_ua,
+                                    limits.impedance_sense_mv,
+                                    limits.persistence(limits.impedance_debounce_ms, tick_ms))
         self.supply = (SupplyMonitor(supply_min_mv, supply_max_mv, limits.supply_margin_permille,
-                                     limits.supply_debounce_ms, half) if supply_min_mv else None)
+                                     limits.persistence(limits.supply_debounce_ms, tick_ms),
+                                     limits.persistence(limits.supply_debounce_ms, tick_ms))
+                       if supply_min_mv else None)
         self.frozen_limit_ms = frozen_ms
         self.frozen_ms = 0
         self.off_command = False
@@ -523,8 +551,8 @@ class Supervisor:
                 self.stuck_ms = self.stuck_moved_ua = 0
             self.frozen_ms = 0
         # SUP-018 impedance trend: a sudden fall at a steady command, on the pulse amplitude,
-        # off compliance (there the load sets the current)
-        steady = steady and not comp
+        # unless the compliance voltage limits the current (there the load sets it)
+        steady = steady and not self.compliance_limited
         if (steady or self.trend.command is not None) and self.trend.update(t, amp, v, cmd, steady):
             self.detail = self.trend.detail
             return FaultCode.IMPEDANCE_FALL

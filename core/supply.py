@@ -50,13 +50,13 @@ class SupplyMonitor:
     """One session's supply judgement. `update` each fresh sample; `detail` explains the
     last fault found; `start_refusal` says why a session may not start (or "")."""
 
-    def __init__(self, min_mv: int, max_mv: int, margin_permille: int, debounce_ms: int,
-                 cap_ms: int) -> None:
+    def __init__(self, min_mv: int, max_mv: int, margin_permille: int, low: Persistence,
+                 lost: Persistence) -> None:
         self.min_mv = min_mv
         self.max_mv = max_mv
         self.stop_mv = supply_stop_mv(min_mv, margin_permille)
-        self.low = Persistence(debounce_ms, cap_ms)
-        self.lost = Persistence(debounce_ms, cap_ms)
+        self.low = low    # low, missing or implausible: ramp-down (SUP-019)
+        self.lost = lost  # below supply_min_mv: cut (SUP-020)
         self.last_mv: int | None = None   # the last reading (None: not reported)
         self.last_bad = False             # the last reading was low, missing or implausible
         self.detail = ""

@@ -9,26 +9,33 @@ density, and with it the risk of a burn, rises (HAZ-003). Such a fall ends the s
 with a controlled ramp-down ("impedance fell 70 % in 2000 ms").
 
 The rule, in SupervisionLimits' terms:
-- judged only while the controller holds its command steady on purpose (treat), at a
-  command amplitude of at least `impedance_sense_ua` (microamp research sessions, where
-  noise is a large part of the reading, are not judged), and once that command (set-point,
-  enable, duty) has been unchanged for `impedance_window_ms`, off compliance: never during
-  ramps, pauses, swaps, gaps, compliance holds or at compliance, where the load, not the
-  command, sets the current (and a load recovering from a high resistance, a hand pushed
-  back into its tray, is a fall of impedance that spreads the current, not one that
-  concentrates it);
+- judged only while the controller holds its command steady on purpose (treat, no
+  compliance hold), at a command amplitude of at least `impedance_sense_ua` (microamp
+  research sessions, where noise is a large part of the reading, are not judged), and once
+  that command (set-point, enable, duty) has been unchanged for `impedance_window_ms`; not
+  while the current is limited by the compliance voltage (short of the command: there the
+  load, not the command, sets the current, and a load recovering from a high resistance,
+  a hand pushed back into its tray, is a fall of impedance that spreads the current, not
+  one that concentrates it). Near the compliance voltage with the current still following
+  the command it is judged: a fall that starts there is a fall like any other;
 - the reference is the highest impedance |V| / |I| (pulse amplitude when pulsed) among
-  the samples of the last `impedance_window_ms` (inclusive) with |V| >= impedance_sense_mv
-  (a tiny voltage says little about the ratio);
+  the samples at this steady command within the last `impedance_horizon_ms` (inclusive)
+  with |V| >= impedance_sense_mv (a tiny voltage says little about the ratio). The horizon
+  (10 s by default) is longer than the settling window, so a staircase of smaller falls
+  (30 % every 2 s) adds up to a fall against the highest step;
 - a sample has fallen when its impedance is at most reference x (1000 -
   impedance_fall_permille) / 1000; the reference is frozen at the first fallen sample, and
-  the fall is detected once fallen samples persist `impedance_debounce_ms`
-  (Persistence: held time counts, good samples in between are forgiven slowly).
-Slow falls never trip it: within any window they stay far below the threshold. All
-arithmetic is integer and exact (cross-multiplied, no division).
+  the fall is detected once fallen samples have held `impedance_debounce_ms`
+  (Persistence, SUP-021: intermittent fallen samples count too).
+What is not caught, by design: a fall slower than impedance_fall_permille within the
+horizon (skin hydration: tens of percent over minutes), and a staircase whose steps are
+further apart than the horizon. All arithmetic is integer and exact (cross-multiplied, no
+division).
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from .interface import Command
 from .persistence import Persistence
@@ -55,23 +62,25 @@ class ImpedanceTrend:
     """One session's impedance trend. `update` on every admitted sample of an enabled
     output; `detail` explains the last detection."""
 
-    def __init__(self, fall_permille: int, window_ms: int, debounce_ms: int, sense_ua: int,
-                 sense_mv: int, cap_ms: int) -> None:
+    def __init__(self, fall_permille: int, window_ms: int, horizon_ms: int, sense_ua: int,
+                 sense_mv: int, fallen: Persistence) -> None:
         self.fall_permille = fall_permille
-        self.window_ms = window_ms
+        self.window_ms = window_ms    # the command must be steady this long before judging
+        self.horizon_ms = horizon_ms  # the reference: the highest impedance within this long
         self.sense_ua = sense_ua
         self.sense_mv = sense_mv
-        self.fallen = Persistence(debounce_ms, cap_ms)
+        self.fallen = fallen
         self.command: Command | None = None  # the steady command (None: not judging)
         self.steady_since = -1               # when it became steady (-1: not steady)
-        self.window: list[tuple[int, int, int]] = []  # (t, |V|, |I|), impedance decreasing
+        self.window: deque[tuple[int, int, int]] = deque()  # (t, |V|, |I|) within the horizon,
+        # impedance decreasing: window[0] is the highest
         self.ref: tuple[int, int, int] | None = None  # frozen reference while a fall persists
         self.detail = ""
 
     def reset(self) -> None:
         self.command = None
         self.steady_since = -1
-        self.window = []
+        self.window.clear()
         self.ref = None
         self.fallen.clear()
 
@@ -87,8 +96,8 @@ class ImpedanceTrend:
             self.command, self.steady_since = cmd, t
         a, v = abs(amp_ua), abs(v_mv)
         win = self.window
-        while win and win[0][0] < t - self.window_ms:
-            win.pop(0)
+        while win and win[0][0] < t - self.horizon_ms:
+            win.popleft()
         fallen = False
         if a and win and t - self.steady_since >= self.window_ms:
             ref = self.ref if self.ref is not None else win[0]
@@ -103,7 +112,7 @@ class ImpedanceTrend:
             elif detected and self.ref is not None:
                 ref = self.ref
                 pct = 100 + (-(v * ref[2] * 100) // (ref[1] * a))  # the fall, rounded down
-                self.detail = (f"impedance fell {pct} % within {self.window_ms} ms "
+                self.detail = (f"impedance fell {pct} % within {t - ref[0]} ms "
                                f"({ref[1] * 1000 // ref[2]} to {v * 1000 // a} ohm at "
                                f"{abs(cmd.setpoint_ua)} uA; fallen for "
                                f"{t - self.fallen.since_ms} ms)")

@@ -129,7 +129,7 @@ def test_planted_debounce_off_by_one_fails_the_fault_matrix(monkeypatch: pytest.
     real = supervision.Persistence.update
 
     def late_by_one_tick(self: supervision.Persistence, condition: bool, t_ms: int) -> bool:
-        return real(self, condition, t_ms) and self.acc_ms >= self.limit_ms + 10
+        return real(self, condition, t_ms) and self.acc_ms >= self.limit_ms + self.tick_ms + 10
 
     monkeypatch.setattr(supervision.Persistence, "update", late_by_one_tick)
     cell = fm.run_cell("tracking", "treat")
@@ -283,16 +283,29 @@ def test_planted_impedance_monitor_disabled_is_caught(monkeypatch: pytest.Monkey
 
 
 @pytest.mark.req("SUP-018")
-def test_planted_impedance_window_one_ms_short_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_planted_impedance_horizon_one_ms_short_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     from iontocore import trend
 
     real = trend.ImpedanceTrend.__init__
 
-    def short(self: trend.ImpedanceTrend, fall: int, window: int, *a: Any) -> None:
-        real(self, fall, window - 1, *a)
+    def short(self: trend.ImpedanceTrend, fall: int, window: int, horizon: int, *a: Any) -> None:
+        real(self, fall, window, horizon - 1, *a)
 
     monkeypatch.setattr(trend.ImpedanceTrend, "__init__", short)
-    _fails(_test_module("test_trend").test_a_fall_over_exactly_the_window_acts_one_tick_longer_does_not)
+    _fails(_test_module("test_trend").test_a_fall_over_exactly_the_horizon_acts_one_tick_longer_does_not)
+
+
+@pytest.mark.req("SUP-018")
+def test_planted_impedance_settling_window_a_tick_long_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    from iontocore import trend
+
+    real = trend.ImpedanceTrend.__init__
+
+    def long(self: trend.ImpedanceTrend, fall: int, window: int, *a: Any) -> None:
+        real(self, fall, window + TICK, *a)
+
+    monkeypatch.setattr(trend.ImpedanceTrend, "__init__", long)
+    _fails(_test_module("test_trend").test_judged_only_once_the_command_was_steady_for_the_window)
 
 
 @pytest.mark.req("SUP-018")
@@ -312,8 +325,9 @@ def test_planted_impedance_debounce_a_tick_late_fails_the_fault_matrix(
 
     real = trend.ImpedanceTrend.__init__
 
-    def late(self: trend.ImpedanceTrend, fall: int, window: int, debounce: int, *a: Any) -> None:
-        real(self, fall, window, debounce + TICK, *a)
+    def late(self: trend.ImpedanceTrend, *a: Any) -> None:
+        real(self, *a)
+        self.fallen.limit_ms += TICK
 
     monkeypatch.setattr(trend.ImpedanceTrend, "__init__", late)
     cell = fm.run_cell("impedance_fall", "treat")

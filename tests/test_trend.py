@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from invariants import InvariantChecker
 from iontocore import Command, Controller, DeviceLimits, Prescription, Sample, SupervisionLimits
 from iontocore.faults import FaultCode
+from iontocore.persistence import Persistence
 from iontocore.trend import ImpedanceTrend, impedance_fell
 
 TICK = 10
@@ -122,35 +123,45 @@ def test_the_debounce_acts_on_its_tick_not_one_before_and_the_session_ramps_down
         assert not load.ctl.faults and load.ctl.state == "treat"
     assert load.fault_time(1) == first + SUP.impedance_debounce_ms
     rec = load.ctl.faults[0]
-    assert rec.reason.startswith("impedance fell 70 % within 2000 ms (2000 to 600 ohm at 5000 uA")
+    # the reference is the last sample at 2000 ohm (equal impedances: the newest is kept),
+    # the tick before the first fallen one: the fall took 110 ms
+    assert rec.reason.startswith("impedance fell 70 % within 110 ms (2000 to 600 ohm at 5000 uA")
     assert load.ctl.state == "ramp_down"            # a controlled ramp, not a cut
     load.until(lambda: load.ctl.state == "fault")
     assert load.ctl.faults[0].zero_tick is not None and load.ctl.command.enabled is False
     assert load.ctl.end_reason == "impedance_fall: output at zero"
 
 
-def _linear_fall(load: Load, over_ms: int) -> int | None:
-    """The load falls linearly from 2000 to 1000 ohm (50 %) over `over_ms`, then stays;
-    the time the monitor acted (None: it did not)."""
+def _linear_fall(over_ms: int) -> int | None:
+    """At 1 mA, the load falls linearly from 20 to 10 kOhm (50 %) over `over_ms`, then
+    stays (an ohm per step is fine enough: a tick more than the horizon leaves 10 ohm more
+    than half); the time the monitor acted (None: it did not)."""
+    load = Load(tap(target_ua=1_000, max_ua=1_000))
+    load.ohm = 20_000
+    load.steady_treat()
     t0 = load.t
     for _ in range(over_ms // TICK + 1):
-        load.ohm = 2_000 - 1_000 * (load.t - t0) // over_ms
+        load.ohm = 20_000 - 10_000 * (load.t - t0) // over_ms
         if any(f.code is FaultCode.IMPEDANCE_FALL for f in load.ctl.faults):
             return load.t
         load.step()
-    assert load.ohm == 1_000
-    return load.fault_time(SUP.impedance_window_ms // TICK + 50)
+    assert load.ohm == 10_000
+    return load.fault_time(SUP.impedance_horizon_ms // TICK + 50)
 
 
 @pytest.mark.req("SUP-018")
-def test_a_fall_over_exactly_the_window_acts_one_tick_longer_does_not() -> None:
-    load = Load(tap())
+def test_a_fall_over_exactly_the_horizon_acts_one_tick_longer_does_not() -> None:
+    t_end = 1_000 + _steady_ticks() * TICK + SUP.impedance_horizon_ms
+    assert _linear_fall(SUP.impedance_horizon_ms) == t_end + SUP.impedance_debounce_ms
+    assert _linear_fall(SUP.impedance_horizon_ms + TICK) is None
+
+
+def _steady_ticks() -> int:
+    """Ticks from the first sample to the end of steady_treat at 1 mA."""
+    load = Load(tap(target_ua=1_000, max_ua=1_000))
+    load.ohm = 20_000
     load.steady_treat()
-    end = load.t + SUP.impedance_window_ms
-    assert _linear_fall(load, SUP.impedance_window_ms) == end + SUP.impedance_debounce_ms
-    slower = Load(tap())
-    slower.steady_treat()
-    assert _linear_fall(slower, SUP.impedance_window_ms + TICK) is None
+    return (load.t - 1_000) // TICK
 
 
 @pytest.mark.req("SUP-018")
@@ -282,12 +293,12 @@ def test_a_step_fall_acts_exactly_when_the_oracle_says(ohm: int, fall: int, targ
 @pytest.mark.property
 @settings(max_examples=15)
 @given(total=st.integers(100, 900), seconds=st.integers(20, 120), ohm=st.integers(1_000, 6_000))
-def test_a_fall_slower_than_the_window_allows_never_acts(total: int, seconds: int, ohm: int) -> None:
-    """A linear fall whose share within any window is below the threshold (bounded from the
-    fall's rate and its end, Supervision's window and threshold only) never acts."""
+def test_a_fall_slower_than_the_horizon_allows_never_acts(total: int, seconds: int, ohm: int) -> None:
+    """A linear fall whose share within any horizon is below the threshold (bounded from the
+    fall's rate and its end, Supervision's horizon and threshold only) never acts."""
     duration = seconds * 1000
     end = ohm * (1000 - total) // 1000
-    per_window = Fraction(ohm - end) * SUP.impedance_window_ms / duration
+    per_window = Fraction(ohm - end) * SUP.impedance_horizon_ms / duration
     assume(end > SUP.short_ohm)  # a short is SUP-006's
     assume(per_window < Fraction(end * SUP.impedance_fall_permille, 1000) * Fraction(9, 10))
     load = Load(tap(target_ua=2_000, max_ua=2_000))
@@ -304,7 +315,7 @@ def test_a_fall_slower_than_the_window_allows_never_acts(total: int, seconds: in
 
 @pytest.mark.req("SUP-018")
 def test_the_monitor_resets_on_a_new_command_and_freezes_its_reference() -> None:
-    tr = ImpedanceTrend(500, 100, 20, 500, 500, 5)
+    tr = ImpedanceTrend(500, 100, 100, 500, 500, Persistence(20, 10, 30))
     cmd = Command(1_000, True)
     for t in range(0, 110, 10):
         assert not tr.update(t, 1_000, 2_000, cmd, True)
@@ -317,3 +328,63 @@ def test_the_monitor_resets_on_a_new_command_and_freezes_its_reference() -> None
     assert not tr.update(140, 1_000, 1_000, Command(1_010, True), True)
     assert tr.steady_since == 140
     assert not tr.update(150, 1_000, 2_000, cmd, False) and tr.command is None  # not judged
+
+
+# ---- falls the first version missed (second hostile review of issue 12) -------------------
+
+@pytest.mark.req("SUP-018")
+@pytest.mark.parametrize("near_mv", [57_000, 58_500, 59_000, 59_900])
+def test_a_fall_starting_near_compliance_is_judged(near_mv: int) -> None:
+    """At 59 V on a 60 V stage the current still follows the command: the load does not
+    set it, so a fall that starts there is judged like any other (it used to reset the
+    trend on every sample within the compliance margin, and was never judged)."""
+    load = Load(tap())
+    load.ohm = near_mv // 5              # 5 mA x ohm = near_mv
+    load.steady_treat()
+    assert abs(load.sample().current_ua) == 5_000 and not load.ctl.compliance_limited
+    load.ohm = load.ohm * 3 // 10        # 70 % down
+    first = load.t
+    assert load.fault_time(SUP.impedance_debounce_ms // TICK + 5) == first + SUP.impedance_debounce_ms
+
+
+def staircase_ohm(ohm0: int, step_permille: int, spacing_ms: int, steps: int, dt: int) -> int:
+    """The load `dt` ms after the staircase began: a step down by step_permille at 0 and
+    every spacing_ms after, `steps` in all."""
+    n = min(steps, dt // spacing_ms + 1)
+    ohm = ohm0
+    for _ in range(n):
+        ohm = ohm * (1000 - step_permille) // 1000
+    return ohm
+
+
+@pytest.mark.req("SUP-018")
+@pytest.mark.property
+@settings(max_examples=25)
+@given(step=st.integers(50, 450), spacing=st.integers(1, 1_200), steps=st.integers(1, 5))
+@example(step=300, spacing=210, steps=4)   # the review's 30 % every 2.1 s
+@example(step=300, spacing=1_001, steps=4)  # the same, further apart than the horizon
+def test_a_staircase_acts_exactly_when_the_horizon_oracle_says(step: int, spacing: int,
+                                                              steps: int) -> None:
+    """A fall in steps, each below the threshold: the oracle, from the staircase and
+    SupervisionLimits alone, finds the first sample at most (1000 - fall_permille) / 1000 of
+    the highest load within the horizon before it; the monitor acts impedance_debounce_ms
+    later (the staircase never rises, so the fall persists), or never."""
+    spacing *= TICK
+    ohm0 = 6_000   # 30 V at 5 mA; five steps of 45 % stay above the 300 ohm short
+    load = Load(tap())
+    load.ohm = ohm0
+    load.steady_treat()
+    t0 = load.t
+    horizon, keep = SUP.impedance_horizon_ms, 1000 - SUP.impedance_fall_permille
+
+    def ohm_at(t: int) -> int:
+        return ohm0 if t < t0 else staircase_ohm(ohm0, step, spacing, steps, t - t0)
+
+    end = t0 + spacing * steps + horizon
+    first = next((t for t in range(t0, end, TICK) if ohm_at(t) * 1000 <= ohm_at(t - horizon) * keep),
+                 None)
+    while load.t < end + SUP.impedance_debounce_ms + TICK and not load.ctl.faults:
+        load.ohm = ohm_at(load.t)
+        load.step()
+    got = next((f.t_ms for f in load.ctl.faults if f.code is FaultCode.IMPEDANCE_FALL), None)
+    assert got == (None if first is None else first + SUP.impedance_debounce_ms), (first, got)

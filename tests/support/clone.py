@@ -24,6 +24,7 @@ AttributeError, which the controller turns into a fault and the lockstep test ca
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from operator import itemgetter
 from types import MethodType
@@ -173,6 +174,20 @@ def _method(m: MethodType, old_owner: Any, new_owner: Any) -> MethodType:
     return MethodType(m.__func__, new_owner)
 
 
+def _persistence(old: Persistence, _o: Any = None, _n: Any = None) -> Persistence:
+    """A Persistence: its slots are immutable values but for the runs, a deque of lists of
+    ints (copied run by run)."""
+    new = object.__new__(Persistence)
+    for name in Persistence.__slots__:
+        setattr(new, name, getattr(old, name))
+    new._runs = deque(list(run) for run in old._runs)
+    return new
+
+
+def _deque(v: deque[Any], old_owner: Any, new_owner: Any) -> deque[Any]:
+    return deque(x if type(x) in IMMUTABLE else _value(x, old_owner, new_owner) for x in v)
+
+
 def _model(old: Any, _o: Any = None, _n: Any = None) -> Any:
     new = object.__new__(type(old))
     new.state = old.state
@@ -188,10 +203,10 @@ def _machine(m: Machine, _o: Any = None, _n: Any = None) -> Machine:
 
 
 RULES: dict[type, Copier] = {
-    tuple: _tuple, list: _list, dict: _dict, MethodType: _method,
+    tuple: _tuple, list: _list, deque: _deque, dict: _dict, MethodType: _method,
     Controller: _object, Supervisor: _object, InvariantChecker: _object,
     ImpedanceTrend: _object, SupplyMonitor: _object,
-    Persistence: _slots, Debounce: _slots,
+    Persistence: _persistence, Debounce: _slots,
     controller_mod._Model: _model, Machine: _machine,
 }
 
@@ -223,7 +238,7 @@ def describe(obj: Any, owner: Any = None) -> Any:
     t = type(obj)
     if t in IMMUTABLE:
         return obj
-    if t is tuple or t is list:
+    if t is tuple or t is list or t is deque:
         return (t.__name__, tuple(describe(x, owner) for x in obj))
     if t is dict:
         return ("dict", tuple((k, describe(v, owner)) for k, v in obj.items()))

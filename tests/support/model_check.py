@@ -103,7 +103,7 @@ class World:
         (a value, a time, an object keyed by its own fields, configuration, or the record
         of the past); a field the tables do not know makes the key raise, so a field added
         later cannot be left out silently. The Persistence monitors are keyed by their
-        whole state (run start, held time, last sample, last condition)."""
+        whole state (runs in the window, held time, last sample, last condition)."""
         ctl, chk = self.ctl, self.check
         now = chk.t if chk.t is not None else 0
 
@@ -117,7 +117,8 @@ class World:
                            f"{sorted(set(d) ^ _CTL_ALL)} {sorted(set(s) ^ _SUP_ALL)} "
                            f"{sorted(set(c) ^ _CHK_ALL)}")
         def per(p: Persistence) -> tuple[Any, ...]:
-            return (rel(p.since_ms), p._acc4, rel(p._last_ms), p._last_bad)
+            return (tuple((now - a, w, now - b, now - e) for a, w, b, e in p._runs), p._held,
+                    rel(p._last_ms), p._last_bad)
 
         mon = tuple(per(p) for p in map(s.__getitem__, _SUP_MONITORS))
         tr = sup.trend
@@ -155,7 +156,7 @@ _CTL_RECORD = ("tick", "faults", "events")  # the pending fault's code is keyed 
 _SUP_MONITORS = ("tracking", "short", "relay", "contact", "over", "unsettled")
 _SUP_CONFIG = ("lim",)
 _SUP_OBJECTS = ("trend", "supply")  # keyed by their own fields (times relative)
-_TREND_FIELDS = {"fall_permille", "window_ms", "sense_ua", "sense_mv", "fallen", "command",
+_TREND_FIELDS = {"fall_permille", "window_ms", "horizon_ms", "sense_ua", "sense_mv", "fallen", "command",
                  "steady_since", "window", "ref", "detail"}
 """ImpedanceTrend: configuration, its Persistence, the steady command and since when, the
 window and the frozen reference (keyed); `detail` only explains a detection."""
@@ -169,7 +170,7 @@ _CHK_CONFIG = ("limit", "slew", "tick_ms", "max_step", "dead", "tol", "duty", "m
 _CHK_RECORD = ("ticks", "last_valid", "polarity", "dose_lo", "dose_hi", "swapping")
 """Only DOSE-001 reads polarity, swapping and the dose bounds, and World.apply does not hand
 the checker the controller's dose; ticks and last_valid only name where a violation was."""
-_PERSISTENCE_SLOTS = {"limit_ms", "cap_ms", "since_ms", "_acc4", "_last_ms", "_last_bad"}
+_PERSISTENCE_SLOTS = {"limit_ms", "tick_ms", "window_ms", "_runs", "_held", "_last_ms", "_last_bad"}
 if set(Persistence.__slots__) != _PERSISTENCE_SLOTS or set(Debounce.__slots__) != {"limit_ms",
                                                                                   "since_ms"}:
     raise ImportError("Persistence or Debounce changed: update World.key()")
