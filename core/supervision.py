@@ -550,10 +550,16 @@ class Supervisor:
             if self.stuck_ms:
                 self.stuck_ms = self.stuck_moved_ua = 0
             self.frozen_ms = 0
-        # SUP-018 impedance trend: a sudden fall at a steady command, on the pulse amplitude,
-        # unless the compliance voltage limits the current (there the load sets it)
+        # SUP-018 impedance trend: a sudden fall at a steady command, on the pulse amplitude.
+        # Reset while the compliance voltage limits the current (the load sets it there). A
+        # sample whose current does not follow the command (beyond the tracking tolerance: a
+        # sagging supply, an open stage) says nothing about the load: skipped, neither judged
+        # nor a reference, and the steady command is kept.
         steady = steady and not self.compliance_limited
-        if (steady or self.trend.command is not None) and self.trend.update(t, amp, v, cmd, steady):
-            self.detail = self.trend.detail
+        trend = self.trend
+        if steady and self.off_command:
+            pass
+        elif (steady or trend.command is not None) and trend.update(t, amp, v, cmd, steady):
+            self.detail = trend.detail
             return FaultCode.IMPEDANCE_FALL
         return None

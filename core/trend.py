@@ -17,7 +17,11 @@ The rule, in SupervisionLimits' terms:
   load, not the command, sets the current, and a load recovering from a high resistance,
   a hand pushed back into its tray, is a fall of impedance that spreads the current, not
   one that concentrates it). Near the compliance voltage with the current still following
-  the command it is judged: a fall that starts there is a fall like any other;
+  the command it is judged: a fall that starts there is a fall like any other. A sample
+  whose current does not follow the command (beyond the tracking tolerance: a sagging
+  supply, a failing stage; the tracking monitors judge those) is skipped: neither judged
+  nor a reference, and the steady command is kept (intermittent bad samples cannot keep
+  resetting the trend);
 - the reference is the highest impedance |V| / |I| (pulse amplitude when pulsed) among
   the samples at this steady command within the last `impedance_horizon_ms` (inclusive)
   with |V| >= impedance_sense_mv (a tiny voltage says little about the ratio). The horizon

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = sorted((ROOT / "core").glob("*.py"))
 
 # Standard-library modules core/ may use: pure computation only.
-ALLOWED_STDLIB = {"__future__", "dataclasses", "decimal", "enum", "fractions", "importlib", "math",
+ALLOWED_STDLIB = {"__future__", "collections", "dataclasses", "decimal", "enum", "fractions", "importlib", "math",
                   "pathlib", "tomllib", "typing"}
 # Names that would mean I/O or a clock on the safety path.
 BANNED_CALLS = {"open", "print", "input", "sleep", "monotonic", "time", "perf_counter", "now",

@@ -388,3 +388,31 @@ def test_a_staircase_acts_exactly_when_the_horizon_oracle_says(step: int, spacin
         load.step()
     got = next((f.t_ms for f in load.ctl.faults if f.code is FaultCode.IMPEDANCE_FALL), None)
     assert got == (None if first is None else first + SUP.impedance_debounce_ms), (first, got)
+
+
+@pytest.mark.req("SUP-018", "SUP-021")
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_samples_off_the_command_neither_judge_nor_reset_the_trend(k: int) -> None:
+    """A sample whose current does not follow the command (here: a fifth of it, on one
+    sample in k) is no measurement of the load. It used to be judged: a supply that vanished
+    read as an impedance fall from megohms. Skipping it must not reset the trend either, or
+    intermittent bad samples would hide a real fall: the fall is still found, within the
+    debounce stretched by the skipped samples."""
+    load = Load(tap())
+    load.steady_treat()
+    ctl = load.ctl
+    real = load.sample
+
+    def sample_with_dropouts() -> Sample:
+        s = real()
+        if (load.t // TICK) % k == 0:  # the output stage delivers a fifth on this sample
+            return Sample(s.t_ms, s.current_ua // 5, s.voltage_mv // 5)
+        return s
+    load.sample = sample_with_dropouts  # type: ignore[method-assign]
+    load.ohm = 600  # 70 % down
+    first = load.t
+    got = load.fault_time(SUP.impedance_debounce_ms * k // TICK + 50)
+    assert got is not None and ctl.faults[0].code is FaultCode.IMPEDANCE_FALL, ctl.faults
+    # the fallen samples weigh a tick each after a skipped one, their interval otherwise
+    assert got <= first + SUP.impedance_debounce_ms * k + k * TICK, (got, first)
+
