@@ -24,31 +24,37 @@ def persistence_window_ms(limit_ms: int, tick_ms: int, share_permille: int) -> i
 
 
 class Persistence:
-    """A fault condition detected once it has held `limit_ms` of sample time within the
-    last `window_ms`, on a sample that shows it (SUP-021).
+    """A fault condition detected once it has held `limit_ms` of sample time within its
+    window, on a sample that shows it (SUP-021).
 
     Held time: a sample that shows the condition weighs one tick (`tick_ms`) when the
     sample before it did not (or there was none), and the whole interval since that sample
     when it did too (the condition held across the interval). A sample that does not show
-    it weighs nothing. The held time at t sums the weights within the window (t - window_ms,
-    t], an interval clipped at the window's start. Detected when it reaches limit_ms +
-    tick_ms. So:
+    it weighs nothing. The window is the longer of the last `window_ms` and the last
+    M = window_ms / tick_ms samples; the held time sums the weights within it, an interval
+    clipped at its start. Detected when the held time reaches limit_ms + tick_ms. So:
     - a condition shown continuously is detected exactly `limit_ms` after its first sample,
       as with a plain debounce, whatever the sample times;
-    - with a sample every tick and a window of M ticks, the held time is tick_ms x the
-      number of samples among the last M that show the condition: it is detected on the
-      first sample showing it at which N = ceil((limit_ms + tick_ms) / tick_ms) of the last
-      M samples do, however they are spread (every third sample, bursts, one in ten), and
-      never while fewer do. With `persistence_window_ms(limit_ms, tick_ms, share)` as the
-      window, a condition shown on at least `share` of M consecutive samples is detected by
-      the last of them.
+    - with a sample every tick the held time is tick_ms x the number of samples among the
+      last M that show the condition: it is detected on the first sample showing it at
+      which N = ceil((limit_ms + tick_ms) / tick_ms) of the last M samples do, however they
+      are spread (every third sample, bursts, one in ten), and never while fewer do. With
+      `persistence_window_ms(limit_ms, tick_ms, share)` as the window, a condition shown on
+      at least `share` of M consecutive samples is detected by the last of them;
+    - with samples a tick or more apart (late ticks included) every sample showing it
+      weighs at least a tick, and the last M samples are all within the window: detected no
+      later than the sample at which N of the last M show it. With samples closer than a
+      tick the window holds more than M samples: detected no later than when the condition
+      has held `share` of the last window_ms.
     `since_ms` is the oldest held time within the window (-1: none held, nothing to do for
     samples that do not show the condition); `acc_ms` is the held time. Memory: one entry
-    per run of consecutive samples showing the condition within the window, at most N
-    before a detection.
+    per run of consecutive samples showing the condition within the window, and the times
+    of the last M + 1 samples while anything is held (cleared with the last run: a caller
+    may skip samples that do not show the condition while since_ms < 0, it changes nothing).
     """
 
-    __slots__ = ("limit_ms", "tick_ms", "window_ms", "_runs", "_held", "_last_ms", "_last_bad")
+    __slots__ = ("limit_ms", "tick_ms", "window_ms", "_runs", "_held", "_last_ms", "_last_bad",
+                 "_times")
 
     def __init__(self, limit_ms: int, tick_ms: int, window_ms: int | None = None) -> None:
         self.limit_ms = limit_ms
@@ -60,6 +66,8 @@ class Persistence:
         self._held = 0
         self._last_ms = -1
         self._last_bad = False
+        # the times of the last M + 1 samples (the oldest bounds the last M from below)
+        self._times: deque[int] = deque(maxlen=max(1, self.window_ms // max(1, tick_ms)) + 1)
 
     @property
     def since_ms(self) -> int:
@@ -73,8 +81,14 @@ class Persistence:
         return self._held
 
     def update(self, condition: bool, t_ms: int) -> bool:
-        runs = self._runs
-        cut = t_ms - self.window_ms  # held time at or before `cut` is outside the window
+        runs, times = self._runs, self._times
+        times.append(t_ms)
+        # held time at or before `cut` is outside the window: the longer of the two
+        cut = t_ms - self.window_ms
+        if len(times) < (times.maxlen or 0):  # fewer than M + 1 samples: all are the last M
+            cut = min(cut, times[0] - 1)
+        elif times[0] < cut:
+            cut = times[0]
         while runs:
             run = runs[0]
             if run[1] and run[0] <= cut:
@@ -100,12 +114,15 @@ class Persistence:
             elif not self._last_bad or self._last_ms < 0:
                 runs.append([t_ms, self.tick_ms, t_ms, t_ms])
                 self._held += self.tick_ms
+        elif not runs:  # nothing held: the samples so far cannot matter any more
+            times.clear()
         self._last_ms = t_ms if t_ms > self._last_ms else self._last_ms
         self._last_bad = condition
         return condition and self._held >= self.limit_ms + self.tick_ms
 
     def clear(self) -> None:
         self._runs.clear()
+        self._times.clear()
         self._held = 0
         self._last_ms = -1
         self._last_bad = False

@@ -56,6 +56,11 @@ SUPERVISION_RANGES: dict[str, tuple[int, int, str, str]] = {
     "short_debounce_ms": (0, 10_000, "ms", "a short must last this long (SUP-006)"),
     "hold_release_ms": (0, 600_000, "ms", "compliance hold released after this long off "
                         "compliance (SUP-007)"),
+    "compliance_short_permille": (0, 500, "permille", "at compliance the current counts as "
+                                  "limited (a hold starts) when short of the command by more "
+                                  "than max(tracking floor, this x command): beyond the sensor's "
+                                  "noise, which at 15 mA put a few % of samples 50 uA short and "
+                                  "ratcheted the hold down (SUP-007)"),
     "sample_deadline_ms": (1, 10_000, "ms", "no fresh sample for this long: sample loss (SUP-008)"),
     "clock_jump_ms": (1, 10_000, "ms", "a sample more than this after the previous one: clock "
                       "jump (SUP-009)"),
@@ -126,6 +131,7 @@ class SupervisionLimits:
     short_sense_ua: int = 500
     short_debounce_ms: int = 30
     hold_release_ms: int = 2_000
+    compliance_short_permille: int = 20
     sample_deadline_ms: int = 100
     clock_jump_ms: int = 100
     late_tolerance_permille: int = 500
@@ -231,6 +237,20 @@ def tracking_floor_ua(tolerance_ua: int, tolerance_permille: int, limit_ua: int)
     post: __return__ <= max(limit_ua * tolerance_permille // 1000, 1)
     """
     return max(1, min(tolerance_ua, limit_ua * tolerance_permille // 1000))
+
+
+def short_of(measured_ua: int, expected_ua: int, floor_ua: int, permille: int) -> bool:
+    """|measured| short of |expected| by more than max(floor_ua, permille of |expected|), in
+    exact integers (SUP-007: at compliance, the load limits the current).
+
+    pre: floor_ua >= 0 and 0 <= permille <= 1000
+    post: not __return__ or abs(measured_ua) < abs(expected_ua)
+    post: not __return__ or abs(expected_ua) - abs(measured_ua) > floor_ua
+    post: not __return__ or 1000 * (abs(expected_ua) - abs(measured_ua)) > permille * abs(expected_ua)
+    post: __return__ or abs(expected_ua) - abs(measured_ua) <= floor_ua + abs(expected_ua) * permille // 1000 + 1
+    """
+    gap = abs(expected_ua) - abs(measured_ua)
+    return 1000 * gap > max(1000 * floor_ua, permille * abs(expected_ua))
 
 
 def uncommanded(measured_ua: int, expected_ua: int, tolerance_ua: int,
@@ -360,6 +380,9 @@ class Supervisor:
         self.relay = limits.persistence(limits.relay_debounce_ms, tick_ms)
         self.contact = limits.persistence(limits.contact_loss_debounce_ms, tick_ms)
         self.over = limits.persistence(limits.tracking_debounce_ms, tick_ms, track)
+        # either way off the command (above or below): a fault split between the two
+        # monitors (a quarter of the samples each) is still half of them
+        self.off = limits.persistence(limits.tracking_debounce_ms, tick_ms, track)
         self.unsettled = limits.persistence(limits.settle_ms, tick_ms)
         self.trend = ImpedanceTrend(limits.impedance_fall_permille, limits.impedance_window_ms,
                                     limits.impedance_horizon_ms, limits.impedance_sense_ua,
@@ -453,6 +476,7 @@ class Supervisor:
             self.off_command = False
             self.tracking.clear()
             self.over.clear()
+            self.off.clear()
             self.unsettled.clear()
             self.short.clear()
             self.contact.clear()
@@ -514,7 +538,8 @@ class Supervisor:
             self.contact_open = contact.since_ms >= 0 and contact.update(True, t)
         # SUP-007 compliance-limited: at compliance, contact present, current short of command.
         self.compliance_limited = (comp and not open_now
-                                   and ai + self.tracking_floor_ua < abs(expected))
+                                   and short_of(ai, abs(expected), self.tracking_floor_ua,
+                                                lim.compliance_short_permille))
         # SUP-002 tracking (short of the command), not judged at compliance (the load
         # limits the current there).
         off_track = not comp and not over and tracking_error(i, expected, self.tracking_floor_ua,
@@ -522,6 +547,11 @@ class Supervisor:
         self.off_command = over or unsettled or off_track or open_now
         if (off_track or self.tracking.since_ms >= 0) and self.tracking.update(off_track, t):
             self.detail = f"measured {i} uA, expected {expected} uA"
+            return FaultCode.TRACKING
+        off = over or off_track
+        if (off or self.off.since_ms >= 0) and self.off.update(off, t):
+            self.detail = (f"measured {i} uA, expected {expected} uA; off the command, above or "
+                           f"below, on {self.off.acc_ms} ms of the last {t - self.off.since_ms} ms")
             return FaultCode.TRACKING
         # SUP-003 stuck sensor: bit-identical readings while the command moves (not at
         # compliance, where the load, not the command, sets the current), or, with a sensor

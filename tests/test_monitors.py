@@ -16,7 +16,7 @@ from iontocore.dose import uams_to_ma_min
 from iontocore.faults import FaultCode
 from iontocore.shaping import polarity_may_change
 from iontocore.supervision import (Supervisor, admit, impedance_above, impedance_below, late,
-                                   supply_reading)
+                                   short_of, supply_reading)
 
 
 @pytest.mark.req("CTL-003")
@@ -420,14 +420,26 @@ def test_a_new_supervisor_reports_no_load_status() -> None:
 
 @pytest.mark.req("SUP-007")
 def test_compliance_limited_needs_compliance_and_a_current_short_of_the_command() -> None:
-    cmd = Command(10_000, True)                                   # tracking floor: 50 uA
-    for i, v, limited in [(10_000, 60_000, False),                # at compliance, on target
-                          (9_950, 60_000, False),                 # short by exactly the floor
-                          (9_949, 60_000, True),                  # short by more than the floor
-                          (5_000, 10_000, False)]:                # short, but not at compliance
+    """Short by more than max(50 uA tracking floor, 2 % of the command)."""
+    assert SupervisionLimits().compliance_short_permille == 20
+    for cmd_ua, i, v, limited in [(10_000, 10_000, 60_000, False),   # at compliance, on target
+                                  (10_000, 9_800, 60_000, False),    # short by exactly 2 %
+                                  (10_000, 9_799, 60_000, True),     # short by more
+                                  (10_000, 9_949, 60_000, False),    # beyond the floor: noise
+                                  (1_000, 950, 60_000, False),       # 2 % is 20 uA: the floor
+                                  (1_000, 949, 60_000, True),
+                                  (10_000, 5_000, 10_000, False)]:   # short, not at compliance
         sup = supervisor()
-        assert _observe(sup, 0, i, v, cmd) is None
-        assert sup.compliance_limited is limited, (i, v)
+        assert _observe(sup, 0, i, v, Command(cmd_ua, True)) is None
+        assert sup.compliance_limited is limited, (cmd_ua, i, v)
+
+
+@pytest.mark.req("SUP-007")
+@given(st.integers(-10**6, 10**6), st.integers(-10**6, 10**6), st.integers(0, 10**4),
+       st.integers(0, 1000))
+def test_short_of_exactly(measured: int, expected: int, floor: int, permille: int) -> None:
+    allowed = max(Fraction(floor), Fraction(abs(expected) * permille, 1000))
+    assert short_of(measured, expected, floor, permille) == (abs(expected) - abs(measured) > allowed)
 
 
 @pytest.mark.req("SUP-002")

@@ -108,9 +108,11 @@ def test_regular_samples_follow_the_sliding_count(bad: list[bool], limit_ms: int
 def held_by_definition(samples: list[tuple[int, bool]], k: int, tick: int, window: int) -> Fraction:
     """The held time at sample k, by Persistence's definition: a bad sample after a bad one
     (later in time) holds the interval between them; one after a good one, or the first,
-    weighs a tick at its own time; all clipped to the window (t - window, t]."""
+    weighs a tick at its own time; all clipped to the window, the longer of (t - window, t]
+    and the last M = window / tick samples (after the time of sample k - M)."""
     t = samples[k][0]
-    cut = t - window
+    m = window // tick
+    cut = min(t - window, samples[0][0] - 1) if k < m else min(t - window, samples[k - m][0])
     held = Fraction(0)
     for j in range(k + 1):
         tj, bj = samples[j]
@@ -146,17 +148,41 @@ def test_irregular_samples_follow_the_definition(steps: list[tuple[int, bool]], 
 @pytest.mark.req("SUP-021")
 @settings(max_examples=200)
 @given(st.lists(st.tuples(st.integers(0, 25), st.booleans()), min_size=1, max_size=200),
-       st.integers(0, 100))
+       st.integers(0, 100), st.booleans())
 def test_skipping_good_samples_while_nothing_is_held_changes_nothing(
-        steps: list[tuple[int, bool]], limit_ms: int) -> None:
-    """The monitors skip `update` on a good sample while since_ms < 0: the same detections."""
+        steps: list[tuple[int, bool]], limit_ms: int, regular: bool) -> None:
+    """The monitors skip `update` on a good sample while since_ms < 0: the same detections
+    and the same held time, whatever the sample times."""
     full, lazy = persistence(limit_ms, 10, 100), persistence(limit_ms, 10, 100)
     t = 0
     for dt, b in steps:
-        t += dt
+        t += 10 if regular else dt
         a = full.update(b, t)
         z = lazy.update(b, t) if (b or lazy.since_ms >= 0) else False
         assert a == z and full.acc_ms == lazy.acc_ms
+
+
+@pytest.mark.req("SUP-021")
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.integers(10, 120), st.booleans()), min_size=1, max_size=300),
+       st.integers(0, 300), st.sampled_from([5, 10, 20]), st.integers(10, 1_000))
+@example([(15, k % 3 == 0) for k in range(300)], 200, 10, 334)    # the review's slow ticks
+@example([(15 if k % 11 else 100, k % 2 == 0) for k in range(300)], 200, 10, 334)
+def test_samples_a_tick_or_more_apart_are_detected_by_the_count_bound(
+        steps: list[tuple[int, bool]], limit_ms: int, tick: int, share: int) -> None:
+    """Late ticks (punctual up to 1.5 ticks, or later) must not weaken the bound: with every
+    interval at least a tick, detection comes no later than the first bad sample at which
+    N of the last M samples are bad."""
+    n, m = stated_n_m(limit_ms, tick, share)
+    p = persistence(limit_ms, tick, share)
+    bad = [b for _, b in steps]
+    want = sliding_count_oracle(bad, n, m)
+    t, detected = 0, False
+    for k, (dt, b) in enumerate(steps):
+        t += max(dt, tick)
+        detected = p.update(b, t) or detected
+        if want[k]:
+            assert detected, (k, t)
 
 
 # --- every debounced monitor of the supervisor, through Supervisor.observe -------------
@@ -271,3 +297,26 @@ def test_the_impedance_trend_catches_one_fallen_sample_in_k(k: int) -> None:
     assert (True in got) == (True in want)
     if k <= 10:
         assert True in got
+
+
+@pytest.mark.req("SUP-021", "SUP-002", "SUP-014")
+@pytest.mark.parametrize("pattern", ["ougg", "ogugg", "uuggoogg"])
+def test_a_fault_split_between_tracking_and_uncommanded_is_caught(pattern: str) -> None:
+    """Review: the current wrong on half of the samples, a quarter below the command
+    (tracking) and a quarter above it (uncommanded), was under each monitor's share and ran
+    on. Off the command either way is judged as one condition too (o: over, u: under,
+    g: good)."""
+    n, m = stated_n_m(SUP.tracking_debounce_ms, TICK, TRACKING_SHARE)
+    sup = Supervisor(SUP, 60_000, 20, TICK, 20_000)
+    bad = [pattern[j % len(pattern)] != "g" for j in range(3 * m)]
+    want = sliding_count_oracle(bad, n, m)
+    got = None
+    for j in range(3 * m):
+        c = pattern[j % len(pattern)]
+        i = {"o": 3_000, "u": 1_000, "g": 2_000}[c] + j % 2
+        code = sup.observe(1_000 + j * TICK, i, 4_000, None, TICK, CMD, 1000, 22_000, -1)
+        if code is not None:
+            assert code is FaultCode.TRACKING and "above or below" in sup.detail, (code, sup.detail)
+            got = j
+            break
+    assert got == want.index(True)

@@ -33,7 +33,8 @@ SAFETY_FUNCTIONS = {
     "iontocore.shaping": {"step_na", "max_step_ua", "next_magnitude_na", "polarity_may_change"},
     "iontocore.dose": {"ramp_down_bound_uams"},
     "iontocore.supervision": {"tracking_floor_ua", "uncommanded", "amplitude_ua",
-                              "trip_average_ua"},
+                              "trip_average_ua", "short_of"},
+    "iontocore.persistence": {"persistence_window_ms"},
     "iontocore.trend": {"impedance_fell"},
     "iontocore.supply": {"supply_stop_mv"},
 }
@@ -51,8 +52,9 @@ EXEMPT = {
 }
 # what each module's own contracts prove
 REQS = {"iontocore.limits": ("CTL-001", "SUP-001"), "iontocore.shaping": ("CTL-002", "CTL-003"),
-        "iontocore.dose": ("DOSE-002",), "iontocore.supervision": ("SUP-002", "SUP-014"),
-        "iontocore.trend": ("SUP-018",), "iontocore.supply": ("SUP-019",)}
+        "iontocore.dose": ("DOSE-002",), "iontocore.supervision": ("SUP-002", "SUP-014", "SUP-007"),
+        "iontocore.trend": ("SUP-018",), "iontocore.supply": ("SUP-019",),
+        "iontocore.persistence": ("SUP-021",)}
 
 
 def crosshair(*targets: str, cwd: Path | None = None, env_path: str | None = None) -> list[str]:

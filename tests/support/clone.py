@@ -176,11 +176,12 @@ def _method(m: MethodType, old_owner: Any, new_owner: Any) -> MethodType:
 
 def _persistence(old: Persistence, _o: Any = None, _n: Any = None) -> Persistence:
     """A Persistence: its slots are immutable values but for the runs, a deque of lists of
-    ints (copied run by run)."""
+    ints (copied run by run), and the deque of the last sample times."""
     new = object.__new__(Persistence)
     for name in Persistence.__slots__:
         setattr(new, name, getattr(old, name))
     new._runs = deque(list(run) for run in old._runs)
+    new._times = deque(old._times, maxlen=old._times.maxlen)
     return new
 
 

@@ -118,7 +118,7 @@ class World:
                            f"{sorted(set(c) ^ _CHK_ALL)}")
         def per(p: Persistence) -> tuple[Any, ...]:
             return (tuple((now - a, w, now - b, now - e) for a, w, b, e in p._runs), p._held,
-                    rel(p._last_ms), p._last_bad)
+                    rel(p._last_ms), p._last_bad, tuple(now - x for x in p._times))
 
         mon = tuple(per(p) for p in map(s.__getitem__, _SUP_MONITORS))
         tr = sup.trend
@@ -153,7 +153,7 @@ _CTL_TIMES = ("_t_prev", "_zero_since", "_off_since", "_hold_clear_since", "_ses
 _CTL_OBJECTS = ("_model", "_sup", "_contact_back")  # the state; the supervisor; a Debounce
 _CTL_CONFIG = ("_machine", "_handlers", "prescription", "device", "supervision")
 _CTL_RECORD = ("tick", "faults", "events")  # the pending fault's code is keyed on its own
-_SUP_MONITORS = ("tracking", "short", "relay", "contact", "over", "unsettled")
+_SUP_MONITORS = ("tracking", "short", "relay", "contact", "over", "off", "unsettled")
 _SUP_CONFIG = ("lim",)
 _SUP_OBJECTS = ("trend", "supply")  # keyed by their own fields (times relative)
 _TREND_FIELDS = {"fall_permille", "window_ms", "horizon_ms", "sense_ua", "sense_mv", "fallen", "command",
@@ -170,7 +170,8 @@ _CHK_CONFIG = ("limit", "slew", "tick_ms", "max_step", "dead", "tol", "duty", "m
 _CHK_RECORD = ("ticks", "last_valid", "polarity", "dose_lo", "dose_hi", "swapping")
 """Only DOSE-001 reads polarity, swapping and the dose bounds, and World.apply does not hand
 the checker the controller's dose; ticks and last_valid only name where a violation was."""
-_PERSISTENCE_SLOTS = {"limit_ms", "tick_ms", "window_ms", "_runs", "_held", "_last_ms", "_last_bad"}
+_PERSISTENCE_SLOTS = {"limit_ms", "tick_ms", "window_ms", "_runs", "_held", "_last_ms", "_last_bad",
+                      "_times"}
 if set(Persistence.__slots__) != _PERSISTENCE_SLOTS or set(Debounce.__slots__) != {"limit_ms",
                                                                                   "since_ms"}:
     raise ImportError("Persistence or Debounce changed: update World.key()")
