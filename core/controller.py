@@ -18,6 +18,10 @@ Safety contract (requirement IDs in specs/requirements.toml):
 - DOSE-002 the counted dose never passes the electrode rating (drug) nor, ENV-005, the
   family's charge density times the smaller electrode (research);
 - CTL-008 one session per controller: an ended session stays ended.
+
+A research session follows its protocol (core/protocol.py): the plan says when a step is
+done; the controller fires the transitions and carries the plan's markers and pulse
+reports in its events (DOSE-003, RX-009, RX-010).
 """
 
 from __future__ import annotations
@@ -29,11 +33,12 @@ from .machine import (FAULT, IDLE, PAUSED, POLARITY_SWAP, PULSE_GAP, RAMP_DOWN, 
                       State)
 from .dose import ramp_down_bound_uams
 from .errors import Checker, InvalidSettings
-from .events import Reply, StateChanged
+from .events import Marker, PulseReport, Reply, StateChanged
 from .faults import BY_CODE, EXTERNAL_CODES, FaultCode, FaultRecord, Reaction
 from .interface import OFF, Command, Sample
 from .limits import DeviceLimits, trip_threshold_ua
 from .prescription import Prescription
+from .protocol import END, PULSE, Plan
 from .shaping import NA_PER_UA, max_step_ua, next_magnitude_na, polarity_may_change, step_na
 from .persistence import Debounce
 from .supervision import (SupervisionLimits, Supervisor, admit, amplitude_ua,
@@ -53,6 +58,9 @@ HOLD_STATES = ENABLED_STATES - {RAMP_DOWN}
 SENSOR_FAULTS = frozenset({FaultCode.SENSOR_STUCK, FaultCode.IMPLAUSIBLE_SAMPLE})
 """While ramping down towards one of these, the sensor is not believed: open-loop ramp,
 no sensor-based monitors."""
+
+Event = StateChanged | FaultRecord | Marker | PulseReport
+"""What `Controller.events` holds (markers and pulse reports in research sessions only)."""
 
 Outcome = Literal["completed", "stopped", "fault"]
 """How a session ended (`Controller.outcome`; None while it runs)."""
@@ -104,6 +112,9 @@ class Controller:
                                          supervision.trip_margin_permille, supervision.trip_floor_ua)
         self.slew_ua_per_s = min(prescription.slew_ua_per_s, device.max_slew_ua_per_s)
         self.max_step_ua = max_step_ua(self.slew_ua_per_s, tick_ms)
+        proto = prescription.research_protocol()
+        self._plan = None if proto is None else Plan(proto, self.slew_ua_per_s,
+                                                     prescription.duty_permille, tick_ms)
         self.dead_time_ms = device.dead_time_ms
         self._sensor_ua, self._sensor_mv = device.sensor_max_ua, device.sensor_max_mv
         self.zero_tolerance_ua = device.zero_tolerance_ua
@@ -138,8 +149,6 @@ class Controller:
         self._flipped = False      # polarity already flipped in this polarity_swap
         self._reversed = False     # the half-time reversal has happened
         self._pause_ms = 0
-        self._pulse_on_ms = 0
-        self._gap_ms = 0
         self._ending: tuple[Outcome, str] | None = None  # outcome and reason of a ramp-down
         self._pending: int = -1    # index in faults of a ramp-then-fault in progress
         self._ack_needed = False   # an over-current trip awaits acknowledgement
@@ -164,11 +173,10 @@ class Controller:
         self.paused_ms = 0
         self.compliance_limited_ms = 0
         self.pauses = 0
-        self.pulses_done = 0
         self.outcome: Outcome | None = None
         self.end_reason = ""
         self.faults: list[FaultRecord] = []
-        self.events: list[StateChanged | FaultRecord] = []
+        self.events: list[Event] = []
 
     def _new_supervisor(self) -> Supervisor:
         return Supervisor(self.supervision, self.device.compliance_mv,
@@ -222,7 +230,22 @@ class Controller:
         """Planned treatment time still to run (time-based sessions), never negative."""
         return max(0, self.prescription.planned_ms - self.treatment_ms)
 
-    def drain_events(self) -> list[StateChanged | FaultRecord]:
+    @property
+    def pulses_done(self) -> int:
+        """research: pulses whose step was done (on-time or charge reached, not interrupted)."""
+        return 0 if self._plan is None else self._plan.completed
+
+    @property
+    def pulses(self) -> tuple[PulseReport, ...]:
+        """research: every pulse closed so far, valid or not (RX-009)."""
+        return () if self._plan is None else tuple(self._plan.reports)
+
+    @property
+    def markers(self) -> tuple[Marker, ...]:
+        """research: every step boundary so far (RX-010)."""
+        return () if self._plan is None else tuple(self._plan.markers)
+
+    def drain_events(self) -> list[Event]:
         """Events since the last drain, oldest first."""
         ev, self.events = self.events, []
         return ev
@@ -265,7 +288,10 @@ class Controller:
             # DOSE-001: signed, along the polarity (noise cancels), and in the state the
             # interval was spent in (a clock fault's ramp-down does not un-pause the past)
             if began in DOSE_STATES:
-                self.delivered_uams += i * self._polarity * dt
+                q = i * self._polarity * dt
+                self.delivered_uams += q
+                if self._plan is not None:
+                    self._plan.count(q)
             elif began == PAUSED:  # not dose (DOSE-001), but it flows through the electrodes
                 self.probe_uams += i * self._polarity * dt
             if 0 < dt <= self._punctual_ms and dt > self._dt_proj:
@@ -365,9 +391,15 @@ class Controller:
         return 0
 
     def _h_ramp_up(self, t: int, i: int, dt: int) -> int:
+        plan = self._plan
+        if plan is not None and plan.index < 0:
+            self.events.extend(plan.begin(self.tick, t, self.setpoint_ua))
+            self.setpoint_ua = plan.current_for(self.setpoint_ua)
         if self._sup.contact_open:
             return self._enter_pause()
         if self._goal_reached():
+            return 0
+        if plan is not None and self._protocol_step(t, 0):
             return 0
         target = self._load_target()
         if self._cmd_na >= target * NA_PER_UA:
@@ -380,17 +412,8 @@ class Controller:
         if self._goal_reached():
             return 0
         rx = self.prescription
-        if rx.pulse_count:
-            self._pulse_on_ms += dt
-            if self._pulse_on_ms >= rx.pulse_on_ms:
-                self.pulses_done += 1
-                self._pulse_on_ms = 0
-                if self.pulses_done < rx.pulse_count:
-                    self._gap_ms = 0
-                    self._fire("end_pulse", f"pulse {self.pulses_done} of {rx.pulse_count} done")
-                else:
-                    self._end("finish", COMPLETED, f"all {rx.pulse_count} pulses delivered")
-                return 0
+        if self._plan is not None:
+            return 0 if self._protocol_step(t, dt) else self._load_target()
         if rx.reverse_at_half and not self._reversed and self.treatment_ms * 2 >= rx.duration_ms:
             self._flipped = False
             self._fire("reverse", f"half time ({self.treatment_ms} ms)")
@@ -437,25 +460,71 @@ class Controller:
             self._contact_back.clear()
             self._sup.contact_restored()
             self._fire("contact_back", f"contact stable for {rx.contact_stable_ms} ms")
+            if self._plan is not None and self._plan.interrupted:  # RX-009: repeat or skip
+                self.events.extend(self._plan.resume(self.tick, t, self.setpoint_ua))
+                return self._after_step()
             return self._load_target()
         return probe
 
     def _h_gap(self, t: int, i: int, dt: int) -> int:
-        if self._cmd_na == 0 and abs(i) <= self.zero_tolerance_ua:
-            self._gap_ms += dt
-        if self._gap_ms >= self.prescription.pulse_gap_ms:
-            self._fire("next_pulse", f"gap of {self._gap_ms} ms done")
-            return self._load_target()
-        return 0
+        """A step without current (gap, baseline): its time counts once the output is at
+        zero, where the pulse before it closes (its ramp down included)."""
+        plan = self._plan
+        if plan is None:  # unreachable: only a protocol leads here
+            return 0
+        quiet = self._cmd_na == 0 and abs(i) <= self.zero_tolerance_ua
+        if quiet:
+            self.events.extend(plan.quiet(self.tick, t))
+        if not plan.rest_done(dt if quiet else 0):
+            return 0
+        self.events.extend(plan.next(self.tick, t, self.setpoint_ua))
+        return self._after_step()
 
     def _h_ramp_down(self, t: int, i: int, dt: int) -> int:
         if self._cmd_na == 0 and abs(i) <= self.zero_tolerance_ua and self._pending < 0:
             outcome, reason = self._ending or (STOPPED, "ramp-down")
             self.outcome, self.end_reason = outcome, reason
+            if self._plan is not None:
+                self.events.extend(self._plan.quiet(self.tick, t))
             self._fire("settled", reason)
         return 0
 
     # ------------------------------------------------------------------ helpers
+
+    def _protocol_step(self, t: int, on_target_ms: int) -> bool:
+        """research, in ramp_up and treat: whether the output is to go to zero now, because
+        the step in force has no current (a baseline first, the step after a skipped pulse)
+        or its pulse is done (its on-time at the target, or its charge with the ramp down
+        still to come, DOSE-003). The transition has been fired then."""
+        plan = self._plan
+        if plan is None:
+            return False
+        step = plan.step
+        if step is not None and step.kind == PULSE:
+            if not plan.pulse_done(self._cmd_na, on_target_ms):
+                return False
+            self.events.extend(plan.next(self.tick, t, self.setpoint_ua))
+        self._after_step()
+        return True
+
+    def _after_step(self) -> int:
+        """Fire what the protocol's step now in force asks for; the target for this tick."""
+        plan = self._plan
+        step = None if plan is None else plan.step
+        state = self._model.state
+        if plan is None or step is None:
+            done = 0 if plan is None else plan.completed
+            planned = 0 if plan is None else plan.pulses_planned
+            self._end("finish", COMPLETED, f"protocol done: {done} of {planned} pulses delivered")
+            return 0
+        if step.kind == PULSE:
+            self.setpoint_ua = plan.current_for(self.setpoint_ua)
+            if state == PULSE_GAP:
+                self._fire("next_pulse", f"pulse {plan.pulse} begins")
+            return self._load_target()
+        if state != PULSE_GAP:
+            self._fire("end_pulse", f"{step.kind} begins: no current")
+        return 0
 
     def _load_target(self) -> int:
         """The target the load allows: the set-point, or the compliance hold below it."""
@@ -584,6 +653,13 @@ class Controller:
 
     def _enter_pause(self) -> int:
         rx = self.prescription
+        plan = self._plan
+        if plan is not None and plan.in_force:  # RX-009: the pulse is invalid
+            self.events.extend(plan.interrupt(self.tick, max(self._t_prev, 0), "contact loss"))
+            if plan.on_interrupt == END:
+                self._end("stop", STOPPED, f"pulse {plan.pulse} interrupted by contact loss: "
+                                           "protocol ended (on_interrupt = end)")
+                return 0
         if self.pauses >= rx.max_pauses:
             self._end("stop", STOPPED, f"contact lost {self.pauses + 1} times: at most "
                                        f"{rx.max_pauses} pauses allowed")
@@ -611,6 +687,9 @@ class Controller:
             self._phase_bounds(dest == POLARITY_SWAP)
         self.events.append(StateChanged(self.tick, max(self._t_prev, 0), trigger, source,
                                         self._model.state, reason))
+        if self._plan is not None and trigger in ("stop", "fault"):  # RX-009, RX-010
+            self.events.extend(self._plan.abort(self.tick, max(self._t_prev, 0),
+                                                reason, trigger == "fault"))
 
     # ------------------------------------------------------------------ faults
 

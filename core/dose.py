@@ -35,6 +35,18 @@ def ramp_down_bound_uams(cmd_na: int, step_na: int, dt_ms: int, floor_ua: int,
     return ramp + top + floor_ua * tail_ms
 
 
+def ramp_down_nominal_uams(cmd_na: int, step_na: int, tick_ms: int) -> int:
+    """The charge a ramp-down from `cmd_na` still delivers when the current follows the
+    command, which falls `step_na` per tick of `tick_ms` from the next command on: the sum
+    of the positive commands cmd - k x step (k >= 1), x tick (nominal, not a bound: a
+    research pulse given by charge ends on it, DOSE-003). Never negative.
+    """
+    m = -(-cmd_na // step_na) - 1  # positive commands after this one
+    if m <= 0:
+        return 0
+    return (m * cmd_na - step_na * m * (m + 1) // 2) * tick_ms // 1000
+
+
 def uams_to_ma_min(uams: int) -> float:
     """For display only."""
     return uams / UAMS_PER_MA_MIN

@@ -33,3 +33,47 @@ class Reply:
 
     def __bool__(self) -> bool:
         return self.accepted
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A research protocol's step boundary, at the tick it happens (core/protocol.py): for
+    the perfusion recorder and the analysis software to align with. `session_ms` is the time
+    from the session's first tick; `step` and `pulse` count from 1 (0: none yet); `kind` is
+    the step's kind (baseline, pulse, gap), 'interrupt' or 'end'."""
+
+    tick: int
+    t_ms: int
+    session_ms: int
+    label: str
+    kind: str
+    step: int
+    pulse: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"tick": self.tick, "t_ms": self.t_ms, "session_ms": self.session_ms,
+                "label": self.label, "kind": self.kind, "step": self.step, "pulse": self.pulse}
+
+
+@dataclass(frozen=True)
+class PulseReport:
+    """One pulse of a research protocol, closed when its current is back at zero (or when it
+    was interrupted): times from the session's first tick, nominal and delivered charge
+    (uA*ms, average current, ramps included), and whether it is valid (else the reason:
+    contact loss, stop, fault)."""
+
+    pulse: int
+    attempt: int
+    step: int
+    start_ms: int
+    end_ms: int
+    nominal_uams: int
+    delivered_uams: int
+    valid: bool
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"pulse": self.pulse, "attempt": self.attempt, "step": self.step,
+                "start_ms": self.start_ms, "end_ms": self.end_ms,
+                "nominal_uams": self.nominal_uams, "delivered_uams": self.delivered_uams,
+                "valid": self.valid, "reason": self.reason}

@@ -59,7 +59,8 @@ STATES: tuple[StateSpec, ...] = (
               "Contact lost: command follows the collapsing current to zero, then holds a "
               "small probe current until contact is stable again."),
     StateSpec(PULSE_GAP, "on, zero", "time and dose",
-              "Between two research pulses: command ramps to zero and stays there for the gap."),
+              "A research protocol's step without current (a gap between pulses, a baseline): "
+              "command ramps to zero and stays there for the step's time."),
     StateSpec(RAMP_DOWN, "on, falling at the slew", "dose",
               "Controlled stop: command falls to zero at the slew limit (or faster, "
               "following the measured current)."),
@@ -81,16 +82,17 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
                    "half of the treatment time reached, reversal prescribed"),
     TransitionSpec("reversed", (POLARITY_SWAP,), TREAT,
                    "command reached the target in the new polarity"),
-    TransitionSpec("end_pulse", (TREAT,), PULSE_GAP,
-                   "pulse on-time done and more pulses to come"),
+    TransitionSpec("end_pulse", (RAMP_UP, TREAT), PULSE_GAP,
+                   "pulse done (its on-time or its charge) and a step without current next; "
+                   "or the protocol begins with one (baseline), or one follows a skipped pulse"),
     TransitionSpec("next_pulse", (PULSE_GAP,), RAMP_UP,
-                   "gap time elapsed with the output at zero"),
+                   "the step without current has lasted its time at zero; a pulse is next"),
     TransitionSpec("contact_lost", (RAMP_UP, TREAT, POLARITY_SWAP), PAUSED,
                    "load impedance above the open-circuit threshold (debounced)"),
     TransitionSpec("contact_back", (PAUSED,), RAMP_UP,
                    "contact stable again for the prescribed time"),
-    TransitionSpec("finish", (RAMP_UP, TREAT, POLARITY_SWAP), RAMP_DOWN,
-                   "session goal reached: time, dose or last pulse"),
+    TransitionSpec("finish", (RAMP_UP, TREAT, POLARITY_SWAP, PULSE_GAP), RAMP_DOWN,
+                   "session goal reached: time, dose or the protocol's last step"),
     TransitionSpec("stop", ACTIVE_STATES, RAMP_DOWN,
                    "stop requested, pause too long, or goal unreachable"),
     TransitionSpec("settled", (RAMP_DOWN,), IDLE,

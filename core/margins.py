@@ -55,8 +55,11 @@ def margins(rx: Prescription, device: DeviceLimits) -> list[Margin]:
                 Margin("electrode rating", rx.electrode_max_uams, fam.max_electrode_rating_uams,
                        "uA*ms", "device drug.max_electrode_rating_uams")]
     if rx.family == "research":
+        cap = rx.charge_cap_uams(device) * 100 // area
+        own = cap < fam.max_charge_density_uams_per_cm2
         out.append(Margin(f"charge density (plan bound, over {area} mm2)",
-                          -(-rx.planned_charge_bound_uams() * 100 // area),
-                          fam.max_charge_density_uams_per_cm2, "uA*ms/cm2",
-                          "device research.max_charge_density_uams_per_cm2"))
+                          -(-rx.planned_charge_bound_uams() * 100 // area), cap, "uA*ms/cm2",
+                          "prescription charge.max / charge.max_density (device research."
+                          f"max_charge_density_uams_per_cm2 {fam.max_charge_density_uams_per_cm2})"
+                          if own else "device research.max_charge_density_uams_per_cm2"))
     return out

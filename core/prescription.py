@@ -19,6 +19,7 @@ from typing import Any
 from .envelope import SITES
 from .errors import Checker, InvalidSettings, Problem
 from .limits import DeviceLimits, effective_limit_ua
+from .protocol import PULSE, Protocol, Step
 
 FAMILIES = ("tap-water", "drug", "research")
 WAVEFORMS = ("dc", "pulsed")
@@ -27,7 +28,7 @@ ANODE, CATHODE = "anode", "cathode"
 
 INT_RANGES: dict[str, tuple[int, int, str]] = {
     "target_ua": (1, 100_000, "uA"),
-    "ramp_ms": (1_000, 600_000, "ms"),
+    "ramp_ms": (1, 600_000, "ms"),
     "duration_ms": (0, 14_400_000, "ms"),
     "max_ua": (0, 100_000, "uA"),
     "min_ua": (0, 100_000, "uA"),
@@ -47,15 +48,20 @@ INT_RANGES: dict[str, tuple[int, int, str]] = {
     "probe_ua": (1, 1_000, "uA"),
     "max_pauses": (0, 1_000, ""),
     "max_paused_total_ms": (1_000, 14_400_000, "ms"),
+    "max_charge_uams": (0, 10**10, "uA*ms"),
+    "max_charge_density_uams_per_cm2": (0, 10**8, "uA*ms/cm2"),
 }
 """Allowed range of every integer field (inclusive) and its unit: the validator and
 specs/profile_format.md both read this table."""
 
-CLINICAL_MINIMUMS = frozenset({"ramp_ms", "max_pause_ms", "max_paused_total_ms"})
+CLINICAL_MINIMUMS = frozenset({"max_pause_ms", "max_paused_total_ms"})
 """Fields whose lower bound is clinical practice, not something the controller relies on
-(a shorter ramp is still slew-limited by the device; a shorter pause bound only ends a
-session sooner). `problems(clinical_minimums=False)` lowers them to 1, with the 10 s
-minimum session."""
+(a shorter pause bound only ends a session sooner). `problems(clinical_minimums=False)`
+lowers them to 1, with the 10 s minimum session and the 1 s minimum ramp of tap-water and
+drug (RX-008: a shorter ramp is still slew-limited by the device)."""
+MIN_CLINICAL_RAMP_MS = 1_000
+"""tap-water and drug: the shortest ramp (soft start and stop, clinical practice). Research
+ramps are bounded by the device's slew alone (RX-008)."""
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,17 @@ class Prescription:
     electrode_max_uams: int = 0
     """drug: the electrode's rated maximum dose; a hard limit."""
     pulse_count: int = 0
+    """research, the short form: that many equal pulses (a protocol of one repeated pulse)."""
     pulse_on_ms: int = 0
     pulse_gap_ms: int = 0
+    protocol: Protocol | None = None
+    """research: the steps (baseline, pulse, gap) of the session (core/protocol.py); instead
+    of the pulse_* short form."""
+    max_charge_uams: int = 0
+    """research: a session charge ceiling of this prescription's own (0: none); narrows the
+    family's charge density x the smaller electrode (ENV-005, DOSE-003)."""
+    max_charge_density_uams_per_cm2: int = 0
+    """research: the same per cm2 of the smaller electrode (0: the family's)."""
     max_pause_ms: int = 120_000
     """A contact-loss pause longer than this ends the session as stopped."""
     contact_stable_ms: int = 2_000
@@ -154,6 +169,11 @@ class Prescription:
                 f"one of {list(SITES)} (or not given)")
         bad = {p.field for p in c.problems}
         self._check_relations(c, bad, 10_000 if clinical_minimums else 1)
+        if not bad.intersection(("family", "ramp_ms")) and clinical_minimums \
+                and self.family in ("tap-water", "drug"):
+            c.check(self.ramp_ms >= MIN_CLINICAL_RAMP_MS, "ramp_ms", self.ramp_ms,
+                    f">= {MIN_CLINICAL_RAMP_MS} ms for {self.family} (a soft start and stop); "
+                    "only research ramps are bounded by the device's slew alone")
         if device is not None:
             self._check_device(c, bad, device)
         return c.problems
@@ -199,8 +219,11 @@ class Prescription:
             return
         fam = self.family
         if fam != "research":
-            for name in ("pulse_on_ms", "pulse_gap_ms"):
-                c.check(getattr(self, name) == 0, name, getattr(self, name), f"0 for {fam}")
+            for name in ("pulse_on_ms", "pulse_gap_ms", "max_charge_uams",
+                         "max_charge_density_uams_per_cm2"):
+                if name not in bad:
+                    c.check(getattr(self, name) == 0, name, getattr(self, name), f"0 for {fam}")
+            c.check(self.protocol is None, "protocol", "(given)", f"none for {fam}")
         if fam == "tap-water":
             c.check(self.duration_ms >= min_session_ms, "duration_ms", self.duration_ms,
                     f">= {min_session_ms} ms: a tap-water session ends by time")
@@ -218,12 +241,22 @@ class Prescription:
                     "false: the drug electrode's polarity is fixed by the drug's charge")
             c.check(self.pulse_count == 0, "pulse_count", self.pulse_count, "0 for drug")
         elif fam == "research":
-            c.check(self.pulse_count >= 1, "pulse_count", self.pulse_count, ">= 1 for research pulses")
-            c.check(self.pulse_on_ms >= 1_000, "pulse_on_ms", self.pulse_on_ms, ">= 1000 ms")
-            c.check(self.pulse_count == 1 or self.pulse_gap_ms >= 1_000, "pulse_gap_ms",
-                    self.pulse_gap_ms, ">= 1000 ms between pulses")
-            c.check(self.pulse_count != 1 or self.pulse_gap_ms == 0, "pulse_gap_ms",
-                    self.pulse_gap_ms, "0 for a single pulse (no gap follows it)")
+            if self.protocol is None:
+                c.check(self.pulse_count >= 1, "pulse_count", self.pulse_count,
+                        ">= 1 for research pulses (or a [protocol])")
+                c.check(self.pulse_on_ms >= 1_000, "pulse_on_ms", self.pulse_on_ms, ">= 1000 ms")
+                c.check(self.pulse_count == 1 or self.pulse_gap_ms >= 1_000, "pulse_gap_ms",
+                        self.pulse_gap_ms, ">= 1000 ms between pulses")
+                c.check(self.pulse_count != 1 or self.pulse_gap_ms == 0, "pulse_gap_ms",
+                        self.pulse_gap_ms, "0 for a single pulse (no gap follows it)")
+            else:
+                for name in ("pulse_count", "pulse_on_ms", "pulse_gap_ms"):
+                    c.check(getattr(self, name) == 0, name, getattr(self, name),
+                            "0 with a [protocol] (the protocol gives the pulses)")
+                if c.check(isinstance(self.protocol, Protocol), "protocol", self.protocol,
+                           "a Protocol") and ok("target_ua", "max_ua", "ramp_ms"):
+                    c.problems.extend(self.protocol.problems(self.ceiling_ua, self.target_ua,
+                                                             self.slew_ua_per_s))
             c.check(self.duration_ms == 0, "duration_ms", self.duration_ms,
                     "0 for research (the pulse train sets the time)")
             c.check(not self.reverse_at_half, "reverse_at_half", self.reverse_at_half,
@@ -278,24 +311,48 @@ class Prescription:
         """Longest ramp between zero and the ceiling at this prescription's slew (rounded up)."""
         return -(-self.ceiling_ua * 1000 // self.slew_ua_per_s)
 
-    def planned_charge_bound_uams(self) -> int:
-        """research: an upper bound of the charge the pulse train delivers, every pulse at the
-        ceiling for its on-time plus a full ramp up and a full ramp down (average current when
-        pulsed). 0 for the other families."""
+    def research_protocol(self) -> Protocol | None:
+        """research: the protocol, the short form (pulse_count equal pulses with gaps) as a
+        protocol of one repeated pulse; None for the other families."""
         if self.family != "research":
+            return None
+        if self.protocol is not None:
+            return self.protocol
+        gap = self.pulse_gap_ms if self.pulse_count > 1 else 0
+        return Protocol((Step(PULSE, duration_ms=self.pulse_on_ms, repeat=self.pulse_count,
+                              gap_ms=gap),))
+
+    def planned_charge_bound_uams(self) -> int:
+        """research: an upper bound of the charge the protocol delivers (average current when
+        pulsed): a pulse by time at the ceiling for its on-time plus a full ramp up and a full
+        ramp down; a pulse by charge its charge plus one ramp at the ceiling (the last tick
+        and the ramp down it ends on). 0 for the other families."""
+        proto = self.research_protocol()
+        if proto is None:
             return 0
-        per_pulse_ms = self.pulse_on_ms + 2 * self.ramp_to_ceiling_ms()
-        return -(-self.pulse_count * self.ceiling_ua * self.duty_permille * per_pulse_ms // 1000)
+        ramp = self.ramp_to_ceiling_ms()
+        by_time_ms = by_charge = 0
+        for s in proto.expanded():
+            if s.kind == PULSE and s.charge_uams:
+                by_charge += s.charge_uams + -(-self.ceiling_ua * self.duty_permille * ramp // 1000)
+            elif s.kind == PULSE:
+                by_time_ms += s.duration_ms + 2 * ramp
+        return by_charge + -(-self.ceiling_ua * self.duty_permille * by_time_ms // 1000)
 
     def charge_cap_uams(self, device: DeviceLimits) -> int:
         """The charge the core never lets a session pass (DOSE-002, ENV-005): the electrode's
-        rating (drug), the family's charge density times the smaller electrode (research),
-        0 for none (tap-water ends by time)."""
+        rating (drug), the family's charge density times the smaller electrode narrowed by
+        the prescription's own session ceilings (research), 0 for none (tap-water ends by
+        time)."""
         if self.family == "drug":
             return self.electrode_max_uams
         if self.family == "research":
+            area = self.contact_area_mm2
             per_cm2 = device.family_limits("research").max_charge_density_uams_per_cm2
-            return per_cm2 * self.contact_area_mm2 // 100
+            if self.max_charge_density_uams_per_cm2:
+                per_cm2 = min(per_cm2, self.max_charge_density_uams_per_cm2)
+            cap = per_cm2 * area // 100
+            return min(cap, self.max_charge_uams) if self.max_charge_uams else cap
         return 0
 
     @property
@@ -324,10 +381,19 @@ class Prescription:
 
     @property
     def planned_ms(self) -> int:
-        """Planned session time without pauses or ramp-down: the duration, or the pulse train."""
-        if self.family == "research":
-            return self.pulse_count * self.pulse_on_ms + (self.pulse_count - 1) * self.pulse_gap_ms
-        return self.duration_ms
+        """Planned session time without pauses or ramp-down: the duration, or the protocol's
+        steps (a pulse by charge for its charge at its current)."""
+        proto = self.research_protocol()
+        if proto is None:
+            return self.duration_ms
+        total = 0
+        for s in proto.expanded():
+            if s.kind == PULSE and s.charge_uams:
+                avg = max(1, (s.current_ua or self.target_ua) * self.duty_permille)
+                total += -(-s.charge_uams * 1000 // avg)
+            else:
+                total += s.duration_ms
+        return total
 
     def check_against(self, device: DeviceLimits) -> None:
         """Raise InvalidSettings listing every way this prescription exceeds the device."""
@@ -346,12 +412,13 @@ class Prescription:
             c.check(self.slew_ua_per_s <= device.max_slew_ua_per_s, "ramp_ms", self.ramp_ms,
                     f"at least {-(-self.target_ua * 1000 // device.max_slew_ua_per_s)} ms for "
                     f"{self.target_ua} uA (device max slew {device.max_slew_ua_per_s} uA/s)")
-        if ok("family", "duration_ms", "pulse_count", "pulse_on_ms", "pulse_gap_ms") \
-                and self.family in FAMILIES:
+        if ok("family", "duration_ms", "pulse_count", "pulse_on_ms", "pulse_gap_ms", "target_ua",
+              "duty_permille") and self.family in FAMILIES and not self._protocol_bad(bad):
             research = self.family == "research"
+            field, value = self._plan_field()
             c.check(self.planned_ms <= device.max_session_ms,
-                    "pulse_count" if research else "duration_ms",
-                    self.pulse_count if research else self.duration_ms,
+                    field if research else "duration_ms",
+                    value if research else self.duration_ms,
                     f"a session of at most {device.max_session_ms} ms (device limit); "
                     f"planned {self.planned_ms} ms")
         if ok("reverse_at_half", "duration_ms") and self.reverse_at_half:
@@ -400,16 +467,45 @@ class Prescription:
             c.check(self.electrode_max_uams <= fam.max_electrode_rating_uams, "electrode_max_uams",
                     self.electrode_max_uams, f"at most {fam.max_electrode_rating_uams} uA*ms "
                     "(device drug.max_electrode_rating_uams)")
+        per_cm2 = fam.max_charge_density_uams_per_cm2
+        if self.family == "research" and ok("max_charge_density_uams_per_cm2"):
+            c.check(self.max_charge_density_uams_per_cm2 <= per_cm2,
+                    "max_charge_density_uams_per_cm2", self.max_charge_density_uams_per_cm2,
+                    f"at most {per_cm2} uA*ms/cm2 (device research."
+                    "max_charge_density_uams_per_cm2): a session ceiling may only narrow it")
+        if self.family == "research" and area and ok("max_charge_uams", "area_mm2",
+                                                       "return_area_mm2"):
+            c.check(self.max_charge_uams <= per_cm2 * area // 100, "max_charge_uams",
+                    self.max_charge_uams, f"at most {per_cm2 * area // 100} uA*ms = {per_cm2} "
+                    f"uA*ms/cm2 (device research.max_charge_density_uams_per_cm2) x {area} mm2: "
+                    "a session ceiling may only narrow it")
         if self.family == "research" and area and ok(
                 "target_ua", "max_ua", "ramp_ms", "duty_permille", "pulse_count", "pulse_on_ms",
-                "area_mm2", "return_area_mm2"):
-            per_cm2 = fam.max_charge_density_uams_per_cm2
+                "area_mm2", "return_area_mm2", "max_charge_uams",
+                "max_charge_density_uams_per_cm2") and not self._protocol_bad(bad):
             planned = self.planned_charge_bound_uams()
             cap = self.charge_cap_uams(device)
-            c.check(planned <= cap, "pulse_count", self.pulse_count,
-                    f"a pulse train of at most {cap} uA*ms = {per_cm2} uA*ms/cm2 (device "
-                    f"research.max_charge_density_uams_per_cm2) x {area} mm2; planned up to "
+            field, value = self._plan_field()
+            c.check(planned <= cap, field, value,
+                    f"a protocol of at most {cap} uA*ms = the session charge ceiling (device "
+                    f"research.max_charge_density_uams_per_cm2 {per_cm2} uA*ms/cm2 x {area} mm2"
+                    ", narrowed by the prescription's max_charge); planned up to "
                     f"{planned} uA*ms (ramps at the ceiling included)")
+
+    def _protocol_bad(self, bad: set[str]) -> bool:
+        """Whether the protocol (or the prescription's fields it depends on) has a problem."""
+        if self.protocol is None:
+            return False
+        if any(b.startswith("protocol") for b in bad) or bad & {"target_ua", "max_ua", "ramp_ms"}:
+            return True
+        return not isinstance(self.protocol, Protocol) or bool(
+            self.protocol.problems(self.ceiling_ua, self.target_ua, self.slew_ua_per_s))
+
+    def _plan_field(self) -> tuple[str, object]:
+        """The field a problem of the research plan as a whole is reported on."""
+        if self.protocol is not None:
+            return "protocol.step", len(self.protocol.steps)
+        return "pulse_count", self.pulse_count
 
     def limit_ua(self, device: DeviceLimits) -> int:
         """The effective current limit on this device (all layers, the envelope included)."""

@@ -19,10 +19,12 @@ from typing import Any
 from .errors import InvalidSettings, Problem
 from .limits import DeviceLimits
 from .prescription import Prescription
+from .protocol import DEFAULT_ON_INTERRUPT, KINDS, ON_INTERRUPT, PULSE, STEP_RANGES, Protocol, Step
 
 CURRENT = {"ma": 1000, "ua": 1}
 TIME = {"min": 60_000, "s": 1000, "ms": 1}
 CHARGE = {"ma_min": 60_000_000, "mc": 1_000_000, "uams": 1}
+CHARGE_DENSITY = {"mc_per_cm2": 1_000_000, "uams_per_cm2": 1}
 DENSITY = {"ma_per_cm2": 1000, "ua_per_cm2": 1}
 AREA = {"cm2": 100, "mm2": 1}
 DUTY = {"percent": 10, "permille": 1}
@@ -81,12 +83,19 @@ KEYS: tuple[Key, ...] = (
         ("drug", "research")),
     Key("electrode", "max_density", "max_density_ua_per_cm2", DENSITY, "a density limit of this "
         "profile's own (narrows the family's)", "the family's"),
-    Key("pulses", "count", "pulse_count", PLAIN, "research: number of pulses",
-        "required for research", ("research",)),
+    Key("pulses", "count", "pulse_count", PLAIN, "research, short form: number of equal pulses "
+        "(a protocol of one repeated pulse)", "required for research without a [protocol]",
+        ("research",)),
     Key("pulses", "on", "pulse_on_ms", TIME, "research: time at the set current per pulse",
-        "required for research", ("research",)),
+        "required with `pulses.count`", ("research",)),
     Key("pulses", "gap", "pulse_gap_ms", TIME, "research: current-free gap between pulses",
         "required for research (2+ pulses)", ("research",)),
+    Key("charge", "max", "max_charge_uams", CHARGE, "research: a session charge ceiling of this "
+        "profile's own; the core never passes it (narrows the family's)",
+        "the family's density x the smaller electrode", ("research",)),
+    Key("charge", "max_density", "max_charge_density_uams_per_cm2", CHARGE_DENSITY, "research: "
+        "the same per cm2 of the smaller electrode (narrows the family's)", "the family's",
+        ("research",)),
     Key("pause", "max", "max_pause_ms", TIME, "a contact-loss pause longer than this stops "
         "the session", "120 s"),
     Key("pause", "stable", "contact_stable_ms", TIME, "contact must be back this long before "
@@ -100,6 +109,20 @@ KEYS: tuple[Key, ...] = (
 )
 
 SECTIONS = tuple(sorted({k.section for k in KEYS if k.section}))
+
+STEP_KEYS: dict[str, tuple[str, dict[str, int] | None, str, tuple[str, ...]]] = {
+    "kind": ("kind", None, f"one of {', '.join(KINDS)}", KINDS),
+    "duration": ("duration_ms", TIME, "baseline, gap: the time without current", ("baseline", "gap")),
+    "on": ("duration_ms", TIME, "pulse by time: the on-time at the set current", (PULSE,)),
+    "charge": ("charge_uams", CHARGE, "pulse by charge: the charge of the whole pulse, ramps "
+               "included (instead of `on`)", (PULSE,)),
+    "current": ("current_ua", CURRENT, "pulse: its current (at most `current.max`; default: the "
+                "set-point)", (PULSE,)),
+    "repeat": ("repeat", PLAIN, "pulse: how many times (default 1)", (PULSE,)),
+    "gap": ("gap_ms", TIME, "pulse repeated: the current-free gap between repetitions",
+            (PULSE,)),
+}
+"""The keys of one `[[protocol.step]]`: the Step field, units, meaning and the kinds using it."""
 
 
 def builtin_names() -> list[str]:
@@ -137,6 +160,9 @@ def parse(text: str, device: DeviceLimits | None = None, origin: str = "profile"
         raise InvalidSettings([Problem("file", origin, f"valid TOML ({exc})")], origin) from None
     fields, written, problems = _convert(data)
     named = {p.field for p in problems}
+    if any(p.field.startswith(("protocol", "[protocol]")) for p in problems):
+        # the protocol was not converted: no follow-on "no pulses" problems
+        named.update(("pulses.count", "pulses.on_ms", "pulses.gap_ms"))
     failed = {k.field for k in KEYS for p in problems
               if p.field.rpartition(".")[0] == k.section
               and p.field.rpartition(".")[2].startswith(k.base)}
@@ -159,6 +185,11 @@ def _convert(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[str,
     written: dict[str, tuple[str, int]] = {}  # field -> (key as written, scale)
     problems: list[Problem] = []
     for top, value in data.items():
+        if top == "protocol" and isinstance(value, dict):
+            proto = _protocol(value, family, problems)
+            if proto is not None:
+                fields["protocol"] = proto
+            continue
         if isinstance(value, dict):
             if top not in SECTIONS:
                 problems.append(Problem(f"[{top}]", "section", f"one of {list(SECTIONS)}"))
@@ -215,13 +246,89 @@ def _take(section: str, key: str, value: Any, fields: dict[str, Any],
                                              f"{Fraction(1, scale)} {unit}"))
         return
     if converted == 0 and spec.field in ("max_ua", "min_ua", "step_ua", "area_mm2",
-                                         "return_area_mm2", "max_density_ua_per_cm2"):
+                                         "return_area_mm2", "max_density_ua_per_cm2",
+                                         "max_charge_uams", "max_charge_density_uams_per_cm2"):
         # 0 means "not given" inside; written in a file it would be silently reinterpreted
         problems.append(Problem(path, value, f"> 0, or leave the key out (default: "
                                              f"{spec.default})"))
         return
     fields[spec.field] = converted
     written[spec.field] = (path, scale)
+
+
+def _protocol(table: dict[str, Any], family: Any, problems: list[Problem]) -> Protocol | None:
+    """The [protocol] section: `on_interrupt` and its `[[protocol.step]]` entries, converted
+    exactly (RX-001); None when something could not be converted (reported in `problems`)."""
+    before = len(problems)
+    if family != "research":
+        problems.append(Problem("[protocol]", "section", "only for family 'research'"))
+        return None
+    for key in table:
+        if key not in ("on_interrupt", "step"):
+            problems.append(Problem(f"protocol.{key}", table[key], "a known key of [protocol]: "
+                                    "on_interrupt, step"))
+    on_interrupt = table.get("on_interrupt", DEFAULT_ON_INTERRUPT)
+    if on_interrupt not in ON_INTERRUPT:
+        problems.append(Problem("protocol.on_interrupt", on_interrupt,
+                                f"one of {list(ON_INTERRUPT)}"))
+    entries = table.get("step")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        problems.append(Problem("protocol.step", "(not given)" if entries is None else entries,
+                                "one or more [[protocol.step]] tables"))
+        return None
+    steps = []
+    for n, entry in enumerate(entries, start=1):
+        at = f"protocol.step[{n}]"
+        kind = entry.get("kind")
+        if kind not in KINDS:
+            problems.append(Problem(f"{at}.kind", "(not given)" if kind is None else kind,
+                                    f"one of {list(KINDS)}"))
+            continue
+        values: dict[str, Any] = {"kind": kind}
+        for key, raw in entry.items():
+            if key == "kind":
+                continue
+            base, _, unit = key.partition("_")
+            spec = STEP_KEYS.get(base)
+            scale = None if spec is None or spec[1] is None else spec[1].get(unit)
+            if base == "repeat" and not unit:
+                scale = 1
+            if spec is None or scale is None:
+                names = ", ".join(b + ("" if u is PLAIN or u is None else "_" + next(iter(u)))
+                                  for b, (_, u, _, _) in STEP_KEYS.items())
+                problems.append(Problem(f"{at}.{key}", _shown(raw), f"a known key of a step: "
+                                        f"{names} (with any unit of its kind)"))
+                continue
+            if kind not in spec[3]:
+                problems.append(Problem(f"{at}.{key}", _shown(raw), f"not for a {kind} (used "
+                                        f"by: {', '.join(spec[3])})"))
+                continue
+            converted = _exact(raw, scale)
+            if converted is None:
+                problems.append(Problem(f"{at}.{key}", _shown(raw), f"a number that is a whole "
+                                        f"multiple of {Fraction(1, scale)} {unit or 'count'}"))
+                continue
+            if spec[0] in values:
+                problems.append(Problem(f"{at}.{key}", _shown(raw), "only one of on and "
+                                        "duration, and one unit per key"))
+                continue
+            values[spec[0]] = converted
+        steps.append(Step(**values))
+    if len(problems) > before:
+        return None
+    return Protocol(tuple(steps), on_interrupt)
+
+
+def _shown(value: Any) -> Any:
+    """A value as a message shows it (decimals as written)."""
+    return _Literal(str(value)) if isinstance(value, Decimal) else value
+
+
+def _step_range(field: str) -> str:
+    if field == "kind":
+        return ", ".join(KINDS)
+    lo, hi, unit = STEP_RANGES[field]
+    return f"{lo} to {hi} {unit}".strip() + (" (internal unit)" if unit else "")
 
 
 class _Literal(str):
@@ -359,8 +466,41 @@ def render_format() -> str:
         "- tap-water: `time.duration` >= 10 s; no dose, no pulses; `reverse_at_half` allowed.",
         "- drug: `dose.target` > 0, `dose.electrode_max` >= it, `dose.max_duration` >= 10 s; "
         "polarity fixed (no reversal).",
-        "- research: `pulses.count` >= 1, `pulses.on` >= 1 s, `pulses.gap` >= 1 s between "
-        "pulses; no duration, no dose.",
+        "- research: a `[protocol]` (below), or the short form `pulses.count` >= 1, `pulses.on` "
+        ">= 1 s, `pulses.gap` >= 1 s between",
+        "  pulses (a protocol of that many equal pulses, `on_interrupt = \"end\"`); no duration, "
+        "no dose. `charge.max` and",
+        "  `charge.max_density`, when given, narrow the session charge ceiling (the family's "
+        "charge density x the smaller electrode).",
+        "- tap-water and drug: `current.ramp` >= 1 s (a soft start and stop); research ramps "
+        "are bounded by the device's slew alone.",
+        "",
+        "## Research protocol (`[protocol]`, research only)",
+        "",
+        "`on_interrupt` says what follows a pulse interrupted by a pause (the pulse is invalid): "
+        f"{', '.join(repr(x) for x in ON_INTERRUPT)};",
+        f"default {DEFAULT_ON_INTERRUPT!r} (no current after an invalid pulse). Each "
+        "`[[protocol.step]]` is one step, in order; `kind` and:",
+        "",
+        "| key | units | meaning | used by | allowed |",
+        "|---|---|---|---|---|",
+        *[f"| `{base}` | {'-' if u is None else ('count' if u is PLAIN else ' or '.join(f'`_{x}`' for x in u))} "
+          f"| {doc} | {', '.join(kinds)} | "
+          f"{_step_range(field)} |" for base, (field, u, doc, kinds) in STEP_KEYS.items()],
+        "",
+        "- a pulse has either `on` (an on-time at the set current) or `charge` (it ends when its "
+        "charge, counted from the",
+        "  measured current with its ramp up and the ramp down still to come, is delivered); "
+        "its charge must be at least",
+        "  that of its ramps (current x ramp time); its `current` at most `current.max`;",
+        "- a pulse is followed by a gap or a baseline, or is last (its charge includes its ramp "
+        "down to zero); a repeated",
+        "  pulse needs `gap` between its repetitions; at most 1000 steps with the repeats "
+        "expanded; problems name",
+        "  `protocol.step[N]` (N from 1, as written).",
+        "- every step boundary is a marker (record, trace, `ionto run --markers FILE.csv`); "
+        "every pulse is reported",
+        "  with its nominal and delivered charge (`ionto run --pulses FILE.csv`).",
         "",
         "## Rules against the device (DeviceLimits, set by the maker)",
         "",

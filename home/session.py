@@ -7,9 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from iontocore.controller import Controller
-from iontocore.events import StateChanged
-from iontocore.faults import FaultRecord
+from iontocore.controller import Controller, Event
 from iontocore.interface import Command, Sample
 
 from .history import History, Row
@@ -41,7 +39,7 @@ class TraceKeeper:
             self.points.append([t, sample.current_ua])
             self._next = t + 1000
 
-    def events(self, controller: Controller, events: list[StateChanged | FaultRecord]) -> None:
+    def events(self, controller: Controller, events: list[Event]) -> None:
         return None
 
     def small(self) -> list[list[int]]:

@@ -44,6 +44,7 @@ from .runner import Adjustment, Runner, Summary, TickSink, summary
 from .progress import LiveProgress
 from .record import RecordWriter, read_record, summarise
 from .trace import TraceWriter
+from .export import MarkerWriter, PulseWriter
 
 EXIT_OK, EXIT_FAULT, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 3
 
@@ -118,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="patient adjustment: move the intensity by UA microamps at SECONDS of "
                           "treatment time, e.g. +1000@120 or -1000@300; repeatable")
     run.add_argument("--trace", metavar="FILE.csv", help="write one CSV row per tick")
+    run.add_argument("--markers", metavar="FILE.csv",
+                     help="research: write the protocol's markers (every step boundary, time "
+                          "from the session start in ms and s, label, step, pulse) for "
+                          "perfusion-analysis software")
+    run.add_argument("--pulses", metavar="FILE.csv",
+                     help="research: write one row per pulse (start, end, nominal and delivered "
+                          "charge, valid or the reason)")
     run.add_argument("--plot", metavar="FILE.png",
                      help="plot the session (needs the plot extra: pip install 'iontocore[plot]')")
     run.add_argument("--record", metavar="FILE",
@@ -362,7 +370,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                 stream = stack.enter_context(open(trace_path, "w", encoding="utf-8", newline=""))
             except OSError as exc:
                 raise BadInput(f"--trace {trace_path}: {exc.strerror}") from None
-            sinks.append(TraceWriter(stream))
+            trace_writer = TraceWriter(stream)
+            sinks.append(trace_writer)
+            stack.callback(trace_writer.close)
+        for path, kind in ((args.markers, MarkerWriter), (args.pulses, PulseWriter)):
+            if path:
+                try:
+                    out = stack.enter_context(open(path, "w", encoding="utf-8", newline=""))
+                except OSError as exc:
+                    raise BadInput(f"{path}: {exc.strerror}") from None
+                sinks.append(kind(out))
         if args.record:
             try:
                 writer = RecordWriter(args.record, controller, args.profile,
@@ -405,7 +422,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     print(f"ionto: {exc}; the next session records it as killed",
                           file=sys.stderr)
         if args.plot:
-            stream.flush()
+            trace_writer.close()
             _plot(trace_path, args.plot, f"{args.profile}: {controller.outcome}",
                   limit_ua=controller.limit_ua, trip_ua=controller.trip_ua,
                   faults=[(f.t_ms, f.code.value) for f in controller.faults])
@@ -437,6 +454,11 @@ def _print_summary(info: Summary) -> None:
     for key in ("dose_target_mA_min", "time_extension_ms", "pulses_delivered", "charge_mC_per_cm2"):
         if key in extra:
             print(f"{key:<12} {extra[key]}")
+    for p in info.get("pulses", []):
+        verdict = "valid" if p["valid"] else f"INVALID: {p['reason']}"
+        print(f"pulse {p['pulse']:<6} {int(str(p['delivered_uams'])) / 1e6:.4f} of "
+              f"{int(str(p['nominal_uams'])) / 1e6:.4f} mC, {int(str(p['start_ms'])) / 1000:.2f}.."
+              f"{int(str(p['end_ms'])) / 1000:.2f} s, {verdict}")
     for adj in info.get("adjustments", []):
         verdict = "accepted" if adj.get("accepted") else f"REFUSED: {adj.get('reason')}"
         if adj.get("dropped"):
@@ -456,6 +478,9 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         current = f"{rx.target_ua / 1000:g} mA" if rx.target_ua >= 1000 else f"{rx.target_ua} uA"
         if rx.family == "drug":
             ends = f"{uams_to_ma_min(rx.dose_uams):g} mA*min"
+        elif rx.protocol is not None:
+            ends = (f"protocol: {rx.protocol.pulse_count} pulses, "
+                    f"{rx.planned_ms / 60000:.1f} min")
         elif rx.family == "research":
             ends = f"{rx.pulse_count} x {rx.pulse_on_ms // 1000} s, gaps {rx.pulse_gap_ms // 1000} s"
         else:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from iontocore.dose import UAMS_PER_MA_MIN, UAMS_PER_MC
 
-from .trace import HEADER
+from .trace import BASE_COLUMNS, HEADER
 
 STATE_COLOURS = {"idle": "#f7f7f7", "ramp_up": "#dceefc", "treat": "#e3f6e3",
                  "polarity_swap": "#efe3f7", "paused": "#ffe2b8", "pulse_gap": "#f2f2f2",
@@ -45,7 +45,7 @@ def load_trace(path: str) -> Trace:
     with open(path, encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
-        if header is None or tuple(header) != HEADER:
+        if header is None or tuple(header) not in (HEADER, HEADER[:BASE_COLUMNS]):
             raise ValueError(f"{path}: not an ionto trace (expected the header {','.join(HEADER)})")
         for number, row in enumerate(reader, start=2):
             try:

@@ -6,7 +6,8 @@ on (REC-001). Killing the process at any moment loses at most the line being wri
 at most one flush interval of dose. `read_record` recovers what is intact and says what
 is not (REC-002); it never raises on bad content.
 
-Lines (`type`): header, state, fault, progress, end.
+Lines (`type`): header, state, fault, progress, end; research protocols add marker (a step
+boundary, RX-010) and pulse (a closed pulse's report, RX-009), from format version 2.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 from iontocore import __version__
-from iontocore.controller import Controller
-from iontocore.events import StateChanged
+from iontocore.controller import Controller, Event
+from iontocore.events import Marker, PulseReport, StateChanged
 from iontocore.faults import FaultRecord
 from iontocore.interface import Command, Sample
 
 FORMAT = "iontocore-record"
-VERSION = 1
+VERSION = 2
+"""2: marker and pulse lines (issue 16). A version 1 reader refuses their kinds."""
 FLUSH_MS = 1_000
 
 
@@ -86,10 +88,14 @@ class RecordWriter:
                          "setpoint_ua": command.setpoint_ua, "delivered_uams": ctl.delivered_uams,
                          "treatment_ms": ctl.treatment_ms, "paused_ms": ctl.paused_ms})
 
-    def events(self, ctl: Controller, events: list[StateChanged | FaultRecord]) -> None:
+    def events(self, ctl: Controller, events: list[Event]) -> None:
         for ev in events:
             if isinstance(ev, StateChanged):
                 obj: dict[str, Any] = {"type": "state", **ev.as_dict()}
+            elif isinstance(ev, Marker):
+                obj = {"type": "marker", **ev.as_dict()}
+            elif isinstance(ev, PulseReport):  # its own charge apart from the session's
+                obj = {"type": "pulse", "tick": ctl.tick, "t_ms": ctl.t_ms, "pulse": ev.as_dict()}
             else:
                 obj = {"type": "fault", **ev.as_dict()}
             obj.update(delivered_uams=ctl.delivered_uams, treatment_ms=ctl.treatment_ms)
@@ -147,6 +153,9 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "fault": {"t_ms": _INT, "tick": _INT, "code": _STR, "reaction": _STR, "reason": _STR},
     "progress": {"t_ms": _INT, "delivered_uams": _INT},
     "end": {"outcome": _STR, "end_reason": _STR, "delivered_uams": _INT},
+    "marker": {"t_ms": _INT, "tick": _INT, "session_ms": _INT, "label": _STR, "kind": _STR,
+               "step": _INT, "pulse": _INT},
+    "pulse": {"t_ms": _INT, "pulse": (dict,)},
 }
 """The fields each kind of line must carry, with their types (REC-002): a CRC-valid line
 without them is reported as damaged, never trusted."""
@@ -200,7 +209,7 @@ def read_record(path: str) -> Recovered:
         kind = obj.get("type")
         if kind == "header" and obj.get("format") == FORMAT and number == 1:
             out.header = obj
-        elif number == 1 or kind not in ("state", "fault", "progress", "end"):
+        elif number == 1 or kind not in ("state", "fault", "progress", "end", "marker", "pulse"):
             out.problem = "it is not an iontocore session record (line 1 is intact but no header)"
             return out
         elif kind == "end" and out.end is None:
@@ -212,6 +221,17 @@ def read_record(path: str) -> Recovered:
     if out.header is None and not out.entries and out.end is None:
         out.problem = "it is not an iontocore session record (no intact record line)"
     return out
+
+
+def _pulse_line(p: dict[str, Any]) -> str:
+    """One pulse report as `ionto record show` prints it (whatever the dict holds)."""
+    def mc(key: str) -> str:
+        v = p.get(key)
+        return f"{v / 1e6:.4f}" if type(v) is int else "?"
+    verdict = "valid" if p.get("valid") is True else f"INVALID ({p.get('reason')})"
+    return (f"PULSE {p.get('pulse')} (attempt {p.get('attempt')}, step {p.get('step')}): "
+            f"{mc('delivered_uams')} of {mc('nominal_uams')} mC, {p.get('start_ms')}.."
+            f"{p.get('end_ms')} ms, {verdict}")
 
 
 def summarise(rec: Recovered, path: str) -> list[str]:
@@ -231,6 +251,11 @@ def summarise(rec: Recovered, path: str) -> list[str]:
             lines.append(f"  {e['t_ms']:>9} ms  {e['source']} -> {e['dest']} ({e['trigger']}: {e['reason']})")
         elif e["type"] == "fault":
             lines.append(f"  {e['t_ms']:>9} ms  FAULT {e['code']} ({e['reaction']}): {e['reason']}")
+        elif e["type"] == "marker":
+            lines.append(f"  {e['t_ms']:>9} ms  MARKER {e['label']} (step {e['step']}, pulse "
+                         f"{e['pulse']}, {e['session_ms'] / 1000:.3f} s into the session)")
+        elif e["type"] == "pulse":
+            lines.append(f"  {e['t_ms']:>9} ms  {_pulse_line(e['pulse'])}")
     last = rec.last
     if last is not None:
         lines.append(f"delivered   {last['delivered_uams'] / 60e6:.4f} mA*min ({last['delivered_uams']} uA*ms) "

@@ -19,10 +19,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, NotRequired, Protocol, TypedDict
 
-from iontocore.controller import FAULTED, Controller
+from iontocore.controller import FAULTED, Controller, Event
 from iontocore.dose import uams_to_ma_min
-from iontocore.events import StateChanged
-from iontocore.faults import FaultCode, FaultRecord
+from iontocore.faults import FaultCode
 from iontocore.hal import Hal
 from iontocore.interface import Command, Sample
 from iontocore.machine import FAULT, IDLE
@@ -35,7 +34,7 @@ fault and a refused adjustment (WARNING)."""
 class TickSink(Protocol):
     def tick(self, controller: Controller, sample: Sample | None, command: Command) -> None: ...
 
-    def events(self, controller: Controller, events: list[StateChanged | FaultRecord]) -> None: ...
+    def events(self, controller: Controller, events: list[Event]) -> None: ...
 
 
 @dataclass
@@ -99,6 +98,9 @@ class Summary(TypedDict):
     time_extension_ms: NotRequired[int]
     pulses_planned: NotRequired[int]
     pulses_delivered: NotRequired[int]
+    pulses_valid: NotRequired[int]
+    pulses: NotRequired[list[dict[str, object]]]
+    markers: NotRequired[list[dict[str, object]]]
     charge_mC_per_cm2: NotRequired[float]
     wall_s: NotRequired[float]
     interrupted: NotRequired[bool]
@@ -299,9 +301,13 @@ def summary(ctl: Controller, profile: str, result: RunResult | None = None) -> S
         out["electrode_max_mA_min"] = round(uams_to_ma_min(rx.electrode_max_uams), 4)
         nominal_ms = rx.dose_uams // max(1, rx.target_ua)
         out["time_extension_ms"] = max(0, ctl.treatment_ms - nominal_ms)
-    if rx.family == "research":
-        out["pulses_planned"] = rx.pulse_count
+    proto = rx.research_protocol()
+    if proto is not None:
+        out["pulses_planned"] = proto.pulse_count
         out["pulses_delivered"] = ctl.pulses_done
+        out["pulses_valid"] = sum(1 for p in ctl.pulses if p.valid)
+        out["pulses"] = [p.as_dict() for p in ctl.pulses]
+        out["markers"] = [m.as_dict() for m in ctl.markers]
     if rx.family != "tap-water":
         # over the smaller electrode (ENV-002); uA*ms / mm2 -> mC/cm2: 1 mC = 1e6 uA*ms,
         # 1 cm2 = 100 mm2

@@ -11,6 +11,7 @@ import pytest
 
 import sessions
 from invariants import trip_ua
+from iontocore.protocol import Protocol, Step
 from iontocore import OFF, Command, Controller, DeviceLimits, Prescription, Sample, profiles
 from iontocore.faults import FaultCode
 from iontocore.hal.sim import SimConfig, SimulatedDevice, parse_injection
@@ -593,7 +594,8 @@ def test_a_pulsed_probe_never_exceeds_the_set_point(duty: int) -> None:
     """Review B07: the probe is an average, its amplitude probe / duty; at 10 % duty a 50 uA
     probe is a 500 uA amplitude, above a 200 uA set-point and its limit: capped at both."""
     rx = Prescription(name="tiny-pulsed", family="research", target_ua=200, ramp_ms=1_000,
-                      max_ua=400, pulse_count=1, pulse_on_ms=60_000, probe_ua=50,
+                      max_ua=400, probe_ua=50,  # a protocol that pauses (repeats) on contact loss
+                      protocol=Protocol((Step("pulse", duration_ms=60_000),), on_interrupt="repeat"),
                       waveform="pulsed", pulse_hz=1_000, duty_permille=duty,
                       area_mm2=1_000, return_area_mm2=1_000)
     ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)

@@ -53,7 +53,8 @@ def test_trace_has_the_header_and_one_row_per_tick(tmp_path: Path, capsys: pytes
     code, out, _ = run_cli(capsys, "run", "--profile", "acetylcholine-pulses", "--fast", "--json",
                            "--trace", str(trace))
     rows = list(csv.reader(trace.open()))
-    assert rows[0] == ["t_ms", "state", "command_ua", "measured_ua", "voltage_mv", "delivered_uams"]
+    assert rows[0] == ["t_ms", "state", "command_ua", "measured_ua", "voltage_mv", "delivered_uams",
+                       "step", "pulse", "marker"]
     info = json.loads(out.strip().splitlines()[-1])
     assert len(rows) - 1 == info["ticks"]
     assert int(rows[-1][5]) == info["delivered_uams"]

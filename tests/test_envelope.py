@@ -328,10 +328,12 @@ def test_the_controller_refuses_an_unvalidated_prescription_outside_the_envelope
 def test_the_probe_current_of_a_long_pause_counts_against_the_charge_ceiling() -> None:
     """Review finding: on a 1.2 MOhm load the output sits at compliance, contact is judged
     lost, and a pause of up to an hour holds the probe current (not dose, DOSE-001); that
-    charge flowed through the chamber all the same: 120 mC against a 6 mC ceiling."""
+    charge flowed through the chamber all the same: 120 mC against a 6 mC ceiling. (The
+    protocol repeats an interrupted pulse, so the session pauses instead of ending.)"""
     rx = profiles.parse(
         'name = "res-pause"\nfamily = "research"\n[current]\ntarget_ua = 100\nramp_s = 1\n'
-        '[pulses]\ncount = 1\non_s = 50\n[electrode]\narea_cm2 = 1\nreturn_area_cm2 = 4\n'
+        '[protocol]\non_interrupt = "repeat"\n[[protocol.step]]\nkind = "pulse"\non_s = 50\n'
+        '[electrode]\narea_cm2 = 1\nreturn_area_cm2 = 4\n'
         '[pause]\nmax_min = 60\nmax_total_min = 60\nprobe_ua = 100\n', DeviceLimits())
     ctl, rec = sessions.run(rx, ohm=1_200_000)
     cap = CHARGE_PER_CM2  # 1 cm2

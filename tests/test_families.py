@@ -106,12 +106,18 @@ def test_acetylcholine_train_charge_per_area() -> None:
     assert len(zero_runs) == 4 and all(n * 10 >= 60_000 for n in zero_runs)
 
 
-@pytest.mark.req("RX-003", "SUP-005")
-def test_acetylcholine_pulse_interrupted_by_contact_loss_completes_its_on_time() -> None:
+@pytest.mark.req("RX-003", "RX-009")
+def test_acetylcholine_pulse_interrupted_by_contact_loss_is_invalid_and_ends_the_protocol() -> None:
+    """Since issue 16 a pulse split by a pause is invalid, and the short form's protocol ends
+    there (on_interrupt's safe default; it used to resume the pulse's remaining on-time)."""
     ctl, _ = sessions.run("acetylcholine-pulses", inject=["contact-loss@76:3"])  # in pulse 2
-    assert ctl.outcome == "completed" and ctl.pulses_done == 5 and ctl.pauses == 1
-    # the interrupted pulse still gets its 10 s at 100 uA; one extra ramp (0.1 mC) at most
-    assert ctl.delivered_uams / UAMS_PER_MC == pytest.approx(5.5, abs=0.12)
+    assert ctl.outcome == "stopped" and "pulse 2 interrupted by contact loss" in ctl.end_reason
+    assert ctl.pulses_done == 1 and ctl.pauses == 0
+    first, second = ctl.pulses
+    assert first.valid and not second.valid and second.reason == "contact loss"
+    # pulse 1 in full (1.1 mC with its ramps), pulse 2 until the contact was lost at 76 s
+    # (it began at 72 s: 1 s ramp then 3 s at 100 uA, about 0.35 mC)
+    assert ctl.delivered_uams / UAMS_PER_MC == pytest.approx(1.1 + 0.35, abs=0.05)
 
 
 @pytest.mark.req("RX-003", "SUP-007")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from iontocore import profiles
 from iontocore.shell import cli
 from iontocore.shell.plot import load_trace, state_spans
 
@@ -23,7 +24,12 @@ def test_state_spans() -> None:
 def test_run_plot_and_plot_from_a_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("matplotlib")
     trace, png, png2 = tmp_path / "t.csv", tmp_path / "run.png", tmp_path / "plot.png"
-    code = cli.main(["run", "--profile", "acetylcholine-pulses", "--fast", "--trace", str(trace),
+    repeat = tmp_path / "ach-repeat.toml"  # an interrupted pulse is repeated: the run pauses
+    repeat.write_text(profiles.builtin_text("acetylcholine-pulses").replace(
+        "[pulses]\ncount = 5\non_s = 10\ngap_s = 60\n",
+        '[protocol]\non_interrupt = "repeat"\n[[protocol.step]]\nkind = "pulse"\non_s = 10\n'
+        'repeat = 5\ngap_s = 60\n'))
+    code = cli.main(["run", "--profile", str(repeat), "--fast", "--trace", str(trace),
                      "--plot", str(png), "--inject", "contact-loss@76:3"])
     assert code == 0 and png.read_bytes()[:8] == PNG and png.stat().st_size > 20_000
     tr = load_trace(str(trace))

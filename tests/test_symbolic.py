@@ -42,6 +42,9 @@ SAFETY_FUNCTIONS = {
 EXEMPT = {
     "iontocore.limits.render_spec": "renders specs/limits.md (documentation, tested by its own test)",
     "iontocore.dose.uams_to_ma_min": "a float for display; the core's dose arithmetic is integer",
+    "iontocore.dose.ramp_down_nominal_uams": "a nominal estimate (not a bound) on which a research "
+                                             "pulse given by charge ends; its result is pinned by "
+                                             "hand calculations in tests/test_research_protocol.py",
     "iontocore.supervision.admit": "sample admission; property-tested with every malformed input "
                                    "class (tests/test_exceptions.py, the stateful test)",
     "iontocore.supervision._as_int": "admit's helper",

@@ -36,8 +36,9 @@ from invariants import InvariantChecker
 from iontocore import (Command, Controller, DeviceLimits, FaultRecord, Prescription, Sample,
                        SupervisionLimits)
 from iontocore import controller as controller_mod
-from iontocore.events import StateChanged
+from iontocore.events import Marker, PulseReport, StateChanged
 from iontocore.faults import FaultCode, Reaction
+from iontocore.protocol import Plan, Protocol, Step
 from iontocore.supervision import Debounce, Persistence, Supervisor
 from iontocore.supply import SupplyMonitor
 from iontocore.trend import ImpedanceTrend
@@ -48,6 +49,7 @@ IMMUTABLE: frozenset[type] = frozenset({
     int, bool, str, type(None), Command, Sample, FaultCode, Reaction,
     # frozen dataclasses
     Prescription, DeviceLimits, SupervisionLimits, FaultRecord, StateChanged,
+    Marker, PulseReport, Protocol, Step,
 })
 """Shared between the original and the clone. NamedTuples (Command, Sample) hold only
 ints and bools here; the dataclasses are frozen."""
@@ -206,7 +208,7 @@ def _machine(m: Machine, _o: Any = None, _n: Any = None) -> Machine:
 RULES: dict[type, Copier] = {
     tuple: _tuple, list: _list, deque: _deque, dict: _dict, MethodType: _method,
     Controller: _object, Supervisor: _object, InvariantChecker: _object,
-    ImpedanceTrend: _object, SupplyMonitor: _object,
+    ImpedanceTrend: _object, SupplyMonitor: _object, Plan: _object,
     Persistence: _persistence, Debounce: _slots,
     controller_mod._Model: _model, Machine: _machine,
 }

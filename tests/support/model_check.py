@@ -147,7 +147,9 @@ def initial() -> World:
 
 # How World.key() sees each field. Values enter the key as they are; times relative to the
 # newest sample; objects through their own fields; configuration and the record of the
-# past (which never feeds back into a decision) stay out. Whatever is not listed is a value.
+# past (which never feeds back into a decision) stay out. Whatever is not listed is a value
+# (`_plan`, the research protocol's cursor, is None for the model's tap-water prescription;
+# a Plan would enter the key by identity: no two states would merge, never a wrong merge).
 _CTL_TIMES = ("_t_prev", "_zero_since", "_off_since", "_hold_clear_since", "_session_t0",
               "_phase_t0")
 _CTL_OBJECTS = ("_model", "_sup", "_contact_back")  # the state; the supervisor; a Debounce

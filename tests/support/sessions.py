@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from invariants import InvariantChecker
 from iontocore import (Command, Controller, DeviceLimits, Prescription, Sample,
                        SupervisionLimits, profiles)
-from iontocore.events import StateChanged
-from iontocore.faults import FaultRecord
+from iontocore.controller import Event
 from iontocore.hal.sim import Injection, SimConfig, SimulatedDevice, parse_injection
 from iontocore.shell.runner import Adjustment, Runner
 
@@ -33,7 +32,7 @@ class Recorder:
     device: DeviceLimits
     sup: SupervisionLimits | None
     rows: list[Row] = field(default_factory=list)
-    events: list[StateChanged | FaultRecord] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     checker: InvariantChecker | None = None
 
     def tick(self, ctl: Controller, sample: Sample | None, cmd: Command) -> None:
@@ -55,7 +54,7 @@ class _Sink:
     def tick(self, ctl: Controller, sample: Sample | None, cmd: Command) -> None:
         self.rec.tick(ctl, sample, cmd)
 
-    def events(self, ctl: Controller, events: list[StateChanged | FaultRecord]) -> None:
+    def events(self, ctl: Controller, events: list[Event]) -> None:
         self.rec.events.extend(events)
 
 
