@@ -10,6 +10,7 @@ SAFETY.md.
 """
 
 from .controller import COMPLETED, FAULTED, STOPPED, Controller, Outcome
+from .coordinator import ChannelLimits, Coordinator
 from .errors import InvalidSettings, Problem
 from .events import Reply, StateChanged
 from .faults import CATALOGUE, FaultCode, FaultRecord, Reaction
@@ -24,7 +25,7 @@ from . import profiles
 __version__ = "0.1.0"
 
 __all__ = [
-    "CATALOGUE", "Command", "Controller", "DeviceLimits", "FaultCode", "FaultRecord",
+    "CATALOGUE", "ChannelLimits", "Command", "Controller", "Coordinator", "DeviceLimits", "FaultCode", "FaultRecord",
     "InvalidSettings", "OFF", "Prescription", "Problem", "Reaction", "Reply", "Sample",
     "StateChanged", "SupervisionLimits", "profiles", "__version__",
     # the states (Controller.state) and outcomes (Controller.outcome), typed as Literals
