@@ -14,6 +14,18 @@ Optional, for backends that can detect faults the core's monitors cannot see:
                                Controller.report_fault (LINK-005). Backends without it (the
                                simulator) are simply not polled.
 
+    marker(marker: Marker)     a research protocol's step boundary (iontocore.events.Marker:
+                               label, kind, step and pulse indices, session_ms), for a marker
+                               output such as a digital line to a perfusion recorder
+                               (LINK-011). The runner calls it on the tick the controller
+                               emits the marker, right after applying that tick's command.
+                               Backends without it have no marker output: the runner does not
+                               call it (the no-op default, `no_marker`). A backend whose
+                               output depends on the device (serial: the MARKER capability)
+                               says so in an optional `marker_output` attribute (False: its
+                               marker() does nothing). An exception from it is logged and
+                               counted, never a fault: markers are not a safety control.
+
 read() and apply() may raise when the link itself fails (the serial backend raises
 LinkError); the runner then reports FaultCode.LINK_LOST with the exception's text and ends
 the session as a fault, and cut() must still not raise.
@@ -27,8 +39,9 @@ from __future__ import annotations
 
 import logging
 
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
+from iontocore.events import Marker
 from iontocore.interface import Command, Sample
 
 
@@ -43,7 +56,19 @@ class Hal(Protocol):
     def close(self) -> None: ...
 
 
-__all__ = ["Hal"]
+def no_marker(marker: Marker) -> None:
+    """The marker output of a backend that has none: does nothing."""
+
+
+def marker_output(hal: object) -> "Callable[[Marker], None]":
+    """The backend's `marker` method if it has a marker output (LINK-011), else `no_marker`."""
+    mark = getattr(hal, "marker", None)
+    if mark is None or not callable(mark) or getattr(hal, "marker_output", True) is False:
+        return no_marker
+    return mark  # type: ignore[no-any-return]
+
+
+__all__ = ["Hal", "marker_output", "no_marker"]
 
 # A library does not print: the maker's application routes these loggers (iontocore.hal.*)
 logging.getLogger(__name__).addHandler(logging.NullHandler())

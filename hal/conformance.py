@@ -26,6 +26,14 @@ or above `supply_min_mv` plus the core's default margin (or no session could sta
 backend that never reports is accepted as it is. Set `reports_supply` to True or False to
 require one or the other (a battery-powered device that forgets to report is caught).
 
+Markers (LINK-011): a backend with a marker output (`marker()`, see iontocore.hal) is given
+markers of every kind between ticks with the output on: the current must not change, and,
+when `received_markers` tells the kit what reached the recorder (its capture of the line,
+an emulator's record), exactly those markers must arrive, in order, with their step and
+pulse indices and kinds. A backend without one is accepted as it is; one whose
+`marker_output` is False (a serial device without the MARKER capability) must deliver
+nothing. Set `markers` to True or False to require one or the other.
+
 The device's own obligations (clamp, slew, dead time, field checks, ramp-down latch,
 wall-clock watchdog) are checked over its real port by `iontocore.hal.device_checks`.
 """
@@ -34,12 +42,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
+from iontocore.events import Marker
 from iontocore.interface import Command, Sample
 from iontocore.supervision import admit, tracking_error
 
-from . import Hal
+from . import Hal, marker_output, no_marker
+
+MARKER_KINDS = ("baseline", "pulse", "gap", "pulse", "interrupt", "pulse", "end")
+"""The kinds of the markers the kit sends, in order (every kind a protocol emits)."""
 
 
 @dataclass
@@ -68,6 +80,12 @@ class Spec:
     """The device's supply floor (its DeviceLimits.supply_min_mv; 0: not monitored)."""
     supply_max_mv: int = 60_000
     """The supply sensor's range (DeviceLimits.supply_max_mv)."""
+    markers: bool | None = None
+    """True: the backend must have a marker output; False: it must have none; None: either."""
+    received_markers: Callable[[Hal], Sequence[tuple[int, int, str]]] | None = None
+    """Every marker the backend's output delivered so far, as (step, pulse, kind), oldest
+    first (the recorder's capture, an emulator's record); None: not observable, only the
+    output is checked to be unaffected."""
     wait: Callable[[Hal, int], None] | None = None
     """How to let `ms` of device time pass without commands: default, wall-clock sleep;
     the in-process simulator passes time by reading."""
@@ -176,6 +194,42 @@ class Probe:
         self.hal.cut()
         self.spec.closer(self.hal)
 
+    def received(self) -> list[tuple[int, int, str]]:
+        got = self.spec.received_markers
+        return [] if got is None else [tuple(m) for m in got(self.hal)]  # type: ignore[misc]
+
+    def send_markers(self, kinds: Sequence[str], first_step: int = 1) -> None:
+        """One marker per tick, of each of `kinds` in turn, through the backend's `marker()`
+        (called also when its `marker_output` is False: then nothing may arrive); each
+        delivered one must arrive in order with its indices (LINK-011)."""
+        spec, hal = self.spec, self.hal
+        has = marker_output(hal) is not no_marker
+        mark = getattr(hal, "marker", None)
+        if spec.markers is not None and has != spec.markers:
+            raise Violation(f"the backend has {'a' if has else 'no'} marker output, but the "
+                            f"spec says markers = {spec.markers}")
+        if not callable(mark):
+            return
+        before = len(self.received())
+        sent: list[tuple[int, int, str]] = []
+        pulse = 0
+        for i, kind in enumerate(kinds):
+            step = first_step + i
+            pulse += kind == "pulse"
+            self.tick()
+            t = self.last_t or 0
+            mark(Marker(tick=0, t_ms=t, session_ms=1_000 * step, label=f"conformance {step}",
+                        kind=kind, step=step, pulse=pulse))
+            sent.append((step, pulse, kind))
+        for _ in range(2):  # let the last one reach the output (the next command's answer)
+            self.tick()
+        want = sent if has else []
+        if spec.received_markers is not None:
+            got = self.received()[before:]
+            if got != want:
+                raise Violation(f"markers sent {want}, received {got}" + (
+                    "" if has else " (the backend has no marker output: nothing may arrive)"))
+
 
 def plain_checks(spec: Spec) -> None:
     """The fixed checks: currents flow as commanded, stop on OFF and on cut, the watchdog."""
@@ -196,6 +250,8 @@ def plain_checks(spec: Spec) -> None:
         for sign in (1, -1):
             on = probe.settle(Command(sign * level, True))
             probe.expect_current(on, sign * level)
+        probe.send_markers(MARKER_KINDS)  # LINK-011: delivered in order, the output unaffected
+        probe.expect_current(probe.settle(Command(-level, True)), -level)
         probe.expect_off(probe.settle(Command(0, False)))
         probe.settle(Command(level, True))
         probe.hal.cut()
@@ -242,6 +298,17 @@ def state_machine(spec: Spec) -> Any:
                 self.probe.hal.cut()
             self.probe.command = Command(0, False)
             self.probe.expect_off(self.probe.settle(Command(0, False)))
+
+        @rule(kinds=st.lists(st.sampled_from(sorted(set(MARKER_KINDS))), min_size=1, max_size=3),
+              first=st.integers(1, 1_000))
+        def markers(self, kinds: list[str], first: int) -> None:
+            want = self.probe.command
+            self.probe.send_markers(kinds, first)
+            if want.enabled:
+                self.probe.expect_current(self.probe.settle(want), want.setpoint_ua
+                                          * want.duty_permille // 1000)
+            else:
+                self.probe.expect_off(self.probe.settle(want))
 
         @rule(n=st.integers(1, 20))
         def ticks(self, n: int) -> None:

@@ -17,7 +17,9 @@ clamped to the maximum; polarity changed only after the dead time at zero; RAMP_
 the slew, answered by FAULT(RAMPED_DOWN) with its seq, latched until an OFF command;
 RESET result codes; the watchdog on wall time (HEARTBEATs do not re-arm it), answered by
 FAULT(WATCHDOG) with seq 0 and latched until an OFF command; supply reporting as advertised
-(SUPPLY_INFO and SAMPLE_SUPPLY frames, LINK-010). Sleeps happen only where a
+(SUPPLY_INFO and SAMPLE_SUPPLY frames, LINK-010); a device advertising a marker output answers
+every MARKER with a MARKER_ACK (same seq) before the answer to the next COMMAND, the
+output unaffected, and MARKERs do not re-arm its watchdog (LINK-011). Sleeps happen only where a
 wall-clock obligation (the watchdog) or a real-time device's own tick makes them
 unavoidable.
 """
@@ -264,9 +266,16 @@ def check_watchdog(wire: Wire) -> None:
     wire.hold(0, 0, 2)
     _on(wire, ua)
     end = time.monotonic() + (3 * wd + spec.watchdog_grace_ms) / 1000
+    markers = bool(wire.ident.capabilities & p.CAP_MARKER)
+    n = 0
     while time.monotonic() < end:             # wall time must pass: bounded sleeps
-        seq = wire.send(p.MsgType.HEARTBEAT)
-        wire.wait(p.MsgType.HEARTBEAT_ACK, seq, "HEARTBEAT")
+        n += 1
+        if markers and n % 2:                 # LINK-011: a MARKER does not re-arm it either
+            seq = wire.send(p.MsgType.MARKER, n, n, 0, p.MARKER_KINDS["gap"])
+            wire.wait(p.MsgType.MARKER_ACK, seq, "MARKER")
+        else:
+            seq = wire.send(p.MsgType.HEARTBEAT)
+            wire.wait(p.MsgType.HEARTBEAT_ACK, seq, "HEARTBEAT")
         time.sleep(wd / 4000)
     wire.fault(p.DeviceFault.WATCHDOG, p.SEQ_UNSOLICITED, f"{3 * wd} ms without a COMMAND")
     for _t, current, status in wire.hold(ua, 1, spec.settle_ticks):
@@ -307,8 +316,30 @@ def check_supply(wire: Wire) -> None:
                             f"mV (its SUPPLY_INFO) or {p.SUPPLY_NONE:#x} (no reading)")
 
 
+def check_markers(wire: Wire) -> None:
+    """LINK-011: a device advertising MARKER answers each MARKER, of every kind, with one
+    MARKER_ACK carrying its seq before the SAMPLE answering the next COMMAND, and the output
+    carries on as commanded; a device without it is accepted as it is (a host never sends
+    it one)."""
+    if not wire.ident.capabilities & p.CAP_MARKER:
+        return
+    spec, ua = wire.spec, wire.spec.test_ua
+    wire.hold(0, 0, 2)
+    _on(wire, ua)
+    for i, (kind, code) in enumerate(p.MARKER_KINDS.items(), start=1):
+        wire.skipped.clear()
+        seq = wire.send(p.MsgType.MARKER, 1_000 * i, i, i // 2, code)
+        _t, current, _status = wire.command(ua, 1)
+        got = [(f.type.name, f.seq) for f in wire.skipped]
+        if got.count(("MARKER_ACK", seq)) != 1:
+            raise Violation(f"MARKER seq {seq} ({kind}) not answered by exactly one MARKER_ACK "
+                            f"with its seq before the SAMPLE answering the next COMMAND; got {got}")
+        _near(spec, current, ua, f"after MARKER seq {seq} (a marker must not change the output)")
+    wire.hold(0, 0, 2)
+
+
 CHECKS = (check_rejects, check_duplicate, check_slew_and_clamp, check_dead_time,
-          check_ramp_down, check_reset, check_watchdog, check_supply)
+          check_ramp_down, check_reset, check_watchdog, check_supply, check_markers)
 
 
 def device_checks(spec: DeviceSpec) -> None:

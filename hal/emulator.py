@@ -14,6 +14,12 @@ specs/protocol.md, with the device-side obligations a maker's firmware must meet
   lockstep: per COMMAND, which keeps being answered), then FAULT(RAMPED_DOWN) with the
   RAMP_DOWN's seq; latched until an OFF command.
 - The device clock starts at `t0_ms` (u32, wraps modulo 2**32 as the protocol says).
+- Markers (LINK-011, `markers=True`): advertises the MARKER capability, answers each
+  MARKER with MARKER_ACK (same seq) and records it in `markers` (with the device clock and
+  the number of COMMANDs applied before it: in lockstep, its tick) and passes it to
+  `on_marker`, e.g. to drive a simulated recorder line. Without the capability it does not
+  know the message (no answer), but still records it (`acked` False), so a test catches a
+  host that sends one.
 - Link faults for tests: drop, corrupt, delay, garbage and duplicate frames, starting at a
   simulated time and lasting a wall-clock time (in lockstep a dropped link stops the clock).
 """
@@ -26,6 +32,7 @@ import select
 import threading
 import time
 import tty
+from typing import Callable, NamedTuple
 
 from iontocore.interface import Command
 
@@ -34,7 +41,20 @@ from .device_rules import APPLIED, DUPLICATE, RAMPED, DeviceRules
 from .link_faults import LINK_FAULTS, LinkFault, parse_link_fault
 from .sim import SUPPLY_FLOOR_MV, SUPPLY_MAX_MV, SimulatedDevice
 
-__all__ = ["Emulator", "LINK_FAULTS", "LinkFault", "parse_link_fault"]
+__all__ = ["Emulator", "LINK_FAULTS", "LinkFault", "ReceivedMarker", "parse_link_fault"]
+
+
+class ReceivedMarker(NamedTuple):
+    """A MARKER frame as the emulator received it (LINK-011)."""
+
+    seq: int
+    t_ms: int          # the simulator's clock when it arrived
+    commands: int      # COMMANDs applied before it (in lockstep: the device's tick count)
+    session_ms: int
+    step: int
+    pulse: int
+    kind: str          # the kind's name, or 'unknown N' for a code outside MARKER_KINDS
+    acked: bool        # answered with MARKER_ACK (the device advertises MARKER)
 
 
 class Emulator:
@@ -43,7 +63,8 @@ class Emulator:
     def __init__(self, sim: SimulatedDevice, *, lockstep: bool = True, watchdog_ms: int = 100,
                  identity: p.Identity | None = None, link_faults: list[LinkFault] | None = None,
                  seed: int = 0, t0_ms: int = 0, watchdog_grace_ms: int = 0,
-                 delay_ms: int = 50) -> None:
+                 delay_ms: int = 50, markers: bool = False,
+                 on_marker: Callable[[ReceivedMarker], None] | None = None) -> None:
         self.sim = sim
         self.delay_ms = delay_ms  # how late a 'delay' link fault makes each reply
         self.lockstep = lockstep
@@ -51,7 +72,8 @@ class Emulator:
             max_current_ua=30_000, trip_ua=35_000, compliance_mv=int(sim.cfg.compliance_mv),
             max_slew_ua_per_s=2_000, watchdog_ms=watchdog_ms, tick_ms=sim.cfg.tick_ms,
             capabilities=p.CAP_REVERSAL | p.CAP_PULSED | p.CAP_RELAY | (p.CAP_LOCKSTEP if lockstep else 0)
-            | (p.CAP_SUPPLY if sim.supply_mv is not None else 0),
+            | (p.CAP_SUPPLY if sim.supply_mv is not None else 0)
+            | (p.CAP_MARKER if markers else 0),
             name="iontocore-emu", dead_time_ms=500)
         self.watchdog_ms = self.identity.watchdog_ms
         # Test affordance: extra wall time before the watchdog acts, for tests whose point is
@@ -61,6 +83,9 @@ class Emulator:
         self._watchdog_limit_ms = self.watchdog_ms + watchdog_grace_ms  # when it acts
         self._relay_feedback = bool(self.identity.capabilities & p.CAP_RELAY)
         self._supply = bool(self.identity.capabilities & p.CAP_SUPPLY)
+        self._marker = bool(self.identity.capabilities & p.CAP_MARKER)
+        self.markers: list[ReceivedMarker] = []
+        self.on_marker = on_marker
         self.rules = DeviceRules(self.identity)
         self.t0_ms = t0_ms
         self.link_faults = link_faults or []
@@ -194,6 +219,15 @@ class Emulator:
             if self._supply:  # a device without the capability does not know the message
                 self._send(p.encode(p.MsgType.SUPPLY_INFO, frame.seq, SUPPLY_FLOOR_MV,
                                     SUPPLY_MAX_MV))
+        elif t is p.MsgType.MARKER:  # LINK-011: output it, acknowledge it (never re-arms the watchdog)
+            session_ms, step, pulse, code = (int(x) for x in frame.fields)
+            got = ReceivedMarker(frame.seq, self.sim.t_ms, self.commands, session_ms, step, pulse,
+                                 p.MARKER_KIND_NAMES.get(code, f"unknown {code}"), self._marker)
+            self.markers.append(got)
+            if self._marker:  # a device without the capability does not know the message
+                self._send(p.encode(p.MsgType.MARKER_ACK, frame.seq))
+                if self.on_marker is not None:
+                    self.on_marker(got)
         elif t is p.MsgType.HEARTBEAT:
             self._send(p.encode(p.MsgType.HEARTBEAT_ACK, frame.seq))
         elif t is p.MsgType.RESET:

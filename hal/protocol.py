@@ -45,6 +45,8 @@ class MsgType(IntEnum):
     SUPPLY_QUERY = 0x06   # host -> device: its supply floor and sensor range (CAP_SUPPLY)
     SUPPLY_INFO = 0x86    # device -> host: the answer (same seq)
     SAMPLE_SUPPLY = 0x88  # device -> host: SAMPLE plus the supply voltage (CAP_SUPPLY devices)
+    MARKER = 0x07         # host -> device: a research protocol's step boundary (CAP_MARKER)
+    MARKER_ACK = 0x87     # device -> host: the MARKER was output (same seq)
 
 
 class DeviceFault(IntEnum):
@@ -64,10 +66,14 @@ def fault_name(code: int) -> str:
         return f"unknown device fault {code}"
 
 
-CAP_REVERSAL, CAP_PULSED, CAP_RELAY, CAP_LOCKSTEP, CAP_SUPPLY = 1, 2, 4, 8, 16
-CAP_ALL = 0x1F
+CAP_REVERSAL, CAP_PULSED, CAP_RELAY, CAP_LOCKSTEP, CAP_SUPPLY, CAP_MARKER = 1, 2, 4, 8, 16, 32
+CAP_ALL = 0x3F
 SUPPLY_NONE = 0xFFFFFFFF
 """SAMPLE_SUPPLY's supply_mv when the device has no reading for this sample."""
+MARKER_KINDS: dict[str, int] = {"baseline": 1, "pulse": 2, "gap": 3, "interrupt": 4, "end": 5}
+"""MARKER's kind codes: the kind of step that begins (baseline, pulse, gap), a pulse
+interrupted, the protocol's end (core/events.py Marker.kind). Any other code is data."""
+MARKER_KIND_NAMES: dict[int, str] = {v: k for k, v in MARKER_KINDS.items()}
 SAMPLE_TYPES = frozenset({MsgType.SAMPLE, MsgType.SAMPLE_SUPPLY})
 """The frames that answer a COMMAND: SAMPLE, and SAMPLE_SUPPLY from CAP_SUPPLY devices."""
 STATUS_ON = 0x01          # the output is actually enabled (source on, relay closed)
@@ -96,6 +102,8 @@ PAYLOADS: dict[MsgType, struct.Struct] = {
     MsgType.SUPPLY_QUERY: struct.Struct("<"),
     MsgType.SUPPLY_INFO: struct.Struct("<II"),
     MsgType.SAMPLE_SUPPLY: struct.Struct("<IiibBI"),
+    MsgType.MARKER: struct.Struct("<IHHB"),
+    MsgType.MARKER_ACK: struct.Struct("<"),
 }
 HEADER = struct.Struct("<BBH")
 CRC = struct.Struct("<H")
@@ -149,6 +157,20 @@ def sample_supply(seq: int, t_ms: int, current_ua: int, voltage_mv: int, relay: 
     return encode(MsgType.SAMPLE_SUPPLY, seq, t_ms & 0xFFFFFFFF, current_ua, voltage_mv,
                   RELAY_NONE if relay is None else relay, status,
                   SUPPLY_NONE if supply_mv is None else supply_mv)
+
+
+def marker(seq: int, session_ms: int, step: int, pulse: int, kind: str) -> bytes:
+    """A MARKER frame: time from the session's first tick (u32 ms), step and pulse indices
+    (u16, from 1; 0: none yet) and the kind's code (MARKER_KINDS). Raises ValueError naming
+    the field, its value and the allowed range otherwise (never truncates)."""
+    for name, value, hi in (("session_ms", session_ms, 0xFFFFFFFF), ("step", step, 0xFFFF),
+                            ("pulse", pulse, 0xFFFF)):
+        if type(value) is not int or not 0 <= value <= hi:
+            raise ValueError(f"marker {name} = {value!r}: allowed an integer 0..{hi}")
+    code = MARKER_KINDS.get(kind)
+    if code is None:
+        raise ValueError(f"marker kind = {kind!r}: allowed one of {sorted(MARKER_KINDS)}")
+    return encode(MsgType.MARKER, seq, session_ms, step, pulse, code)
 
 
 def encode_name(name: str) -> bytes:

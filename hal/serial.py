@@ -20,6 +20,13 @@ flows...) or the link lost is kept for `fault()`, which the runner polls each ti
 optional HAL method, see iontocore.hal). `read()` and `apply()` raise LinkError when the
 port itself fails; `cut()` and `close()` never raise. The device clock (u32 ms) is
 unwrapped here: `Sample.t_ms` is monotonic across the device's 49.7-day wrap.
+
+Markers (LINK-011): `marker()` sends a MARKER frame to a device advertising the MARKER
+capability and nothing to one that does not (`marker_output` says which). It does not
+wait: the device answers MARKER_ACK (same seq) before it answers the next COMMAND, and a
+MARKER still unacknowledged when that SAMPLE arrives is counted (`markers_unacked` in the
+link statistics, a WARNING in the log). A missing acknowledgement is not a session fault:
+markers are not a safety control; `device_checks` fails such a device.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from typing import Any, Callable
 
 import serial  # pyserial: only this backend depends on it
 
+from iontocore.events import Marker
 from iontocore.faults import FaultCode
 from iontocore.interface import Command, Sample
 from iontocore.limits import DeviceLimits
@@ -66,11 +74,14 @@ class LinkStats:
     dropped: int = 0        # SAMPLEs received before the COMMAND they could answer went out
     limited: int = 0        # SAMPLEs saying the device limited the command (its second layer)
     faults: list[tuple[int, int]] = field(default_factory=list)  # (FAULT code, t_ms) as sent
+    markers: int = 0        # MARKER frames sent (LINK-011)
+    markers_unacked: int = 0  # MARKERs with no MARKER_ACK before the next COMMAND's SAMPLE
 
     def as_dict(self, decoder: p.Decoder) -> dict[str, Any]:
         return {"sent": self.sent, "samples": self.samples, "timeouts": self.timeouts,
                 "stale": self.stale, "dropped": self.dropped, "limited": self.limited,
                 "corrupt": decoder.corrupt, "oversize": decoder.oversize,
+                "markers": self.markers, "markers_unacked": self.markers_unacked,
                 "device_faults": [(p.fault_name(c), t) for c, t in self.faults]}
 
 
@@ -100,6 +111,8 @@ class SerialDevice:
         self.judge = SampleJudge(p.Identity(0, 0, 0, 0, 0, 0, 0, ""), off_current_ua)
         self._relay_ok: tuple[int, ...] = (p.RELAY_NONE,)
         self.supply: tuple[int, int] | None = None  # SUPPLY_INFO of a CAP_SUPPLY device
+        self.marker_output = False    # the device advertises MARKER (LINK-011)
+        self._unacked: deque[int] = deque()  # seqs of MARKERs awaiting their MARKER_ACK
         self._port: serial.Serial | None = None
         try:
             self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=POLL_S,
@@ -120,6 +133,7 @@ class SerialDevice:
             self.judge = SampleJudge(self.identity, off_current_ua)
             if self.identity.capabilities & p.CAP_SUPPLY:
                 self.supply = self._supply_info()
+            self.marker_output = bool(self.identity.capabilities & p.CAP_MARKER)
             self._relay_ok = ((-1, 0, 1) if self.identity.capabilities & p.CAP_RELAY
                               else (p.RELAY_NONE,))
             self._due = clock() + sample_deadline_ms / 1000
@@ -148,6 +162,8 @@ class SerialDevice:
             return None
         self._awaiting = None
         self.stats.samples += 1
+        if self._unacked:
+            self._expire_markers(seq)
         if self.wall_deadline:
             self._due = self._clock() + self.sample_deadline_ms / 1000
         supply_mv: int | None = None
@@ -188,6 +204,20 @@ class SerialDevice:
                              command.duty_permille))
         self._awaiting = self._seq
         self._enabled = bool(command.enabled)
+
+    def marker(self, marker: Marker) -> None:
+        """LINK-011: a MARKER frame (session_ms, step, pulse, kind) to a device advertising
+        the MARKER capability; nothing to one without it. Sent after the tick's COMMAND,
+        without waiting for the MARKER_ACK (checked when the next COMMAND is answered).
+        Raises ValueError for a marker the frame cannot carry, LinkError when the line fails."""
+        if not self.marker_output:
+            return
+        seq = p.next_seq(self._seq)
+        frame = p.marker(seq, marker.session_ms, marker.step, marker.pulse, marker.kind)
+        self._seq = seq
+        self._send(frame)
+        self._unacked.append(seq)
+        self.stats.markers += 1
 
     def cut(self) -> None:
         """Output off now: an OFF command, best effort; never raises."""
@@ -290,8 +320,25 @@ class SerialDevice:
         except (serial.SerialException, OSError) as exc:
             raise LinkError(f"write failed: {exc}") from None
 
+    def _expire_markers(self, answered: int) -> None:
+        """The SAMPLE answering COMMAND `answered` came: every MARKER sent before that
+        COMMAND should have been acknowledged by now (the device answers in order)."""
+        unacked = self._unacked
+        while unacked and p.seq_after(answered, unacked[0]):
+            seq = unacked.popleft()
+            self.stats.markers_unacked += 1
+            log.warning("no MARKER_ACK for MARKER seq %d before the SAMPLE answering COMMAND "
+                        "seq %d (LINK-011): the marker output may have missed it", seq, answered)
+
     def _note(self, frame: p.Frame) -> None:
-        """A frame nobody waits for: FAULT reports are judged, SAMPLEs counted as stale."""
+        """A frame nobody waits for: FAULT reports are judged, SAMPLEs counted as stale,
+        MARKER_ACKs matched to their MARKER."""
+        if frame.type is p.MsgType.MARKER_ACK:
+            if frame.seq in self._unacked:
+                self._unacked.remove(frame.seq)
+            else:
+                log.debug("MARKER_ACK seq %d answers no MARKER awaiting one", frame.seq)
+            return
         if frame.type is p.MsgType.FAULT:
             code, t_ms = int(frame.fields[0]), int(frame.fields[1])
             self.stats.faults.append((code, t_ms))

@@ -13,6 +13,8 @@ Physics (floats: this is the plant model, not the safety path):
 - supply (optional, `SimConfig.supply_mv`): a battery of that voltage, reported in
   `Sample.supply_mv`; without it the simulator reports none, like a mains-powered device.
   Below SUPPLY_FLOOR_MV the output stage has no headroom left and delivers nothing.
+- marker output (LINK-011): `marker()` records each research protocol marker with the
+  simulator's time in `markers`, for tests to check against the controller's.
 
 Device-side obligations it models (HAL-002): a watchdog that turns the output off when
 no command arrives within `watchdog_ms` and stays off until an OFF command is received,
@@ -32,6 +34,7 @@ from statistics import NormalDist
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from iontocore.events import Marker
 from iontocore.interface import Command, Sample
 from iontocore.limits import DeviceLimits
 
@@ -188,6 +191,9 @@ class SimulatedDevice:
         if self.supply_mv is None and needs_battery(cfg.injections):
             self.supply_mv = float(SIM_BATTERY_MV)
         self._supply_garbage = 0
+        self.markers: list[tuple[int, Marker]] = []
+        """Every marker the runner passed (LINK-011), with the simulator's time then (the
+        time of the last sample read, i.e. of the tick whose command was just applied)."""
 
     def _exp(self, dt: int, r_ohm: float) -> float:
         """exp(-dt / (R C)), cached: the same few (dt, R) pairs recur every tick."""
@@ -268,6 +274,10 @@ class SimulatedDevice:
         self._last_apply_ms = self.t_ms
         if not command.enabled:
             self.watchdog_tripped = False  # an OFF command re-arms the watchdog
+
+    def marker(self, marker: Marker) -> None:
+        """The marker output (LINK-011): recorded with the simulator's time."""
+        self.markers.append((self.t_ms, marker))
 
     def cut(self) -> None:
         self._command = Command(0, False)

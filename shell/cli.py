@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--sim-battery", action="store_true",
                      help="a battery-powered device: advertises SUPPLY and reports its supply "
                           "(implied by the supply injections)")
+    emu.add_argument("--markers", action="store_true",
+                     help="a device with a marker output (a recorder line): advertises MARKER, "
+                          "acknowledges each MARKER and prints it to stderr (LINK-011)")
     emu.add_argument("--link-fault", action="append", default=[], metavar="KIND@SECONDS[:DURATION_S]",
                      help="a link fault (below); repeatable")
 
@@ -594,7 +597,7 @@ def cmd_record_show(args: argparse.Namespace) -> int:
 
 def cmd_emulate(args: argparse.Namespace) -> int:
     _require_serial_extra("ionto emulate")
-    from iontocore.hal.emulator import Emulator
+    from iontocore.hal.emulator import Emulator, ReceivedMarker
 
     try:
         injections = [parse_injection(t) for t in args.inject]
@@ -606,8 +609,13 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     sim = SimulatedDevice(SimConfig(tick_ms=args.tick_ms, seed=args.seed, body_ohm=args.sim_ohms,
                                     watchdog_ms=args.watchdog_ms, injections=injections,
                                     supply_mv=SIM_BATTERY_MV if args.sim_battery else None))
+    def show(m: ReceivedMarker) -> None:  # the simulated recorder line
+        print(f"MARKER {m.kind} step {m.step} pulse {m.pulse} at session {m.session_ms} ms "
+              f"(device t {m.t_ms} ms)", file=sys.stderr, flush=True)
+
     emulator = Emulator(sim, lockstep=args.lockstep, watchdog_ms=args.watchdog_ms,
-                        link_faults=link_faults, seed=args.seed)
+                        link_faults=link_faults, seed=args.seed, markers=args.markers,
+                        on_marker=show if args.markers else None)
     port = emulator.port
     if args.link:
         try:
@@ -633,7 +641,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         if args.link and os.path.islink(args.link):
             os.unlink(args.link)
     print(f"served {emulator.commands} commands; device faults: "
-          f"{[int(f) for f in emulator.faults_reported]}", file=sys.stderr)
+          f"{[int(f) for f in emulator.faults_reported]}"
+          + (f"; markers: {len(emulator.markers)}" if args.markers else ""), file=sys.stderr)
     return EXIT_OK
 
 

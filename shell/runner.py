@@ -10,6 +10,12 @@ Link faults (LINK-005): an exception from `hal.read()` or `hal.apply()` (the lin
 reported as FaultCode.LINK_LOST with its text, and a fault the HAL reports through its
 optional `fault()` (polled after every read) with its own code and reason: either ends the
 session as a fault, output commanded off, never a traceback.
+
+Markers (LINK-011): each marker a research protocol emits is passed to the HAL's optional
+marker output (`hal.marker`, see iontocore.hal) on the tick the controller emits it, right
+after that tick's command is applied (a marker emitted by a stop request, on the tick the
+request is carried out). Markers are not a safety control: a failing marker output is
+logged and listed in `RunResult.marker_errors` (and the summary), and the session goes on.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Callable, NotRequired, Protocol, TypedDict
 from iontocore.controller import FAULTED, Controller, Event
 from iontocore.dose import uams_to_ma_min
 from iontocore.faults import FaultCode
-from iontocore.hal import Hal
+from iontocore.hal import Hal, marker_output, no_marker
 from iontocore.interface import Command, Sample
 from iontocore.machine import FAULT, IDLE
 
@@ -56,6 +62,8 @@ class RunResult:
     wall_s: float
     interrupted: bool
     adjustments: list[dict[str, object]] = field(default_factory=list)
+    marker_errors: list[str] = field(default_factory=list)
+    """Markers the HAL's marker output failed to take (LINK-011), with the error."""
 
 
 class FaultSummary(TypedDict):
@@ -105,6 +113,7 @@ class Summary(TypedDict):
     wall_s: NotRequired[float]
     interrupted: NotRequired[bool]
     adjustments: NotRequired[list[dict[str, object]]]
+    marker_errors: NotRequired[list[str]]
     link: NotRequired[dict[str, object]]
 
 
@@ -137,6 +146,20 @@ class Runner:
         self._stop_sent = False
         self._estop_requested = False
         self._estop_sent = False
+        self._mark = marker_output(hal)
+        self._marked = 0                 # markers passed to the HAL's marker output so far
+        self._marker_errors: list[str] = []
+
+    def _markers(self) -> None:
+        """Pass the markers emitted since the last call to the HAL's marker output."""
+        markers = self.controller.markers
+        for m in markers[self._marked:]:
+            try:
+                self._mark(m)
+            except Exception as exc:  # noqa: BLE001 - not a safety control: note it, go on
+                log.warning("marker output failed for %r: %s", m.label, exc)
+                self._marker_errors.append(f"tick {m.tick} {m.label!r}: {exc}")
+        self._marked = len(markers)
 
     def request_stop(self) -> None:
         """Ask for a controlled ramp-down at the next tick (signal-handler safe)."""
@@ -162,6 +185,7 @@ class Runner:
         check_at = 0  # the rarer checks run every tick when needed, else every 16 ticks
         watch_left = (ctl.supervision.leak_settle_ms + 100) // ctl.tick_ms
         realtime = self.realtime
+        marking = self._mark is not no_marker
         try:
             reply = ctl.start()
             if not reply:
@@ -193,6 +217,8 @@ class Runner:
                     log.warning("device link lost on write: %s", exc)
                     ctl.report_fault(FaultCode.LINK_LOST, f"device link lost on write: {exc}")
                     command = ctl.command
+                if marking and ctl.events:  # LINK-011: this tick's markers, after its command
+                    self._markers()
                 ticks += 1
                 if sinks:
                     for sink in sinks:
@@ -233,9 +259,13 @@ class Runner:
                 if self._stop_requested and not self._stop_sent:
                     self._stop_sent = True
                     ctl.stop()
+                    if marking:
+                        self._markers()
                 if ticks >= guard_ticks and not self._stop_sent:
                     self._stop_sent = True
                     ctl.stop()
+                    if marking:
+                        self._markers()
                 if progress is not None and ticks % every == 0:
                     progress(ctl, sample)
                 if realtime:
@@ -260,7 +290,8 @@ class Runner:
                              "reason": f"the session ended after {ctl.treatment_ms} ms of "
                                        "treatment, before this adjustment was due"})
         return RunResult(ticks, self.clock() - started,
-                         self._stop_requested or self._estop_requested, done_adj)
+                         self._stop_requested or self._estop_requested, done_adj,
+                         list(self._marker_errors))
 
 
 def summary(ctl: Controller, profile: str, result: RunResult | None = None) -> Summary:
@@ -317,4 +348,6 @@ def summary(ctl: Controller, profile: str, result: RunResult | None = None) -> S
         out["interrupted"] = result.interrupted
         if result.adjustments:
             out["adjustments"] = result.adjustments
+        if result.marker_errors:
+            out["marker_errors"] = result.marker_errors
     return out

@@ -48,6 +48,8 @@ ENCODERS = {
     "SUPPLY_INFO, seq 12": lambda: p.encode(p.MsgType.SUPPLY_INFO, 12, 6000, 9000),
     "SAMPLE_SUPPLY, seq 13": lambda: p.sample_supply(13, 30050, 15000, 30000, 1, p.STATUS_ON, 7400),
     "SAMPLE_SUPPLY, seq 14": lambda: p.sample_supply(14, 30060, 15000, 30000, 1, p.STATUS_ON, None),
+    "MARKER, seq 15": lambda: p.marker(15, 120_000, 2, 1, "pulse"),
+    "MARKER_ACK, seq 15": lambda: p.encode(p.MsgType.MARKER_ACK, 15),
 }
 WIRE = {d.split(":")[0]: w for d, w in spec_examples()}
 
