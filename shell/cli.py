@@ -139,6 +139,32 @@ def build_parser() -> argparse.ArgumentParser:
                           "session is kept in the device's history (specs/signed_prescription.md)")
 
     home_cli.add_parsers(sub)
+    chs = sub.add_parser("channels", help="run one session on several simulated channels at once",
+                         description="One session on several channels of one simulated device "
+                                     "(one --profile per channel, in channel order), on one "
+                                     "tick, under the device-wide rules (CH-001 to CH-003).")
+    chs.add_argument("--profile", action="append", required=True, metavar="NAME|FILE.toml",
+                     help="the profile of the next channel (repeat: channel 1, 2, ...)")
+    chs.add_argument("--total-max-ua", type=int, default=None,
+                     help="the most current the channels may deliver together (default: the "
+                          "device's max_current_ua, one shared current source)")
+    chs.add_argument("--total-trip-ua", type=int, default=None,
+                     help="measured total that cuts every channel (default: the device's trip_ua)")
+    chs.add_argument("--fast", action="store_true", help="accepted for symmetry with run: the "
+                                                         "simulated channels always run unpaced")
+    chs.add_argument("--tick-ms", type=int, default=10, help="control tick in ms (default 10)")
+    chs.add_argument("--seed", type=int, default=0,
+                     help="simulator noise seed of channel 1 (channel k: seed + k - 1)")
+    chs.add_argument("--sim-ohms", type=_positive_finite, default=2000.0,
+                     help="simulated body resistance of every channel in ohm (default 2000)")
+    chs.add_argument("--inject", action="append", default=[], metavar="CH:KIND@SECONDS[:DURATION_S]",
+                     help="simulate a fault on channel CH (from 1), e.g. 1:contact-loss@30:5")
+    chs.add_argument("--trace", metavar="FILE.csv",
+                     help="one trace per channel: FILE.ch1.csv, FILE.ch2.csv, ...")
+    chs.add_argument("--markers", metavar="FILE.csv",
+                     help="one marker CSV per channel: FILE.ch1.csv, ...")
+    chs.add_argument("--json", action="store_true",
+                     help="print the summaries (per channel and for the device) as one JSON object")
     sub.add_parser("profiles", help="list the built-in profiles")
     show = sub.add_parser("profile", help="show a built-in profile as TOML")
     show_sub = show.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
@@ -200,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
     try:
-        handler = {"run": cmd_run, "profiles": cmd_profiles, "profile": cmd_profile_show,
+        handler = {"run": cmd_run, "channels": cmd_channels, "profiles": cmd_profiles, "profile": cmd_profile_show,
                    "validate": cmd_validate, "diagram": cmd_diagram,
                    "record": cmd_record_show, "plot": cmd_plot,
                    "limits": cmd_limits, "emulate": cmd_emulate,
@@ -333,6 +359,52 @@ def _make_hal(args: argparse.Namespace, device: DeviceLimits, tick_ms: int) -> H
                                      compliance_mv=device.compliance_mv,
                                      hw_trip_ua=device.trip_ua, injections=injections,
                                      supply_mv=SIM_BATTERY_MV if battery else None))
+
+
+def cmd_channels(args: argparse.Namespace) -> int:
+    from iontocore import ChannelLimits
+
+    from .channels import run_channels
+
+    SupervisionLimits().check_tick(args.tick_ms)
+    device = DeviceLimits()
+    injections: list[tuple[int, str]] = []
+    for text in args.inject:
+        ch, sep, rest = text.partition(":")
+        if not sep or not ch.isdigit() or not 1 <= int(ch) <= len(args.profile):
+            raise BadInput(f"--inject {text}: CH:KIND@SECONDS[:DURATION_S] with CH from 1 to "
+                           f"{len(args.profile)} (the channels given)")
+        if rest.partition("@")[0] in SUPPLY_KINDS:
+            device = battery_device(DeviceLimits())
+        injections.append((int(ch), rest))
+    for _, rest in injections:
+        try:
+            parse_injection(rest)
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
+    rxs = [(ref, _load_profile(ref, device)) for ref in args.profile]
+    limits = ChannelLimits(
+        total_max_ua=device.max_current_ua if args.total_max_ua is None else args.total_max_ua,
+        total_trip_ua=device.trip_ua if args.total_trip_ua is None else args.total_trip_ua)
+    try:
+        out = run_channels(rxs, device, limits, tick_ms=args.tick_ms, seed=args.seed,
+                           ohm=args.sim_ohms, inject=injections, trace=args.trace,
+                           markers=args.markers)
+    except OSError as exc:
+        raise BadInput(f"{exc.filename}: {exc.strerror}") from None
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for ch in out["channels"]:
+            print(f"channel {ch['channel']} ({ch['profile']}): {ch['outcome']}, "
+                  f"{ch['end_reason']}; delivered {ch['delivered_uams'] / 1e6:.3f} mC in "
+                  f"{ch['treatment_ms'] / 1000:.1f} s of treatment, {ch['pauses']} pause(s)")
+        dev = out["device"]
+        print(f"device: {dev['channels']} channels, peak total {dev['total_peak_ua']} uA "
+              f"(limit {dev['total_max_ua']} uA, trip {dev['total_trip_ua']} uA), "
+              f"{len(dev['faults'])} fault(s)")
+    outcomes = out["device"]["outcomes"]
+    return 1 if "fault" in outcomes else 3 if "stopped" in outcomes else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -282,3 +282,47 @@ def test_one_channel_is_the_single_channel_controller() -> None:
         s1.apply(c1), s2.apply(c2)
         c1, (c2,) = bare.step(s1.read()), coord.step([s2.read()])
         assert c1 == c2
+
+
+# ---- the CLI: `ionto channels` ------------------------------------------------------------
+
+@pytest.mark.req("CH-001", "CH-002")
+def test_the_cli_runs_ach_and_snp_on_two_channels(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from iontocore.shell import cli
+
+    trace, markers = tmp_path / "t.csv", tmp_path / "m.csv"
+    code = cli.main(["channels", "--profile", "acetylcholine-protocol", "--profile",
+                     "nitroprusside-protocol", "--fast", "--json", "--trace", str(trace),
+                     "--markers", str(markers), "--inject", "1:contact-loss@125:3"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 3, out                      # channel 1 stopped: exit status 3
+    ch1, ch2 = out["channels"]
+    assert (ch1["channel"], ch2["channel"]) == (1, 2)
+    # the contact loss in pulse 1 ended channel 1's protocol (on_interrupt = end), only
+    assert ch1["outcome"] == "stopped" and "interrupted by contact loss" in ch1["end_reason"]
+    assert ch2["outcome"] == "completed" and "5 of 5 pulses" in ch2["end_reason"]
+    assert out["device"]["outcomes"] == [ch1["outcome"], ch2["outcome"]]
+    import csv
+
+    commands = []
+    for k in (1, 2):
+        rows = list(csv.DictReader((tmp_path / f"t.ch{k}.csv").open()))
+        assert len(rows) > 1000
+        commands.append([int(r["command_ua"]) for r in rows])
+        assert "pulse 1" in (tmp_path / f"m.ch{k}.csv").read_text()
+    assert max(commands[0]) > 0 and min(commands[0]) >= 0     # anodal acetylcholine
+    assert min(commands[1]) < 0 and max(commands[1]) <= 0     # cathodal nitroprusside
+
+
+@pytest.mark.req("CH-001")
+def test_the_cli_refuses_channels_beyond_the_device_total(capsys) -> None:  # type: ignore[no-untyped-def]
+    from iontocore.shell import cli
+
+    code = cli.main(["channels", "--profile", "hyperhidrosis-palms", "--profile",
+                     "hyperhidrosis-soles"])
+    err = capsys.readouterr().err
+    assert code == 2 and "effective limits (sum) = 45000" in err and "total_max_ua (30000 uA)" in err
+    assert cli.main(["channels", "--profile", "hyperhidrosis-palms", "--inject", "3:short@5"]) == 2
+    assert "CH from 1 to 1" in capsys.readouterr().err
