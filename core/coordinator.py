@@ -15,7 +15,12 @@ channels), and adds the device-wide rules on top:
 - shared stage (CH-003): a fault that may come from what the channels share (the supply,
   the clock and the tick, the link, the host, the current source's common rail: see
   SHARED_STAGE) ends every channel: the others are cut at once (device_fault, naming the
-  channel and its fault).
+  channel and its fault). A channel that has ended in fault no longer judges its samples;
+  the coordinator watches them for a leak (current above the zero tolerance once the
+  output has had leak_settle_ms to settle), which cuts every channel, unless the channel
+  ended on a fault of its own sensor (UNTRUSTED_SENSOR).
+- failure: `step` never raises; a wrong number of samples or any exception cuts every
+  channel and returns OFF for each.
 
 All channels take their samples on the same tick: `step` takes one sample (or None) per
 channel and returns one command per channel, in channel order.
@@ -30,8 +35,8 @@ from .controller import Controller
 from .errors import Checker
 from .events import Reply
 from .faults import FaultCode, FaultRecord
-from .interface import Command, Sample
-from .supervision import amplitude_ua
+from .interface import OFF, Command, Sample
+from .supervision import admit, amplitude_ua
 
 SHARED_STAGE: dict[FaultCode, str] = {
     FaultCode.OVERCURRENT: "the current source or its trip may be what failed, and it is shared",
@@ -52,6 +57,11 @@ SHARED_STAGE: dict[FaultCode, str] = {
 stuck or implausible sensor, a short or a relay on that channel's path, an unsettled
 output, the dose limit, an impedance fall) concerns that channel's own path, sensor or
 load, and ends that channel alone."""
+
+
+UNTRUSTED_SENSOR = frozenset({FaultCode.SENSOR_STUCK, FaultCode.IMPLAUSIBLE_SAMPLE})
+"""A channel that ended on a fault of its own sensor: its readings say nothing, so the
+leak watch on channels in fault skips it."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,7 @@ class Coordinator:
         self.total_ua = 0          # the measured total of the last tick (pulse amplitudes)
         self.total_peak_ua = 0     # the highest measured total so far
         self._seen = [0] * n       # faults already judged, per channel
+        self._off_since = [-1] * n  # sample time each channel in fault was first seen
 
     # ------------------------------------------------------------------ requests
 
@@ -132,11 +143,30 @@ class Coordinator:
         return all(ctl.finished for ctl in self.channels)
 
     def step(self, samples: Sequence[Sample | None]) -> tuple[Command, ...]:
-        """One tick: each channel judges its own sample; then the device-wide rules."""
+        """One tick: each channel judges its own sample; then the device-wide rules. Never
+        raises: a wrong number of samples, or any exception, cuts every channel (device
+        fault with the error) and returns OFF for each (as CTL-005 for one controller)."""
+        try:
+            if len(samples) != len(self.channels):
+                raise ValueError(f"samples: {len(samples)} given, one per channel "
+                                 f"({len(self.channels)})")
+            return self._step(samples)
+        except Exception as exc:  # noqa: BLE001 - any failure: every output off
+            reason = f"coordinator: {type(exc).__name__}: {exc}"[:200]
+            for ctl in self.channels:
+                try:
+                    if ctl.state != "fault":
+                        ctl.report_fault(FaultCode.DEVICE_FAULT, reason)
+                except Exception:  # noqa: BLE001 - the command below is OFF regardless
+                    pass
+            self._seen = [len(ctl.faults) for ctl in self.channels]
+            return tuple(OFF for _ in self.channels)
+
+    def _step(self, samples: Sequence[Sample | None]) -> tuple[Command, ...]:
         chans = self.channels
-        if len(samples) != len(chans):
-            raise ValueError(f"samples: {len(samples)} given, one per channel ({len(chans)})")
         commands = [ctl.step(s) for ctl, s in zip(chans, samples)]
+        readings = [admit(s, ctl.device.sensor_max_ua, ctl.device.sensor_max_mv)
+                    if s is not None else None for ctl, s in zip(chans, samples)]
         cut_all = ""
         for k, ctl in enumerate(chans):  # CH-003 first: the most specific reason
             faults = ctl.faults
@@ -144,14 +174,26 @@ class Coordinator:
                 if rec.code in SHARED_STAGE and not cut_all:
                     cut_all = f"channel {k + 1}: {rec.code.value} ({SHARED_STAGE[rec.code]})"
             self._seen[k] = len(faults)
+            # a channel in fault no longer judges its own samples: a leak there (current
+            # with its output off, once settled) may come from the common rail (CH-003)
+            r = readings[k]
+            if ctl.state != "fault" or r is None or faults[0].code in UNTRUSTED_SENSOR:
+                self._off_since[k] = -1
+                continue
+            if self._off_since[k] < 0:
+                self._off_since[k] = r[0]
+            off_for = r[0] - self._off_since[k]
+            if (off_for >= ctl.supervision.leak_settle_ms and abs(r[1]) > ctl.zero_tolerance_ua
+                    and not cut_all):
+                cut_all = (f"channel {k + 1}: leak: {r[1]} uA flowing with its output off in "
+                           f"fault for {off_for} ms ({SHARED_STAGE[FaultCode.LEAK]})")
         # CH-001: the measured total of the plausible readings (an implausible one is its
         # channel's own SUP-004 fault), as pulse amplitudes while a channel is enabled
         total = 0
-        for ctl, s in zip(chans, samples):
-            i = None if s is None else s.current_ua
-            if type(i) is int and abs(i) <= ctl.device.sensor_max_ua:
+        for ctl, r in zip(chans, readings):
+            if r is not None:
                 cmd = ctl.command
-                total += abs(amplitude_ua(i, cmd.duty_permille)) if cmd.enabled else abs(i)
+                total += abs(amplitude_ua(r[1], cmd.duty_permille)) if cmd.enabled else abs(r[1])
         self.total_ua = total
         self.total_peak_ua = max(self.total_peak_ua, total)
         if total > self.limits.total_trip_ua and not cut_all:

@@ -326,3 +326,59 @@ def test_the_cli_refuses_channels_beyond_the_device_total(capsys) -> None:  # ty
     assert code == 2 and "effective limits (sum) = 45000" in err and "total_max_ua (30000 uA)" in err
     assert cli.main(["channels", "--profile", "hyperhidrosis-palms", "--inject", "3:short@5"]) == 2
     assert "CH from 1 to 1" in capsys.readouterr().err
+
+
+# ---- found by the hostile review of the coordinator ---------------------------------------
+
+@pytest.mark.req("CH-003", "SUP-010")
+def test_a_leak_on_a_channel_that_already_faulted_cuts_every_channel() -> None:
+    """Channel 1 ends alone on a tracking fault; later its output leaks with the output off.
+    A controller in fault no longer judges its samples: the coordinator must."""
+    rig = Rig([tap(), tap()], inject=[["tracking@5"], []])
+    assert rig.coord.start().accepted
+    rig.run_s(7)
+    assert rig.ctls[0].state == "fault" and rig.ctls[1].state == "treat"
+    real = rig.sims[0].read
+
+    def leaking():  # type: ignore[no-untyped-def]
+        s = real()
+        return s if s is None else s._replace(current_ua=200)
+    rig.sims[0].read = leaking  # type: ignore[method-assign]
+    rig.tick()
+    assert rig.ctls[1].state == "fault"
+    rec = rig.ctls[1].faults[0]
+    assert rec.code is FaultCode.DEVICE_FAULT and "channel 1: leak: 200 uA" in rec.reason, rec
+
+
+@pytest.mark.req("CH-001")
+def test_the_total_reads_integral_floats_and_plain_tuples_like_the_controllers() -> None:
+    limits = ChannelLimits(total_max_ua=12_000, total_trip_ua=12_500)
+    for convert in (lambda s: s._replace(current_ua=float(s.current_ua + 1_300)),
+                    lambda s: tuple(s._replace(current_ua=s.current_ua + 1_300))[:4]):
+        rig = Rig([tap(), tap()], limits=limits)
+        assert rig.coord.start().accepted
+        rig.run_s(8)
+        for sim in rig.sims:
+            real = sim.read
+            sim.read = lambda real=real, convert=convert: convert(real())  # type: ignore[method-assign]
+        rig.tick()
+        for ctl in rig.ctls:
+            assert ctl.state == "fault" and "device total" in ctl.faults[0].reason, ctl.faults
+
+
+@pytest.mark.req("CH-003", "CTL-005")
+def test_a_failing_step_cuts_every_channel_and_never_raises() -> None:
+    rig = Rig([tap(), tap()])
+    assert rig.coord.start().accepted
+    rig.run_s(8)
+    cmds = rig.coord.step([rig.sims[0].read()])            # one sample for two channels
+    assert cmds == (Command(0, False), Command(0, False))
+    for ctl in rig.ctls:
+        assert ctl.state == "fault" and "samples: 1 given" in ctl.faults[0].reason
+    rig = Rig([tap(), tap()])
+    assert rig.coord.start().accepted
+    rig.run_s(8)
+    rig.coord.channels[1].step = None  # type: ignore[assignment,method-assign]
+    cmds = rig.coord.step([sim.read() for sim in rig.sims])
+    assert all(not c.enabled for c in cmds)
+    assert all(ctl.state == "fault" for ctl in rig.ctls)
