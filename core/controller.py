@@ -165,8 +165,12 @@ class Controller:
         # Public record of the session
         self.tick = 0
         self.setpoint_ua = prescription.target_ua
+        self._base_ua = prescription.target_ua  # the target with the patient's adjustments:
+        # a protocol step without a current of its own runs at it (RX-011), not at the
+        # previous step's current
         self.delivered_uams = 0
         self.probe_uams = 0
+        self.bound_uams = 0  # all that flowed through the electrodes, bounded from above
         """Charge of the probe current while paused: not dose, but it counts against the
         electrode rating and the research charge ceiling (DOSE-002, ENV-005)."""
         self.treatment_ms = 0
@@ -290,10 +294,13 @@ class Controller:
             if began in DOSE_STATES:
                 q = i * self._polarity * dt
                 self.delivered_uams += q
+                self.bound_uams += self._at_least(q, dt)
                 if self._plan is not None:
                     self._plan.count(q)
             elif began == PAUSED:  # not dose (DOSE-001), but it flows through the electrodes
-                self.probe_uams += i * self._polarity * dt
+                q = i * self._polarity * dt
+                self.probe_uams += q
+                self.bound_uams += self._at_least(q, dt)
             if 0 < dt <= self._punctual_ms and dt > self._dt_proj:
                 self._dt_proj = dt
             sup.off_command = False
@@ -393,8 +400,8 @@ class Controller:
     def _h_ramp_up(self, t: int, i: int, dt: int) -> int:
         plan = self._plan
         if plan is not None and plan.index < 0:
-            self.events.extend(plan.begin(self.tick, t, self.setpoint_ua))
-            self.setpoint_ua = plan.current_for(self.setpoint_ua)
+            self.events.extend(plan.begin(self.tick, t, self._base_ua))
+            self.setpoint_ua = plan.current_for(self._base_ua)
         if self._sup.contact_open:
             return self._enter_pause()
         if self._goal_reached():
@@ -461,7 +468,7 @@ class Controller:
             self._sup.contact_restored()
             self._fire("contact_back", f"contact stable for {rx.contact_stable_ms} ms")
             if self._plan is not None and self._plan.interrupted:  # RX-009: repeat or skip
-                self.events.extend(self._plan.resume(self.tick, t, self.setpoint_ua))
+                self.events.extend(self._plan.resume(self.tick, t, self._base_ua))
                 return self._after_step()
             return self._load_target()
         return probe
@@ -477,7 +484,7 @@ class Controller:
             self.events.extend(plan.quiet(self.tick, t))
         if not plan.rest_done(dt if quiet else 0):
             return 0
-        self.events.extend(plan.next(self.tick, t, self.setpoint_ua))
+        self.events.extend(plan.next(self.tick, t, self._base_ua))
         return self._after_step()
 
     def _h_ramp_down(self, t: int, i: int, dt: int) -> int:
@@ -503,7 +510,7 @@ class Controller:
         if step is not None and step.kind == PULSE:
             if not plan.pulse_done(self._cmd_na, on_target_ms):
                 return False
-            self.events.extend(plan.next(self.tick, t, self.setpoint_ua))
+            self.events.extend(plan.next(self.tick, t, self._base_ua))
         self._after_step()
         return True
 
@@ -518,7 +525,7 @@ class Controller:
             self._end("finish", COMPLETED, f"protocol done: {done} of {planned} pulses delivered")
             return 0
         if step.kind == PULSE:
-            self.setpoint_ua = plan.current_for(self.setpoint_ua)
+            self.setpoint_ua = plan.current_for(self._base_ua)
             if state == PULSE_GAP:
                 self._fire("next_pulse", f"pulse {plan.pulse} begins")
             return self._load_target()
@@ -577,7 +584,9 @@ class Controller:
             return None
         rx = self.prescription
         rating, what = self.charge_cap_uams, self._cap_name
-        charge = self.delivered_uams + self.probe_uams  # all that flowed through the electrodes
+        # all that flowed through the electrodes, bounded from above (a reading low does
+        # not let the true charge pass the rating or the ceiling)
+        charge = max(self.bound_uams, self.delivered_uams + self.probe_uams)
         if rating:
             if charge > rating:  # a sample beyond every bound carried it past
                 return self._cut(FaultCode.DOSE_LIMIT,
@@ -622,6 +631,19 @@ class Controller:
                                  f"(bound {self._phase_bound_ms} ms, {self._phase_bound_ticks} "
                                  "ticks)", t)
         return None
+
+    def _at_least(self, q: int, dt: int) -> int:
+        """DOSE-002, ENV-005: the charge `q` measured over `dt`, or, when the reading is
+        below the command that governed the interval by more than the tracking tolerance,
+        what that command delivers: a sensor reading low (a glitch on one sample in seven,
+        too rare for the tracking monitor) must not let the true charge pass a rating or a
+        ceiling. Within the tolerance the measurement counts, so noise adds little bias."""
+        cmd = self._command
+        if not cmd.enabled or dt <= 0:
+            return q
+        expected = abs(cmd.setpoint_ua) * cmd.duty_permille // 1000
+        low = expected - max(self._follow_margin_ua, expected * self._follow_margin_permille // 1000)
+        return q if q >= low * dt else max(q, expected * dt)
 
     def _projection(self) -> int:
         """DOSE-002: charge still counted if the ramp-down starts on the tick after this one
@@ -762,6 +784,7 @@ class Controller:
                 self._quiet_ms = -1
                 return OFF
             self.delivered_uams += i * self._polarity * dt
+            self.bound_uams += i * self._polarity * dt
         self._t_prev = t
         # SUP-013: quiet time is evidenced by a run of punctual fresh samples only; a time
         # jump or a late sample starts the run again
@@ -923,4 +946,5 @@ class Controller:
             return Reply(False, f"set-point {new} uA: allowed {rx.floor_ua} to "
                                 f"{min(rx.ceiling_ua, self.limit_ua)} uA")
         self.setpoint_ua = new
+        self._base_ua += delta_ua
         return Reply(True)

@@ -215,7 +215,11 @@ def test_dose_at_microamp_currents_ends_at_or_below_the_rating(target_ua: int) -
     rx = _drug(target_ua, target_ua * 5 / 1000, ramp_ms=10_000)  # about 5 min at the target
     device = DeviceLimits(max_session_ms=3_600_000)
     ctl, _ = sessions.run(rx, device=device)
-    assert ctl.outcome == "completed", ctl.end_reason
+    # the dose equals the rating: the guard's upper bound of the charge (a reading low
+    # counts as the command less the tracking tolerance) may reach the rating a little
+    # before the measured dose does, and then the session stops for the rating
+    assert ctl.outcome == "completed" or (ctl.outcome == "stopped" and "electrode rating"
+                                          in ctl.end_reason), ctl.end_reason
     assert ctl.delivered_uams <= rx.electrode_max_uams
     # and not far short of it: the projection's margin (DOSE-002) is the tracking tolerance
     # on the ramp-down (permille of its charge, plus the floor over its time), one tick at
@@ -225,7 +229,12 @@ def test_dose_at_microamp_currents_ends_at_or_below_the_rating(target_ua: int) -
     margin = (ramp_charge * SUP.tracking_tolerance_permille // 1000 + floor * rx.ramp_ms
               + (target_ua * 11 // 10 + floor) * (SUP.clock_jump_ms + 2 * TICK)
               + floor * (SUP.settle_ms + SUP.clock_jump_ms))
-    assert ctl.delivered_uams >= rx.dose_uams - margin * 11 // 10, (rx.dose_uams - ctl.delivered_uams, margin)
+    # plus what the guard's upper bound counted above the readings (noise below the
+    # tolerance band: a fraction of a percent at 30 uA, none at 250 uA)
+    bias = ctl.bound_uams - ctl.delivered_uams - ctl.probe_uams
+    assert 0 <= bias <= rx.dose_uams // 50, bias
+    assert ctl.delivered_uams >= rx.dose_uams - margin * 11 // 10 - bias, \
+        (rx.dose_uams - ctl.delivered_uams, margin, bias)
 
 
 @pytest.mark.req("DOSE-002")
