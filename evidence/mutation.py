@@ -5,7 +5,8 @@
 Configuration: evidence/mutation.toml (modules, exclusions with their reasons, test files,
 per-function time budget, target). Stages:
 
-1. key: hash every mutated function, the core/ declarations, the toolchain and the test
+1. key: hash every mutated function with the declarations of its module and the core/
+   modules it imports, the toolchain and the test
    files (evidence/mutation_cache.py); verdicts whose key is unchanged come from the
    committed cache evidence/mutation_cache.json and nothing runs for them;
 2. stage: the package in build/mutation with the conventional `src/iontocore` layout
@@ -70,22 +71,20 @@ def excluded(line: str) -> bool:
 
 
 def function_hashes() -> dict[str, str]:
-    """Every function under mutation (mangled name -> source hash), exclusions left out."""
-    out: dict[str, str] = {}
-    for path in modules():
-        source = path.read_text("utf-8")
+    """Every function under mutation (mangled name -> key: its source and the declarations
+    of its module's closure), exclusions left out."""
+    sources = {p.name: p.read_text("utf-8") for p in modules()}
+    own: dict[str, tuple[str, str]] = {}
+    for name, source in sources.items():
         lines = source.splitlines()
-        module = "iontocore" if path.stem == "__init__" else f"iontocore.{path.stem}"
+        stem = name.removesuffix(".py")
+        module = "iontocore" if stem == "__init__" else f"iontocore.{stem}"
         hashes = cache.function_hashes(module, source)
         skip = {m.group(1) for line in lines if excluded(line)
                 for m in [re.match(r"\s*def (\w+)", line)] if m}
-        out.update({k: v for k, v in hashes.items() if k.rsplit("ǁ", 1)[-1].removeprefix(
+        own.update({k: (name, v) for k, v in hashes.items() if k.rsplit("ǁ", 1)[-1].removeprefix(
             module + ".x_") not in skip})
-    return out
-
-
-def declarations() -> str:
-    return cache.declarations_hash({p.name: p.read_text("utf-8") for p in modules()})
+    return cache.keyed_functions(sources, own)
 
 
 def toolchain() -> str:
@@ -208,13 +207,13 @@ def progress(msg: str) -> None:
 def run(out: Path, jobs: int, workdir: Path, use_cache: bool = True,
         write_cache: bool = True, max_mutants: int = 0, stop_after_s: float = 0) -> dict[str, Any]:
     started = time.perf_counter()
-    progress("stage 1/5: keys (functions, declarations, toolchain, tests)")
+    progress("stage 1/5: keys (functions with their modules' declarations, toolchain, tests)")
     fns = function_hashes()
-    tool, decl = toolchain(), declarations()
+    tool = toolchain()
     files = cache.TestFiles(ROOT)
     selection_files = {f: files.hash(f) for f in TESTS}
     old = cache.load(CACHE)
-    cached = cache.usable(old, tool, decl) if use_cache else {}
+    cached = cache.usable(old, tool) if use_cache else {}
     need_stats = not cached or old.get("selection_files") != selection_files
     plan: dict[str, tuple[bool, list[int]]] = {
         fn: cache.stale(cached.get(fn), h, files, None) for fn, h in fns.items()}
@@ -314,7 +313,7 @@ def run(out: Path, jobs: int, workdir: Path, use_cache: bool = True,
         complete = {fn: e for fn, e in functions.items()
                     if not any(o["status"] in ("not checked", "interrupted")
                                for o in e["other"].values())}
-        cache.save(CACHE, {"version": cache.VERSION, "toolchain": tool, "declarations": decl,
+        cache.save(CACHE, {"version": cache.VERSION, "toolchain": tool,
                            "selection_files": selection_files, "functions": complete})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False), "utf-8")

@@ -5,8 +5,10 @@ reused only while everything it depends on is unchanged; the key is, per mutant:
 
 - the mutated function's own source (AST without docstrings: mutmut derives the same
   mutants, numbered the same, from the same function);
-- the declarations of core/ (every module with its functions removed: constants, imports,
-  dataclass fields and their defaults), which every function reads;
+- the declarations (the module with its functions removed: constants, imports, dataclass
+  fields and their defaults) of the function's own module and of every core/ module it
+  imports, directly or through others (`module_closure`): a field added to one module
+  re-runs the functions that can read it, not all of core/;
 - the toolchain: Python (major.minor), mutmut, pytest, Hypothesis, transitions and libcst
   versions (all pinned in constraints.txt), and
   the staged runner (evidence/mutation_plugin.py, mutation_select.py, the pytest options);
@@ -31,7 +33,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-VERSION = 1
+VERSION = 2
 TOOLS = ("mutmut", "pytest", "hypothesis", "transitions", "libcst")
 
 
@@ -89,6 +91,44 @@ def declarations_hash(sources: dict[str, str]) -> str:
         tree.body = _strip_docstring(tree.body)
         parts.append(name + ":" + ast.dump(tree, annotate_fields=False))
     return _h(*parts)
+
+
+def module_declarations(sources: dict[str, str]) -> dict[str, str]:
+    """Per module file name: the hash of its declarations (declarations_hash of it alone)."""
+    return {name: declarations_hash({name: src}) for name, src in sources.items()}
+
+
+def module_closure(sources: dict[str, str]) -> dict[str, list[str]]:
+    """Per module file name: itself and every module of `sources` it imports relatively
+    (`from .x import`, `from . import x`), transitively, sorted."""
+    direct: dict[str, set[str]] = {}
+    for name, src in sources.items():
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    deps.add(node.module.split(".")[0] + ".py")
+                else:
+                    deps.update(f"{a.name}.py" for a in node.names)
+        direct[name] = {d for d in deps if d in sources}
+    out: dict[str, list[str]] = {}
+    for name in sources:
+        seen, todo = {name}, [name]
+        while todo:
+            for dep in direct[todo.pop()]:
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        out[name] = sorted(seen)
+    return out
+
+
+def keyed_functions(sources: dict[str, str], hashes: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """Function -> its key: `hashes` maps a function to (its module's file name, the hash of
+    its own source); the key adds the declarations of the module's closure."""
+    decl = module_declarations(sources)
+    closure = module_closure(sources)
+    return {fn: _h(h, *(f"{m}:{decl[m]}" for m in closure[mod])) for fn, (mod, h) in hashes.items()}
 
 
 def toolchain_hash(root: Path, extra: str) -> str:
@@ -182,9 +222,10 @@ def save(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=0, sort_keys=True, ensure_ascii=False) + "\n", "utf-8")
 
 
-def usable(cache: dict[str, Any], toolchain: str, declarations: str) -> dict[str, Any]:
-    """The cached functions, or none when the toolchain or the declarations changed."""
-    if cache.get("toolchain") != toolchain or cache.get("declarations") != declarations:
+def usable(cache: dict[str, Any], toolchain: str) -> dict[str, Any]:
+    """The cached functions, or none when the toolchain changed (the declarations are in
+    each function's own key)."""
+    if cache.get("toolchain") != toolchain:
         return {}
     functions: dict[str, Any] = cache.get("functions", {})
     return functions

@@ -36,6 +36,23 @@ def test_function_keys_follow_mutmut_names_and_ignore_docstrings() -> None:
     assert changed["iontocore.mod.xǁCǁm"] == base["iontocore.mod.xǁCǁm"]
 
 
+def test_a_declaration_re_runs_only_the_functions_of_modules_that_can_read_it() -> None:
+    """A field added to one module changes the keys of its own functions and of the modules
+    importing it (transitively), not of the others (the key used to hash all of core/)."""
+    sources = {"a.py": "X = 1\n\ndef fa():\n    return X\n",
+               "b.py": "from .a import X\n\ndef fb():\n    return X\n",
+               "c.py": "from . import b\n\ndef fc():\n    return 1\n",
+               "d.py": "Y = 2\n\ndef fd():\n    return Y\n"}
+    assert cache.module_closure(sources) == {"a.py": ["a.py"], "b.py": ["a.py", "b.py"],
+                                             "c.py": ["a.py", "b.py", "c.py"], "d.py": ["d.py"]}
+    own = {f"f{m}": (f"{m}.py", "h") for m in "abcd"}
+    base = cache.keyed_functions(sources, own)
+    changed = cache.keyed_functions({**sources, "a.py": sources["a.py"].replace("X = 1", "X = 3")}, own)
+    assert [f for f in own if changed[f] != base[f]] == ["fa", "fb", "fc"]
+    body = cache.keyed_functions({**sources, "a.py": sources["a.py"].replace("return X", "return -X")}, own)
+    assert body == base          # a function body is the function's own key, not a declaration
+
+
 def test_declarations_key_sees_constants_and_fields_not_function_bodies() -> None:
     base = cache.declarations_hash({"mod.py": SOURCE})
     assert cache.declarations_hash({"mod.py": SOURCE.replace("x + 1", "x - 1")}) == base
