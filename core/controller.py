@@ -98,6 +98,7 @@ class Controller:
             raise InvalidSettings(problems, f"prescription '{prescription.name}' on this device")
         supervision.check_tick(tick_ms)
         supervision.check_supply(device.supply_min_mv, device.supply_max_mv)
+        self._check_charge_pulses(prescription, tick_ms)
 
         self.prescription = prescription
         self.device = device
@@ -631,6 +632,24 @@ class Controller:
                                  f"(bound {self._phase_bound_ms} ms, {self._phase_bound_ticks} "
                                  "ticks)", t)
         return None
+
+    @staticmethod
+    def _check_charge_pulses(rx: Prescription, tick_ms: int) -> None:
+        """DOSE-003: a pulse by charge ends on a tick, so it overshoots by up to one tick's
+        charge; within 1 % only when its charge is at least 100 ticks of its current.
+        Refused otherwise (never approximated), naming the step."""
+        if rx.protocol is None:
+            return
+        c = Checker("charge pulses on this tick")
+        for n, step in enumerate(rx.protocol.steps, start=1):
+            if step.kind == PULSE and step.charge_uams:
+                current = step.current_ua or rx.target_ua
+                least = 100 * (current * rx.duty_permille // 1000) * tick_ms
+                c.check(step.charge_uams >= least, f"protocol.step[{n}].charge_uams",
+                        step.charge_uams, f"at least 100 ticks of its current ({least} uA*ms at "
+                        f"{current} uA and {tick_ms} ms a tick): a pulse ends on a tick, so "
+                        "its charge is within 1 % only from there")
+        c.raise_if_any()
 
     def _at_least(self, q: int, dt: int) -> int:
         """DOSE-002, ENV-005: the charge `q` measured over `dt`, or, when the reading is

@@ -468,3 +468,22 @@ def test_a_sensor_reading_low_now_and_then_cannot_carry_the_true_charge_past_the
         if ctl.finished:
             break
     assert ctl.finished and true_uams <= ctl.charge_cap_uams, (true_uams, ctl.charge_cap_uams)
+
+
+@pytest.mark.req("DOSE-003")
+def test_a_charge_pulse_shorter_than_100_ticks_is_refused_on_the_controller() -> None:
+    """Review: at 100 uA, a 10000 uA*ms pulse (10 ticks) came out 10 % over; a pulse ends on
+    a tick, so within 1 % needs 100 ticks of charge. Refused, naming the step."""
+    body = '''[protocol]
+[[protocol.step]]
+kind = "pulse"
+charge_mc = {mc}
+'''
+    ok = _profile(body.format(mc=0.1))               # 100 uA x 10 ms x 100 = 100000 uA*ms
+    Controller(ok, DeviceLimits(), tick_ms=10)
+    short = _profile(body.format(mc=0.099))
+    with pytest.raises(InvalidSettings) as info:
+        Controller(short, DeviceLimits(), tick_ms=10)
+    assert "protocol.step[1].charge_uams" in _fields(info)
+    assert "100000 uA*ms" in _fields(info)["protocol.step[1].charge_uams"]
+    Controller(short, DeviceLimits(), tick_ms=5)       # a faster tick: 50000 is enough
