@@ -186,7 +186,7 @@ def _convert(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[str,
     problems: list[Problem] = []
     for top, value in data.items():
         if top == "protocol" and isinstance(value, dict):
-            proto = _protocol(value, family, problems)
+            proto = _protocol(value, family, problems, written)
             if proto is not None:
                 fields["protocol"] = proto
             continue
@@ -256,7 +256,8 @@ def _take(section: str, key: str, value: Any, fields: dict[str, Any],
     written[spec.field] = (path, scale)
 
 
-def _protocol(table: dict[str, Any], family: Any, problems: list[Problem]) -> Protocol | None:
+def _protocol(table: dict[str, Any], family: Any, problems: list[Problem],
+              written: dict[str, tuple[str, int]] | None = None) -> Protocol | None:
     """The [protocol] section: `on_interrupt` and its `[[protocol.step]]` entries, converted
     exactly (RX-001); None when something could not be converted (reported in `problems`)."""
     before = len(problems)
@@ -313,6 +314,8 @@ def _protocol(table: dict[str, Any], family: Any, problems: list[Problem]) -> Pr
                                         "duration, and one unit per key"))
                 continue
             values[spec[0]] = converted
+            if written is not None:  # a later problem names the key as written, in its unit
+                written[f"{at}.{spec[0]}"] = (f"{at}.{key}", scale)
         steps.append(Step(**values))
     if len(problems) > before:
         return None

@@ -105,7 +105,7 @@ def test_the_short_form_is_a_protocol_of_equal_pulses() -> None:
 @pytest.mark.parametrize("steps, field, needle", [
     ('[[protocol.step]]\nkind = "pulse"\non_s = 5\n[[protocol.step]]\nkind = "pulse"\non_s = 5\n',
      "protocol.step[1].kind", "followed by a gap or a baseline"),
-    ('[[protocol.step]]\nkind = "pulse"\non_s = 5\ncharge_mc = 1\n', "protocol.step[1].duration_ms",
+    ('[[protocol.step]]\nkind = "pulse"\non_s = 5\ncharge_mc = 1\n', "protocol.step[1].on_s",
      "either an on-time or a charge"),
     ('[[protocol.step]]\nkind = "pulse"\ncharge_uams = 5000\n', "protocol.step[1].charge_uams",
      "at least the charge of the pulse's ramps up and down, 10000 uA*ms"),
@@ -487,3 +487,21 @@ charge_mc = {mc}
     assert "protocol.step[1].charge_uams" in _fields(info)
     assert "100000 uA*ms" in _fields(info)["protocol.step[1].charge_uams"]
     Controller(short, DeviceLimits(), tick_ms=5)       # a faster tick: 50000 is enough
+
+
+@pytest.mark.req("RX-011", "RX-001")
+def test_a_step_problem_names_the_key_as_written_in_its_unit() -> None:
+    """Review: `on_s = 0` was reported as `protocol.step[1].duration_ms = 0`."""
+    with pytest.raises(InvalidSettings) as info:
+        _profile('''[protocol]
+[[protocol.step]]
+kind = "pulse"
+on_s = 0
+[[protocol.step]]
+kind = "pulse"
+on_s = 5
+current_ua = 100000
+''')
+    fields = {p.field: p.value for p in info.value.problems}
+    assert fields.get("protocol.step[1].on_s") == 0, fields
+    assert "protocol.step[2].current_ua" in fields and not any("duration_ms" in f for f in fields)
