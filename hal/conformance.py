@@ -34,6 +34,12 @@ pulse indices and kinds. A backend without one is accepted as it is; one whose
 `marker_output` is False (a serial device without the MARKER capability) must deliver
 nothing. Set `markers` to True or False to require one or the other.
 
+Channels (LINK-012): `channel_checks(ChannelSpec(factory=...))` checks a MultiHal backend
+(iontocore.hal): each tick it reads one sample per channel, and either every channel
+answers or none (a missed tick); each channel in turn is commanded on alone and must carry
+its current while every other channel stays at zero (a command to channel 1 never moves
+channel 2); all off at the end. A single-channel Hal has nothing to check here (plain_checks).
+
 The device's own obligations (clamp, slew, dead time, field checks, ramp-down latch,
 wall-clock watchdog) are checked over its real port by `iontocore.hal.device_checks`.
 """
@@ -48,7 +54,7 @@ from iontocore.events import Marker
 from iontocore.interface import Command, Sample
 from iontocore.supervision import admit, tracking_error
 
-from . import Hal, marker_output, no_marker
+from . import Hal, MultiHal, marker_output, no_marker
 
 MARKER_KINDS = ("baseline", "pulse", "gap", "pulse", "interrupt", "pulse", "end")
 """The kinds of the markers the kit sends, in order (every kind a protocol emits)."""
@@ -320,3 +326,71 @@ def state_machine(spec: Spec) -> Any:
                 self.probe.close()
 
     return HalContract
+
+
+@dataclass
+class ChannelSpec:
+    """A multi-channel backend under test (LINK-012)."""
+
+    factory: Callable[[], "MultiHal | Hal"]
+    """Opens a fresh backend; a single-channel Hal (no `channels`) is accepted as it is."""
+    level_ua: int = 1_000
+    """The current each channel carries alone (keep it safe for the test load)."""
+    settle_ticks: int = 5
+    slew_ua_per_s: int | None = None
+    dead_time_ms: int = 0
+    tick_ms: int = 10
+    tolerance_ua: int = 100
+    tolerance_permille: int = 50
+    zero_tolerance_ua: int = 20
+    closer: Callable[[Any], None] = field(default=lambda hal: hal.close())
+
+
+def channel_checks(spec: ChannelSpec) -> None:
+    """Every channel answers each tick; a command to one channel moves that channel only."""
+    hal = spec.factory()
+    try:
+        n = getattr(hal, "channels", None)
+        if not isinstance(hal, MultiHal) or not isinstance(n, int):
+            return
+        step = -(-spec.slew_ua_per_s * spec.tick_ms // 1000) if spec.slew_ua_per_s else spec.level_ua
+        ticks = spec.settle_ticks + 1 + -(-spec.level_ua // step) + spec.dead_time_ms // spec.tick_ms
+
+        def tick(commands: list[Command]) -> list[Sample | None]:
+            hal.apply(commands)
+            got = list(hal.read())
+            if len(got) != n:
+                raise Violation(f"read() gave {len(got)} samples: allowed exactly {n} (one per channel)")
+            if any(s is None for s in got) and any(s is not None for s in got):
+                missing = [k + 1 for k, s in enumerate(got) if s is None]
+                raise Violation(f"channel {missing} missing from a tick the others answered: "
+                                "every channel answers each tick")
+            return got
+
+        off = [Command(0, False)] * n
+        for on in range(n):
+            commands = list(off)
+            commands[on] = Command(spec.level_ua, True)
+            for _ in range(ticks):
+                got = tick(commands)
+                for k, s in enumerate(got):
+                    if s is not None and k != on and abs(s.current_ua) > spec.zero_tolerance_ua:
+                        raise Violation(f"channel {k + 1}: {s.current_ua} uA flow while only "
+                                        f"channel {on + 1} is commanded on: a command to one "
+                                        "channel moved another")
+            mine = got[on]
+            if mine is None:
+                raise Violation(f"no sample from channel {on + 1} after the settle time")
+            if tracking_error(mine.current_ua, spec.level_ua, spec.tolerance_ua, spec.tolerance_permille):
+                raise Violation(f"channel {on + 1}: measured {mine.current_ua} uA, commanded "
+                                f"{spec.level_ua} uA alone")
+            for _ in range(spec.settle_ticks + 1):
+                got = tick(off)
+        for k, s in enumerate(got):
+            if s is not None and abs(s.current_ua) > spec.zero_tolerance_ua:
+                raise Violation(f"channel {k + 1}: {s.current_ua} uA flow with every channel off")
+    finally:
+        try:
+            hal.cut()
+        finally:
+            spec.closer(hal)

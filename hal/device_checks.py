@@ -19,7 +19,10 @@ RESET result codes; the watchdog on wall time (HEARTBEATs do not re-arm it), ans
 FAULT(WATCHDOG) with seq 0 and latched until an OFF command; supply reporting as advertised
 (SUPPLY_INFO and SAMPLE_SUPPLY frames, LINK-010); a device advertising a marker output answers
 every MARKER with a MARKER_ACK (same seq) before the answer to the next COMMAND, the
-output unaffected, and MARKERs do not re-arm its watchdog (LINK-011). Sleeps happen only where a
+output unaffected, and MARKERs do not re-arm its watchdog (LINK-011); a device advertising
+CHANNELS reports 2..8 channels, answers every COMMAND_CH with one SAMPLE_CH of its channel,
+every channel each tick, and a command to one channel never moves another (LINK-012; a
+single-channel device is accepted as it is, and the other checks run on channel 1). Sleeps happen only where a
 wall-clock obligation (the watchdog) or a real-time device's own tick makes them
 unavoidable.
 """
@@ -338,8 +341,51 @@ def check_markers(wire: Wire) -> None:
     wire.hold(0, 0, 2)
 
 
+def check_channels(wire: Wire) -> None:
+    """LINK-012: a device advertising CHANNELS answers CHANNELS_QUERY with 2..8; each tick one
+    COMMAND_CH per channel is answered by one SAMPLE_CH with its seq and channel; driving one
+    channel leaves every other at zero (isolation). A device without it is accepted as it is."""
+    if not wire.ident.capabilities & p.CAP_CHANNELS:
+        return
+    spec, ua = wire.spec, wire.spec.test_ua
+    wire.hold(0, 0, 2)
+    seq = wire.send(p.MsgType.CHANNELS_QUERY)
+    n = int(wire.wait(p.MsgType.CHANNELS_INFO, seq, "CHANNELS_QUERY").fields[0])
+    if not p.CHANNELS_MIN <= n <= p.CHANNELS_MAX:
+        raise Violation(f"CHANNELS_INFO: channels = {n}: allowed {p.CHANNELS_MIN}..{p.CHANNELS_MAX}")
+
+    def tick(on: int) -> list[int]:
+        """One tick: channel `on` (from 1) at test_ua, the others off; the currents."""
+        if not wire.lockstep:
+            time.sleep(wire.ident.tick_ms / 1000)
+        seqs = [wire.send(p.MsgType.COMMAND_CH, ch, ua if ch == on else 0, int(ch == on), 1000)
+                for ch in range(1, n + 1)]
+        currents = []
+        for ch, s in zip(range(1, n + 1), seqs):
+            frame = wire.wait(p.MsgType.SAMPLE_CH, s, f"COMMAND_CH to channel {ch} of {n}: every "
+                              "channel answers each tick")
+            if int(frame.fields[0]) != ch:
+                raise Violation(f"SAMPLE_CH seq {s}: channel = {int(frame.fields[0])}: allowed {ch} "
+                                f"(the channel its COMMAND_CH addressed)")
+            currents.append(int(frame.fields[2]))
+        return currents
+
+    for on in range(1, n + 1):
+        for _ in range(_ramp_ticks(wire, ua) + wire.ident.dead_time_ms // wire.ident.tick_ms + 1):
+            currents = tick(on)
+            for ch, current in enumerate(currents, start=1):
+                if ch != on and abs(current) > spec.zero_tolerance_ua:
+                    raise Violation(f"channel {ch}: {current} uA flow while only channel {on} is "
+                                    "commanded on: a command to one channel moved another")
+        _near(spec, currents[on - 1], ua, f"channel {on} commanded alone")
+        for _ in range(2):
+            tick(0)
+    wire.hold(0, 0, 2)
+
+
 CHECKS = (check_rejects, check_duplicate, check_slew_and_clamp, check_dead_time,
-          check_ramp_down, check_reset, check_watchdog, check_supply, check_markers)
+          check_ramp_down, check_reset, check_watchdog, check_supply, check_markers,
+          check_channels)
 
 
 def device_checks(spec: DeviceSpec) -> None:

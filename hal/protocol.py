@@ -47,6 +47,10 @@ class MsgType(IntEnum):
     SAMPLE_SUPPLY = 0x88  # device -> host: SAMPLE plus the supply voltage (CAP_SUPPLY devices)
     MARKER = 0x07         # host -> device: a research protocol's step boundary (CAP_MARKER)
     MARKER_ACK = 0x87     # device -> host: the MARKER was output (same seq)
+    CHANNELS_QUERY = 0x08  # host -> device: how many output channels (CAP_CHANNELS)
+    CHANNELS_INFO = 0x89  # device -> host: the answer (same seq)
+    COMMAND_CH = 0x09     # host -> device: COMMAND for one channel (CAP_CHANNELS)
+    SAMPLE_CH = 0x8A      # device -> host: that channel's SAMPLE, with the supply (same seq)
 
 
 class DeviceFault(IntEnum):
@@ -67,7 +71,11 @@ def fault_name(code: int) -> str:
 
 
 CAP_REVERSAL, CAP_PULSED, CAP_RELAY, CAP_LOCKSTEP, CAP_SUPPLY, CAP_MARKER = 1, 2, 4, 8, 16, 32
-CAP_ALL = 0x3F
+CAP_CHANNELS = 64
+CAP_ALL = 0x7F
+CHANNELS_MIN, CHANNELS_MAX = 2, 8
+"""The channel count a CHANNELS device may report (CHANNELS_INFO, LINK-012); channels are
+numbered from 1 on the wire; plain COMMAND and SAMPLE are channel 1's."""
 SUPPLY_NONE = 0xFFFFFFFF
 """SAMPLE_SUPPLY's supply_mv when the device has no reading for this sample."""
 MARKER_KINDS: dict[str, int] = {"baseline": 1, "pulse": 2, "gap": 3, "interrupt": 4, "end": 5}
@@ -104,6 +112,10 @@ PAYLOADS: dict[MsgType, struct.Struct] = {
     MsgType.SAMPLE_SUPPLY: struct.Struct("<IiibBI"),
     MsgType.MARKER: struct.Struct("<IHHB"),
     MsgType.MARKER_ACK: struct.Struct("<"),
+    MsgType.CHANNELS_QUERY: struct.Struct("<"),
+    MsgType.CHANNELS_INFO: struct.Struct("<B"),
+    MsgType.COMMAND_CH: struct.Struct("<BiBH"),
+    MsgType.SAMPLE_CH: struct.Struct("<BIiibBI"),
 }
 HEADER = struct.Struct("<BBH")
 CRC = struct.Struct("<H")
@@ -155,6 +167,24 @@ def sample_supply(seq: int, t_ms: int, current_ua: int, voltage_mv: int, relay: 
                   status: int, supply_mv: int | None) -> bytes:
     """A SAMPLE_SUPPLY frame; `supply_mv` None is sent as SUPPLY_NONE."""
     return encode(MsgType.SAMPLE_SUPPLY, seq, t_ms & 0xFFFFFFFF, current_ua, voltage_mv,
+                  RELAY_NONE if relay is None else relay, status,
+                  SUPPLY_NONE if supply_mv is None else supply_mv)
+
+
+def command_ch(seq: int, channel: int, setpoint_ua: int, enabled: bool, duty_permille: int) -> bytes:
+    """A COMMAND_CH frame for `channel` (1..CHANNELS_MAX); raises ValueError naming the
+    channel, its value and the allowed range otherwise (LINK-012)."""
+    if type(channel) is not int or not 1 <= channel <= CHANNELS_MAX:
+        raise ValueError(f"channel = {channel!r}: allowed an integer 1..{CHANNELS_MAX}")
+    return encode(MsgType.COMMAND_CH, seq, channel, setpoint_ua, 1 if enabled else 0,
+                  duty_permille)
+
+
+def sample_ch(seq: int, channel: int, t_ms: int, current_ua: int, voltage_mv: int,
+              relay: int | None, status: int, supply_mv: int | None) -> bytes:
+    """A SAMPLE_CH frame (LINK-012): channel (u8), the SAMPLE fields, the supply (None and
+    devices without CAP_SUPPLY: SUPPLY_NONE)."""
+    return encode(MsgType.SAMPLE_CH, seq, channel, t_ms & 0xFFFFFFFF, current_ua, voltage_mv,
                   RELAY_NONE if relay is None else relay, status,
                   SUPPLY_NONE if supply_mv is None else supply_mv)
 

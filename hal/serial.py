@@ -27,6 +27,15 @@ wait: the device answers MARKER_ACK (same seq) before it answers the next COMMAN
 MARKER still unacknowledged when that SAMPLE arrives is counted (`markers_unacked` in the
 link statistics, a WARNING in the log). A missing acknowledgement is not a session fault:
 markers are not a safety control; `device_checks` fails such a device.
+
+Channels (LINK-012): `MultiSerialDevice` is a MultiHal over one link. With a device
+advertising CHANNELS it asks CHANNELS_QUERY at connect (refusing a count outside 2..8 or no
+answer), sends one COMMAND_CH per channel each tick and waits for one SAMPLE_CH per channel:
+a SAMPLE_CH naming a channel out of range or not the one its COMMAND_CH addressed, or a tick
+in which some channels answer and others do not, is a device fault naming field, value and
+limit; a tick in which none answers is a missed sample on every channel. With a device
+without the capability it is a one-channel MultiHal speaking exactly SerialDevice's frames.
+`SerialDevice` drives a CHANNELS device as its channel 1 (plain COMMAND and SAMPLE).
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ import select
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import serial  # pyserial: only this backend depends on it
 
@@ -137,10 +146,13 @@ class SerialDevice:
             self._relay_ok = ((-1, 0, 1) if self.identity.capabilities & p.CAP_RELAY
                               else (p.RELAY_NONE,))
             self._due = clock() + sample_deadline_ms / 1000
-            self.apply(Command(0, False))  # prime: the first read() gets the answer to OFF
+            self._prime()
         except BaseException:
             self.close()
             raise
+
+    def _prime(self) -> None:
+        self.apply(Command(0, False))  # the first read() gets the answer to OFF
 
     # ------------------------------------------------------------------ HAL
 
@@ -345,7 +357,7 @@ class SerialDevice:
             verdict = self.judge.fault_frame(frame.seq, code, t_ms)
             if verdict is not None:
                 self._set_fault(FaultCode.DEVICE_FAULT, verdict.reason)
-        elif frame.type in p.SAMPLE_TYPES:
+        elif frame.type in p.SAMPLE_TYPES or frame.type is p.MsgType.SAMPLE_CH:
             self.stats.stale += 1
             log.debug("stale SAMPLE seq %d dropped", frame.seq)
 
@@ -416,3 +428,170 @@ class SerialDevice:
         if not data:  # readable but empty: the other end is gone (as pyserial reports it)
             raise serial.SerialException("device reports readiness to read but returned no data")
         return data
+
+
+class _Link(SerialDevice):
+    """The link under a MultiSerialDevice: asks a CHANNELS device its channel count at
+    connect (and leaves priming to the MultiSerialDevice); a device without the capability
+    is connected and primed exactly as SerialDevice does."""
+
+    channel_count = 1
+
+    def _prime(self) -> None:
+        if not self.identity.capabilities & p.CAP_CHANNELS:
+            super()._prime()
+            return
+        self._seq = p.next_seq(self._seq)
+        seq = self._seq
+        self._send(p.encode(p.MsgType.CHANNELS_QUERY, seq))
+        frame = self._wait(lambda f: f.type is p.MsgType.CHANNELS_INFO and f.seq == seq, 0.5)
+        name = self.identity.name or "(unnamed)"
+        if frame is None:
+            raise DeviceRefused(f"device {name!r} refused: it advertises channels but did not "
+                                "answer CHANNELS_QUERY")
+        count = int(frame.fields[0])
+        if not p.CHANNELS_MIN <= count <= p.CHANNELS_MAX:
+            raise DeviceRefused(f"device {name!r} refused: channels = {count}: allowed "
+                                f"{p.CHANNELS_MIN}..{p.CHANNELS_MAX}")
+        self.channel_count = count
+
+
+class MultiSerialDevice:
+    """A MultiHal over one serial link (LINK-012): read / apply / cut / close / fault, plus
+    `channels`, `identity`, `stats` and `limits()`. Takes SerialDevice's arguments."""
+
+    def __init__(self, url: str, **kw: Any) -> None:
+        self.link = link = _Link(url, **kw)
+        self.identity = link.identity
+        self.stats = link.stats
+        self.decoder = link.decoder
+        self.multi = bool(link.identity.capabilities & p.CAP_CHANNELS)
+        self.channels = n = link.channel_count
+        off_ua = int(kw.get("off_current_ua", 50))
+        self._judges = [SampleJudge(link.identity, off_ua) for _ in range(n)]
+        self._enabled = [False] * n
+        self._t: list[int | None] = [None] * n
+        self._awaiting: dict[int, int] = {}  # seq of a COMMAND_CH -> its channel index
+        if self.multi:
+            try:
+                self.apply([Command(0, False)] * n)  # prime: the first read() answers OFF
+            except BaseException:
+                self.close()
+                raise
+
+    def limits(self) -> DeviceLimits:
+        return self.link.limits()
+
+    def fault(self) -> tuple[FaultCode, str] | None:
+        return self.link.fault()
+
+    def apply(self, commands: Sequence[Command]) -> None:
+        n, link = self.channels, self.link
+        if len(commands) != n:
+            raise ValueError(f"commands = {len(commands)}: allowed exactly {n} (one per channel)")
+        if not self.multi:
+            link.apply(commands[0])   # a device without CHANNELS: exactly SerialDevice's frames
+            return
+        link._discard()
+        self._awaiting.clear()
+        for k, command in enumerate(commands):
+            link._seq = seq = p.next_seq(link._seq)
+            link._send(p.command_ch(seq, k + 1, command.setpoint_ua, command.enabled,
+                                    command.duty_permille))
+            self._awaiting[seq] = k
+            self._enabled[k] = bool(command.enabled)
+
+    def read(self) -> list[Sample | None]:
+        n, link = self.channels, self.link
+        if not self.multi:
+            return [link.read()]
+        got: list[Sample | None] = [None] * n
+        awaiting = self._awaiting
+        if not awaiting:
+            return got
+        clock = link._clock
+        timeout = link.read_timeout
+        if link.wall_deadline:
+            timeout = min(timeout, link._due - clock())
+        end = clock() + timeout
+        while awaiting:
+            frame = link._wait(lambda f: f.type is p.MsgType.SAMPLE_CH and f.seq in awaiting,
+                               end - clock())
+            if frame is None:
+                break
+            k = awaiting.pop(frame.seq)
+            got[k] = self._sample(k, frame)
+        if awaiting:
+            missing = sorted(k + 1 for k in awaiting.values())
+            awaiting.clear()
+            if len(missing) < n:   # some channels answered, these did not
+                link._set_fault(FaultCode.DEVICE_FAULT, (
+                    f"SAMPLE_CH missing for channel {', '.join(map(str, missing))} within "
+                    f"{timeout * 1000:.0f} ms while the other channels answered: allowed none "
+                    f"missing (every one of the device's {n} channels answers each tick, "
+                    "LINK-012)"))
+                return got
+            link.stats.timeouts += 1
+            if link.wall_deadline and clock() >= link._due:
+                link._set_fault(FaultCode.LINK_LOST, f"no SAMPLE_CH from the device for "
+                                f"{link.sample_deadline_ms} ms of wall time")
+            return got
+        link.stats.samples += 1
+        if link.wall_deadline:
+            link._due = clock() + link.sample_deadline_ms / 1000
+        return got
+
+    def _sample(self, k: int, frame: p.Frame) -> Sample | None:
+        """Channel k's SAMPLE_CH held to the protocol; None when it is not that channel's."""
+        link, seq = self.link, frame.seq
+        channel, raw_t, current, voltage, relay, status, raw_supply = (int(x) for x in frame.fields)
+        if not 1 <= channel <= self.channels:
+            link._set_fault(FaultCode.DEVICE_FAULT, f"SAMPLE_CH seq {seq}: channel = {channel}: "
+                            f"allowed 1..{self.channels} (the device's channels, LINK-012)")
+            return None
+        if channel != k + 1:
+            link._set_fault(FaultCode.DEVICE_FAULT, f"SAMPLE_CH seq {seq}: channel = {channel}: "
+                            f"allowed {k + 1} (the channel COMMAND_CH seq {seq} addressed, "
+                            "LINK-012)")
+            return None
+        if link.supply is None and raw_supply != p.SUPPLY_NONE:
+            link._set_fault(FaultCode.DEVICE_FAULT, f"SAMPLE_CH seq {seq}: supply_mv = "
+                            f"{raw_supply}: allowed {p.SUPPLY_NONE:#x} (the device did not "
+                            "advertise supply reporting, LINK-010)")
+        prev = self._t[k]
+        t = raw_t if prev is None else p.unwrap_ms(prev, raw_t)
+        self._t[k] = t
+        judge = self._judges[k]
+        verdict = judge.sample(seq, self._enabled[k], current, relay, status)
+        link.stats.limited = sum(j.limited for j in self._judges)
+        if verdict is not None:
+            link._set_fault(FaultCode.DEVICE_FAULT, f"channel {k + 1}: {verdict.reason}")
+        out_relay = relay if relay in (-1, 0, 1) else None
+        if link.supply is None:
+            return Sample(t, current, voltage, out_relay)
+        return Sample(t, current, voltage, out_relay,
+                      None if raw_supply == p.SUPPLY_NONE else raw_supply)
+
+    def cut(self) -> None:
+        """Every channel off now: OFF commands, best effort; never raises."""
+        if not self.multi:
+            self.link.cut()
+            return
+        try:
+            port = self.link._port
+            if port is not None and port.is_open:
+                self.apply([Command(0, False)] * self.channels)
+        except Exception:  # noqa: BLE001 - each channel's watchdog is the backstop
+            pass
+
+    def close(self) -> None:
+        """Cut every channel, then close the port; never raises."""
+        if not self.multi:
+            self.link.close()
+            return
+        self.cut()
+        try:
+            if self.link._port is not None:
+                self.link._port.close()
+        except Exception:  # noqa: BLE001
+            pass

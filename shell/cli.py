@@ -25,9 +25,10 @@ from iontocore.controller import COMPLETED, FAULTED, Controller
 from iontocore.dose import uams_to_ma_min
 from iontocore.errors import InvalidSettings
 from iontocore.faults import CATALOGUE
-from iontocore.hal import Hal
+from iontocore.hal import Hal, MultiHal
 
 if TYPE_CHECKING:
+    from iontocore.hal.serial import MultiSerialDevice
     from iontocore.hal.serial import SerialDevice as SerialHal
 from iontocore.hal.link_faults import LINK_FAULTS, parse_link_fault
 from iontocore.hal.sim import (INJECTIONS, SIM_BATTERY_MV, SUPPLY_KINDS, SimConfig,
@@ -153,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     chs.add_argument("--fast", action="store_true", help="accepted for symmetry with run: the "
                                                          "simulated channels always run unpaced")
     chs.add_argument("--tick-ms", type=int, default=10, help="control tick in ms (default 10)")
+    chs.add_argument("--device", default="sim",
+                     help="'sim' (default: one in-process simulator per channel) or 'serial:PATH' "
+                          "(a lockstep multi-channel device speaking specs/protocol.md, e.g. "
+                          "`ionto emulate --lockstep --channels 2`; LINK-012)")
     chs.add_argument("--seed", type=int, default=0,
                      help="simulator noise seed of channel 1 (channel k: seed + k - 1)")
     chs.add_argument("--sim-ohms", type=_positive_finite, default=2000.0,
@@ -212,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--markers", action="store_true",
                      help="a device with a marker output (a recorder line): advertises MARKER, "
                           "acknowledges each MARKER and prints it to stderr (LINK-011)")
+    emu.add_argument("--channels", type=int, default=1, metavar="N",
+                     help="serve N output channels (2..8: advertises CHANNELS, LINK-012; "
+                          "--inject acts on channel 1); default 1")
     emu.add_argument("--link-fault", action="append", default=[], metavar="KIND@SECONDS[:DURATION_S]",
                      help="a link fault (below); repeatable")
 
@@ -362,12 +370,54 @@ def _make_hal(args: argparse.Namespace, device: DeviceLimits, tick_ms: int) -> H
 
 
 def cmd_channels(args: argparse.Namespace) -> int:
+    SupervisionLimits().check_tick(args.tick_ms)
+    with ExitStack() as stack:
+        hal = None
+        device = DeviceLimits()
+        if args.device != "sim":
+            hal = _open_channels(args)
+            stack.callback(hal.close)
+            device = hal.limits()
+        return _run_channels(args, device, hal)
+
+
+def _open_channels(args: argparse.Namespace) -> "MultiSerialDevice":
+    """The multi-channel device for `ionto channels --device serial:PATH` (LINK-012): it must
+    be lockstep (the channels run unpaced) and have one channel per --profile."""
+    spec = args.device
+    if not spec.startswith("serial:"):
+        raise BadInput(f"--device {spec!r}: allowed 'sim' or 'serial:PATH'")
+    if args.inject:
+        raise BadInput(f"--inject {args.inject[0]}: allowed with --device sim only (inject "
+                       "faults on the emulator instead)")
+    _require_serial_extra(f"--device {spec}")
+    from iontocore.hal import protocol as wire
+    from iontocore.hal.serial import LinkError, MultiSerialDevice
+
+    deadline_ms = SupervisionLimits().sample_deadline_ms
+    try:
+        hal = MultiSerialDevice(spec.removeprefix("serial:"), tick_ms=args.tick_ms,
+                                sample_deadline_ms=deadline_ms, read_timeout_ms=deadline_ms)
+    except LinkError as exc:
+        raise BadInput(f"--device {spec}: {exc}") from None
+    problem = ""
+    if not hal.identity.capabilities & wire.CAP_LOCKSTEP:
+        problem = ("the device is not lockstep: allowed a lockstep device (`ionto channels` runs "
+                   "unpaced; e.g. ionto emulate --lockstep --channels N)")
+    elif hal.channels != len(args.profile):
+        problem = (f"--profile given {len(args.profile)} time(s): allowed exactly the device's "
+                   f"{hal.channels} channel(s)")
+    if problem:
+        hal.close()
+        raise BadInput(f"--device {spec}: {problem}")
+    return hal
+
+
+def _run_channels(args: argparse.Namespace, device: DeviceLimits, hal: "MultiHal | None") -> int:
     from iontocore import ChannelLimits
 
     from .channels import run_channels
 
-    SupervisionLimits().check_tick(args.tick_ms)
-    device = DeviceLimits()
     injections: list[tuple[int, str]] = []
     for text in args.inject:
         ch, sep, rest = text.partition(":")
@@ -389,7 +439,7 @@ def cmd_channels(args: argparse.Namespace) -> int:
     try:
         out = run_channels(rxs, device, limits, tick_ms=args.tick_ms, seed=args.seed,
                            ohm=args.sim_ohms, inject=injections, trace=args.trace,
-                           markers=args.markers)
+                           markers=args.markers, hal=hal)
     except OSError as exc:
         raise BadInput(f"{exc.filename}: {exc.strerror}") from None
     if args.json:
@@ -685,9 +735,12 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         print(f"MARKER {m.kind} step {m.step} pulse {m.pulse} at session {m.session_ms} ms "
               f"(device t {m.t_ms} ms)", file=sys.stderr, flush=True)
 
-    emulator = Emulator(sim, lockstep=args.lockstep, watchdog_ms=args.watchdog_ms,
-                        link_faults=link_faults, seed=args.seed, markers=args.markers,
-                        on_marker=show if args.markers else None)
+    try:
+        emulator = Emulator(sim, lockstep=args.lockstep, watchdog_ms=args.watchdog_ms,
+                            link_faults=link_faults, seed=args.seed, markers=args.markers,
+                            on_marker=show if args.markers else None, channels=args.channels)
+    except ValueError as exc:
+        raise BadInput(f"--channels {args.channels}: {exc}") from None
     port = emulator.port
     if args.link:
         try:

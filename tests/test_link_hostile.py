@@ -192,7 +192,7 @@ def refused(**changes: object) -> str:
     ({"max_current_ua": 0}, "max_current_ua = 0: allowed 1..100000 uA"),
     ({"max_slew_ua_per_s": 0}, "max_slew_ua_per_s = 0: allowed 1..100000 uA/s"),
     ({"dead_time_ms": 0}, "dead_time_ms = 0: allowed 1..60000 ms"),
-    ({"capabilities": 0x7F}, "capabilities = 0x7f: unknown bits 0x40"),  # 0x10 SUPPLY, 0x20 MARKER (LINK-010, LINK-011)
+    ({"capabilities": 0xFF}, "capabilities = 0xff: unknown bits 0x80"),  # 0x10 SUPPLY, 0x20 MARKER, 0x40 CHANNELS (LINK-010..012)
 ])
 def test_identify_fields_the_host_cannot_work_with_are_refused_at_connect(changes, message) -> None:  # type: ignore[no-untyped-def]
     """Fails on the old code: every one of these devices was accepted."""

@@ -50,6 +50,12 @@ ENCODERS = {
     "SAMPLE_SUPPLY, seq 14": lambda: p.sample_supply(14, 30060, 15000, 30000, 1, p.STATUS_ON, None),
     "MARKER, seq 15": lambda: p.marker(15, 120_000, 2, 1, "pulse"),
     "MARKER_ACK, seq 15": lambda: p.encode(p.MsgType.MARKER_ACK, 15),
+    "CHANNELS_QUERY, seq 16": lambda: p.encode(p.MsgType.CHANNELS_QUERY, 16),
+    "CHANNELS_INFO, seq 16": lambda: p.encode(p.MsgType.CHANNELS_INFO, 16, 2),
+    "COMMAND_CH, seq 17": lambda: p.command_ch(17, 1, 15000, True, 1000),
+    "COMMAND_CH, seq 18": lambda: p.command_ch(18, 2, 0, False, 1000),
+    "SAMPLE_CH, seq 17": lambda: p.sample_ch(17, 1, 30070, 15000, 30000, 1, p.STATUS_ON, None),
+    "SAMPLE_CH, seq 18": lambda: p.sample_ch(18, 2, 30070, 0, 0, 0, 0, None),
 }
 WIRE = {d.split(":")[0]: w for d, w in spec_examples()}
 
@@ -145,6 +151,12 @@ FRAMES = st.one_of(
     st.builds(p.sample, st.integers(0, 0xFFFF), st.integers(0, 2**32 - 1), st.integers(-2**31, 2**31 - 1),
               st.integers(-2**31, 2**31 - 1), st.sampled_from([None, -1, 0, 1]), st.integers(0, 255)),
     st.builds(lambda s: p.encode(p.MsgType.HEARTBEAT, s), st.integers(0, 0xFFFF)),
+    st.builds(p.command_ch, st.integers(0, 0xFFFF), st.integers(1, p.CHANNELS_MAX),
+              st.integers(-2**31, 2**31 - 1), st.booleans(), st.integers(0, 0xFFFF)),
+    st.builds(p.sample_ch, st.integers(0, 0xFFFF), st.integers(0, 255), st.integers(0, 2**32 - 1),
+              st.integers(-2**31, 2**31 - 1), st.integers(-2**31, 2**31 - 1),
+              st.sampled_from([None, -1, 0, 1]), st.integers(0, 255),
+              st.one_of(st.none(), st.integers(0, 2**32 - 2))),
 )
 
 
@@ -282,3 +294,33 @@ def test_well_crc_ed_but_invalid_frames_are_dropped(body: bytes, why: str) -> No
 def test_sequence_arithmetic_wraps() -> None:
     assert p.seq_after(1, 0) and p.seq_after(0, 0xFFFF) and not p.seq_after(0, 1)
     assert not p.seq_after(5, 5) and not p.seq_after(0x8005, 5)
+
+
+@pytest.mark.req("LINK-012")
+@given(seq=st.integers(0, 0xFFFF), channel=st.integers(1, p.CHANNELS_MAX),
+       setpoint=st.integers(-2**31, 2**31 - 1), enabled=st.booleans(), duty=st.integers(0, 0xFFFF),
+       t=st.integers(0, 2**32 - 1), relay=st.sampled_from([None, -1, 0, 1]),
+       status=st.integers(0, 255), supply=st.one_of(st.none(), st.integers(0, 2**32 - 2)))
+def test_channel_frames_round_trip(seq: int, channel: int, setpoint: int, enabled: bool, duty: int,
+                                   t: int, relay: int | None, status: int, supply: int | None) -> None:
+    got, = p.Decoder().feed(p.command_ch(seq, channel, setpoint, enabled, duty))
+    assert got == p.Frame(p.MsgType.COMMAND_CH, seq, (channel, setpoint, int(enabled), duty))
+    got, = p.Decoder().feed(p.sample_ch(seq, channel, t, setpoint, -setpoint - 1, relay, status, supply))
+    assert got == p.Frame(p.MsgType.SAMPLE_CH, seq, (channel, t, setpoint, -setpoint - 1,
+                                                     p.RELAY_NONE if relay is None else relay,
+                                                     status, p.SUPPLY_NONE if supply is None else supply))
+
+
+@pytest.mark.req("LINK-012")
+@pytest.mark.parametrize("channel", [0, p.CHANNELS_MAX + 1, -1, True, 1.0])
+def test_a_command_for_a_channel_the_wire_cannot_carry_is_refused_naming_it(channel: object) -> None:
+    with pytest.raises(ValueError, match=rf"channel = {channel!r}: allowed an integer 1..{p.CHANNELS_MAX}"):
+        p.command_ch(1, channel, 0, False, 1000)  # type: ignore[arg-type]
+
+
+@pytest.mark.req("LINK-012")
+def test_spec_examples_of_channel_frames_carry_their_channel() -> None:
+    assert [frame(k).fields[0] for k in ("COMMAND_CH, seq 17", "COMMAND_CH, seq 18",
+                                         "SAMPLE_CH, seq 17", "SAMPLE_CH, seq 18")] == [1, 2, 1, 2]
+    assert frame("CHANNELS_INFO, seq 16").fields == (2,)
+    assert p.CAP_CHANNELS == 0x40 and p.CAP_ALL == 0x7F
