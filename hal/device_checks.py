@@ -344,7 +344,9 @@ def check_markers(wire: Wire) -> None:
 def check_channels(wire: Wire) -> None:
     """LINK-012: a device advertising CHANNELS answers CHANNELS_QUERY with 2..8; each tick one
     COMMAND_CH per channel is answered by one SAMPLE_CH with its seq and channel; driving one
-    channel leaves every other at zero (isolation). A device without it is accepted as it is."""
+    channel leaves every other at zero (isolation); plain COMMANDs drive channel 1 only; each
+    channel's watchdog trips without its own COMMAND_CH although the others are commanded.
+    A device without it is accepted as it is."""
     if not wire.ident.capabilities & p.CAP_CHANNELS:
         return
     spec, ua = wire.spec, wire.spec.test_ua
@@ -378,6 +380,40 @@ def check_channels(wire: Wire) -> None:
                     raise Violation(f"channel {ch}: {current} uA flow while only channel {on} is "
                                     "commanded on: a command to one channel moved another")
         _near(spec, currents[on - 1], ua, f"channel {on} commanded alone")
+        for _ in range(2):
+            tick(0)
+    # plain COMMAND is channel 1's only: a single-channel host would drive the others unseen
+    for _ in range(_ramp_ticks(wire, ua) + 1):
+        wire.command(ua, 1)
+    # every channel now commanded to the same current: one that was off can only have risen
+    # by one slew step; one the plain COMMANDs drove is there already
+    seqs = [wire.send(p.MsgType.COMMAND_CH, ch, ua, 1, 1000) for ch in range(1, n + 1)]
+    allowed = wire.step_ua + spec.zero_tolerance_ua
+    for ch, s in zip(range(1, n + 1), seqs):
+        current = int(wire.wait(p.MsgType.SAMPLE_CH, s, "COMMAND_CH after plain COMMANDs").fields[2])
+        if ch > 1 and abs(current) > allowed:
+            raise Violation(f"channel {ch}: {current} uA after plain COMMANDs only, one tick after "
+                            f"its first COMMAND_CH: allowed at most {allowed} uA (one slew step; "
+                            "a plain COMMAND is channel 1's only)")
+    for _ in range(2):
+        tick(0)
+    # each channel's watchdog is its own, re-armed only by its own COMMAND_CH
+    wd = wire.ident.watchdog_ms
+    for k in range(2, n + 1):
+        for _ in range(_ramp_ticks(wire, ua) + 1):
+            tick(k)
+        others = [ch for ch in range(1, n + 1) if ch != k]
+        end = time.monotonic() + (3 * wd + spec.watchdog_grace_ms) / 1000
+        while time.monotonic() < end:         # wall time must pass: bounded sleeps
+            sent = [(ch, wire.send(p.MsgType.COMMAND_CH, ch, 0, 0, 1000)) for ch in others]
+            for ch, s in sent:
+                wire.wait(p.MsgType.SAMPLE_CH, s, f"COMMAND_CH to channel {ch}")
+            time.sleep(wd / 4000)
+        current = tick(k)[k - 1]              # an ON command must find channel k off, latched
+        if abs(current) > spec.zero_tolerance_ua:
+            raise Violation(f"channel {k}: {current} uA after {3 * wd} ms without a COMMAND_CH "
+                            f"for it (the others commanded): allowed at most "
+                            f"{spec.zero_tolerance_ua} uA (each channel's own watchdog)")
         for _ in range(2):
             tick(0)
     wire.hold(0, 0, 2)

@@ -91,7 +91,7 @@ def run_channels(rxs: list[tuple[str, Prescription]], device: DeviceLimits, limi
             for k, ctl in enumerate(ctls):
                 events = ctl.drain_events()
                 for sink in sinks[k]:
-                    sink.tick(ctl, samples[k], cmds[k])
+                    sink.tick(ctl, samples[k] if k < len(samples) else None, cmds[k])
                     sink.events(ctl, events)
             if coord.finished:
                 break

@@ -337,3 +337,47 @@ def test_ionto_channels_against_ionto_emulate_with_two_channels(tmp_path: Path) 
     assert three.returncode == 2
     assert "--profile given 1 time(s): allowed exactly the device's 2 channel(s)" in three.stderr
     assert "served" in err
+
+
+class PlainToAll(Emulator):
+    """A non-conforming device: a plain COMMAND drives every channel (it is channel 1's)."""
+
+    def _handle(self, frame: p.Frame) -> None:
+        if frame.type is p.MsgType.COMMAND:
+            import time
+
+            for out in self.outputs[1:]:
+                setpoint, enabled, duty = frame.fields
+                if out.rules.command(frame.seq, setpoint, enabled, duty, out.sim.t_ms) == "applied":
+                    out.last_command = time.monotonic()
+                if self.lockstep:
+                    self._advance(out)
+        super()._handle(frame)
+
+
+class NoWatchdogOnChannel2(Emulator):
+    """A non-conforming device: channels 2..N have no watchdog of their own."""
+
+    def _watchdog(self, out, now):  # type: ignore[no-untyped-def]
+        if out is self.outputs[0]:
+            super()._watchdog(out, now)
+
+
+@pytest.mark.req("LINK-012")
+@pytest.mark.parametrize("kind, match", [
+    (PlainToAll, r"channel 2: \d+ uA after plain COMMANDs only"),
+    (NoWatchdogOnChannel2, r"channel 2: \d+ uA after \d+ ms without a COMMAND_CH for it"),
+])
+def test_the_device_checks_catch_a_plain_command_driving_every_channel_and_a_missing_watchdog(
+        served: list[Emulator], kind: type[Emulator], match: str) -> None:
+    """Review: both devices passed the device checks; a single-channel host drove channel 2
+    unseen, and a hung host left channel 2 on."""
+    from iontocore.hal.device_checks import Wire, check_channels
+
+    bad = serve(served, kind=kind)
+    wire = Wire(DeviceSpec(bad.port, watchdog_grace_ms=GRACE_MS))
+    try:
+        with pytest.raises(Violation, match=match):
+            check_channels(wire)
+    finally:
+        wire.port.close()
