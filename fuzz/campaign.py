@@ -110,8 +110,10 @@ def _worker(index: int, pytest_args: list[str], max_cases: int, counter: Any, st
         events.put(("error", index, f"{type(exc).__name__}: {exc}", 0))
         raise
     finally:
-        if worker._current_target is not None:
-            worker._current_target.save_report()
+        target = worker._current_target
+        # a target stopped before its first phase began has no report (HypoFuzz asserts)
+        if target is not None and getattr(getattr(target, "provider", None), "phase", None) is not None:
+            target.save_report()
         for target in worker.collected_targets.values():
             target.database._db._join()  # BackgroundWriteDatabase: flush before exiting
         events.put(("done", index, 0, 0))
