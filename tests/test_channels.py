@@ -382,3 +382,35 @@ def test_a_failing_step_cuts_every_channel_and_never_raises() -> None:
     cmds = rig.coord.step([sim.read() for sim in rig.sims])
     assert all(not c.enabled for c in cmds)
     assert all(ctl.state == "fault" for ctl in rig.ctls)
+
+
+@pytest.mark.req("CH-003")
+def test_requests_to_the_coordinator_reach_every_channel() -> None:
+    device = DeviceLimits()
+    a, b = Controller(tap(), device, SUP), Controller(tap(), device, SUP)
+    coord = Coordinator([a, b], LIMITS)
+    b.emergency_stop()                                   # channel 2 in fault: start refused
+    reply = coord.start()
+    assert not reply.accepted and reply.reason.startswith("channel 2:")
+    assert a.state in ("idle", "ramp_down")             # channel 1 started, then stopped again
+    assert coord.emergency_stop().accepted and a.state == b.state == "fault"
+    a2, b2 = Controller(tap(), device, SUP), Controller(tap(), device, SUP)
+    coord = Coordinator([a2, b2], LIMITS)
+    assert coord.report_fault(FaultCode.LINK_LOST, "line gone").accepted
+    assert a2.state == b2.state == "fault" and "line gone" in b2.faults[0].reason
+    refused = Coordinator([Controller(tap(), device, SUP)], LIMITS).report_fault(FaultCode.TRACKING, "x")
+    assert not refused.accepted and "allowed one of" in refused.reason
+    with pytest.raises(InvalidSettings, match="total_max_ua"):
+        ChannelLimits(total_max_ua=0, total_trip_ua=0)
+
+
+@pytest.mark.req("CH-003", "CTL-005")
+def test_a_step_failing_on_a_channel_already_in_fault_still_returns_off() -> None:
+    rig = Rig([tap(), tap()])
+    assert rig.coord.start().accepted
+    rig.run_s(8)
+    rig.ctls[0].emergency_stop()
+    rig.ctls[1].step = None  # type: ignore[assignment,method-assign]
+    rig.ctls[1].report_fault = None  # type: ignore[assignment,method-assign]
+    cmds = rig.coord.step([sim.read() for sim in rig.sims])
+    assert cmds == (Command(0, False), Command(0, False))
