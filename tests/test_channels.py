@@ -13,10 +13,11 @@ import dataclasses
 
 import pytest
 
+from channel_rule import LOCAL, SHARED
 from invariants import InvariantChecker
 from iontocore import Command, Controller, DeviceLimits, InvalidSettings, Prescription, SupervisionLimits
 from iontocore.coordinator import ChannelLimits, Coordinator
-from iontocore.faults import CATALOGUE, FaultCode
+from iontocore.faults import FaultCode
 from iontocore.hal.sim import (INJECTIONS, SIM_BATTERY_MV, SUPPLY_KINDS, SimConfig, SimulatedDevice,
                                battery_device, parse_injection)
 
@@ -24,15 +25,6 @@ TICK = 10
 SUP = SupervisionLimits()
 LIMITS = ChannelLimits(total_max_ua=12_000, total_trip_ua=13_000)
 
-# The rule, restated for the test: a fault ends every channel when it may come from what
-# the channels share (supply, clock and tick, link, host, the common current source);
-# otherwise it ends its own channel only.
-SHARED = {FaultCode.OVERCURRENT, FaultCode.UNCOMMANDED_CURRENT, FaultCode.LEAK,
-          FaultCode.SAMPLE_LOSS, FaultCode.CLOCK_BACKWARDS, FaultCode.CLOCK_JUMP,
-          FaultCode.LATE_TICKS, FaultCode.INTERNAL_ERROR, FaultCode.LINK_LOST,
-          FaultCode.DEVICE_FAULT, FaultCode.SUPPLY_LOW, FaultCode.SUPPLY_LOST,
-          FaultCode.EMERGENCY_STOP}
-LOCAL = {f.code for f in CATALOGUE} - SHARED
 
 
 def tap(target_ua: int = 5_000, **kw: object) -> Prescription:

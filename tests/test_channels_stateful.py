@@ -19,6 +19,7 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from channel_rule import SHARED, UNTRUSTED_SENSOR
 from invariants import InvariantChecker
 from iontocore import (ChannelLimits, Command, Controller, Coordinator, DeviceLimits,
                        Prescription, Sample, SupervisionLimits)
@@ -28,11 +29,6 @@ TICK = 10
 DEVICE = DeviceLimits()
 SUP = SupervisionLimits()
 LIMITS = ChannelLimits(total_max_ua=8_000, total_trip_ua=9_000)
-SHARED = {FaultCode.OVERCURRENT, FaultCode.UNCOMMANDED_CURRENT, FaultCode.LEAK,
-          FaultCode.SAMPLE_LOSS, FaultCode.CLOCK_BACKWARDS, FaultCode.CLOCK_JUMP,
-          FaultCode.LATE_TICKS, FaultCode.INTERNAL_ERROR, FaultCode.LINK_LOST,
-          FaultCode.DEVICE_FAULT, FaultCode.SUPPLY_LOW, FaultCode.SUPPLY_LOST,
-          FaultCode.EMERGENCY_STOP}
 RXS = (Prescription(name="a", family="tap-water", target_ua=3_000, ramp_ms=1_500,
                     duration_ms=20_000, max_ua=4_000, site="palms"),
        Prescription(name="b", family="tap-water", target_ua=3_000, ramp_ms=1_500,
@@ -127,8 +123,7 @@ class TwoChannels(RuleBasedStateMachine):
                     self.fault_since[k] = x.t_ms
                 if (x.t_ms - self.fault_since[k] >= SUP.leak_settle_ms
                         and abs(x.current_ua) > DEVICE.zero_tolerance_ua
-                        and sh.faults[0].code not in (FaultCode.SENSOR_STUCK,
-                                                      FaultCode.IMPLAUSIBLE_SAMPLE)):
+                        and sh.faults[0].code not in UNTRUSTED_SENSOR):
                     new_shared[k] = True
             for k in range(2):
                 ctl, other = self.ctls[k], 1 - k
