@@ -298,17 +298,24 @@ class SerialDevice:
         raise LinkError(f"no IDENTIFY reply: is a device speaking iontocore protocol v{p.VERSION} "
                         "there?")
 
+    def _ask(self, query: p.MsgType, answer: p.MsgType, what: str) -> p.Frame:
+        """Send `query` and wait 0.5 s for `answer` with its seq: the answer of a device that
+        advertises `what`, which is refused when it does not answer."""
+        self._seq = p.next_seq(self._seq)
+        seq = self._seq
+        self._send(p.encode(query, seq))
+        frame = self._wait(lambda f: f.type is answer and f.seq == seq, 0.5)
+        if frame is None:
+            name = self.identity.name or "(unnamed)"
+            raise DeviceRefused(f"device {name!r} refused: it advertises {what} but did not "
+                                f"answer {query.name}")
+        return frame
+
     def _supply_info(self) -> tuple[int, int]:
         """Ask a CAP_SUPPLY device for its supply floor and sensor range; refuse it when it
         does not answer or its values fail (LINK-010)."""
-        self._seq = p.next_seq(self._seq)
-        seq = self._seq
-        self._send(p.encode(p.MsgType.SUPPLY_QUERY, seq))
-        frame = self._wait(lambda f: f.type is p.MsgType.SUPPLY_INFO and f.seq == seq, 0.5)
+        frame = self._ask(p.MsgType.SUPPLY_QUERY, p.MsgType.SUPPLY_INFO, "supply reporting")
         name = self.identity.name or "(unnamed)"
-        if frame is None:
-            raise DeviceRefused(f"device {name!r} refused: it advertises supply reporting but "
-                                "did not answer SUPPLY_QUERY")
         lo, hi = int(frame.fields[0]), int(frame.fields[1])
         problems = supply_problems(lo, hi)
         if problems:
@@ -441,14 +448,8 @@ class _Link(SerialDevice):
         if not self.identity.capabilities & p.CAP_CHANNELS:
             super()._prime()
             return
-        self._seq = p.next_seq(self._seq)
-        seq = self._seq
-        self._send(p.encode(p.MsgType.CHANNELS_QUERY, seq))
-        frame = self._wait(lambda f: f.type is p.MsgType.CHANNELS_INFO and f.seq == seq, 0.5)
+        frame = self._ask(p.MsgType.CHANNELS_QUERY, p.MsgType.CHANNELS_INFO, "channels")
         name = self.identity.name or "(unnamed)"
-        if frame is None:
-            raise DeviceRefused(f"device {name!r} refused: it advertises channels but did not "
-                                "answer CHANNELS_QUERY")
         count = int(frame.fields[0])
         if not p.CHANNELS_MIN <= count <= p.CHANNELS_MAX:
             raise DeviceRefused(f"device {name!r} refused: channels = {count}: allowed "
