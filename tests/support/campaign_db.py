@@ -84,7 +84,7 @@ def replaying(item: Any, database: ExampleDatabase | None) -> Iterator[None]:
         had = machine.__dict__.get("_hypothesis_internal_use_seed")
         case.settings = settings(original, derandomize=False, database=database)
         machine._hypothesis_internal_use_seed = had if had is not None else _seed_of(
-            test.hypothesis.inner_test)
+            test.hypothesis.inner_test)  # type: ignore[attr-defined]
         try:
             yield
         finally:

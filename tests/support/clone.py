@@ -117,7 +117,8 @@ def _slots(old: T, _o: Any = None, _n: Any = None) -> T:
     """An object with __slots__ of immutable values (Persistence, Debounce): the rule
     replaces itself with a copier written for the class."""
     cls = type(old)
-    RULES[cls] = copier = _slots_copier(cls)
+    copier = _slots_copier(cls)
+    RULES[cls] = copier  # type: ignore[assignment]
     return copier(old)  # type: ignore[no-any-return]
 
 

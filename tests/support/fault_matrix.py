@@ -342,7 +342,7 @@ def _run(kind: str, state: str, expected: int, reaction: Reaction, duty: int) ->
             assert ctl.state == "ramp_down", ctl.state
             rig.mode = kind if kind in ("sensor_stuck", "implausible_sample", "late_ticks", "impedance_fall",
                                              "supply_low") else base_mode
-            rig.until(lambda: ctl.state == "fault", limit=5_000)
+            rig.until(lambda: str(ctl.state) == "fault", limit=5_000)
             rec = ctl.faults[faults_before]
             assert rec.zero_tick is not None and rec.zero_tick >= rec.tick
             assert ctl.command == OFF

@@ -172,7 +172,7 @@ def honest(tick_ms: int = 10) -> Reply:
     """Carry out the command exactly (a 2 kOhm load, one LSB of sensor noise on alternate
     ticks, as a live ADC shows: DeviceLimits.sensor_frozen_ms) and answer it after one tick."""
     def reply(dev: ScriptedDevice, frame: p.Frame) -> bytes:
-        setpoint, enabled, duty = (int(x) for x in frame.fields)  # type: ignore[arg-type]
+        setpoint, enabled, duty = (int(x) for x in frame.fields)
         dev.t_ms = (dev.t_ms + tick_ms) & 0xFFFFFFFF
         dev.current_ua = setpoint * duty // 1000 if enabled else 0
         if enabled and setpoint:

@@ -62,7 +62,7 @@ def _valid(sample: Any, max_ua: int, max_mv: int) -> bool:
                 return False
         elif type(x) is not int:
             return False
-    return -max_ua <= i <= max_ua and -max_mv <= v <= max_mv and t >= 0
+    return bool(-max_ua <= i <= max_ua and -max_mv <= v <= max_mv and t >= 0)
 
 
 SITE_AREA_MM2 = {"palms": 12_000, "soles": 15_000, "underarms": 4_000, "child-hands": 6_000}

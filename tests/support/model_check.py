@@ -202,7 +202,7 @@ def clone_by_pickle(world: World) -> Callable[[], World]:
     """The former clone: pickle the world once, unpickle it per child (the transitions
     machine included). Kept as the reference the fast clone is compared with."""
     image = pickle.dumps(world, pickle.HIGHEST_PROTOCOL)
-    return lambda: pickle.loads(image)  # type: ignore[no-any-return]
+    return lambda: pickle.loads(image)
 
 
 def clone_fast(world: World) -> Callable[[], World]:

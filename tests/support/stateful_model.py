@@ -10,6 +10,8 @@ from the controller's attributes (tests/test_oracles.py shows lying ones are cau
 
 from __future__ import annotations
 
+import typing
+
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -99,8 +101,8 @@ class ControllerMachine(RuleBasedStateMachine):
             assert rx.floor_ua <= ctl.setpoint_ua <= min(rx.ceiling_ua, self.check.limit), \
                 ("RX-004: set-point out of range", ctl.setpoint_ua)
             if reply.accepted:
-                assert ctl.setpoint_ua - before[2] == steps * rx.adjust_step_ua, \
-                    ("RX-004: not a whole number of steps", ctl.setpoint_ua)  # type: ignore[operator]
+                assert ctl.setpoint_ua - typing.cast(int, before[2]) == steps * rx.adjust_step_ua, \
+                    ("RX-004: not a whole number of steps", ctl.setpoint_ua)
         if not reply.accepted:  # a refused request changes nothing
             assert self._snapshot() == before, (name, reply, before, self._snapshot())
         self._request(name, reply.accepted)
