@@ -31,6 +31,14 @@ class Reply:
     accepted: bool
     reason: str = ""
 
+    def __post_init__(self) -> None:
+        """A reply is exactly a yes or a no, and a no says why (a host reads `accepted`; a
+        truthy string there would pass a refusal off as an acceptance)."""
+        if type(self.accepted) is not bool or type(self.reason) is not str:
+            raise TypeError(f"Reply({self.accepted!r}, {self.reason!r}): allowed a bool and a str")
+        if not self.accepted and not self.reason:
+            raise ValueError("a refused request must say why")
+
     def __bool__(self) -> bool:
         return self.accepted
 

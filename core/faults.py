@@ -179,6 +179,18 @@ class FaultRecord:
     reaction: Reaction
     zero_tick: int | None = None
 
+    def __post_init__(self) -> None:
+        """A record the session file can be trusted with: a catalogued code and reaction, a
+        reason given, whole non-negative ticks and times, the zero tick never before the fault."""
+        ok = (type(self.code) is FaultCode and type(self.reaction) is Reaction
+              and type(self.reason) is str and self.reason != ""
+              and type(self.tick) is int and self.tick >= 0
+              and type(self.t_ms) is int and self.t_ms >= 0
+              and (self.zero_tick is None
+                   or (type(self.zero_tick) is int and self.zero_tick >= self.tick)))
+        if not ok:
+            raise ValueError(f"malformed fault record: {self!r}")
+
     def as_dict(self) -> dict[str, object]:
         return {"code": self.code.value, "reason": self.reason, "tick": self.tick,
                 "t_ms": self.t_ms, "reaction": self.reaction.value, "zero_tick": self.zero_tick}

@@ -9,51 +9,10 @@ from dataclasses import replace
 
 import pytest
 
-from iontocore import OFF, Command, Controller, DeviceLimits, Prescription, Sample
+from iontocore import OFF, Controller, Prescription, Sample
 from iontocore.faults import FaultCode
-from iontocore.supervision import SupervisionLimits
 
-TICK = 10
-SUP = SupervisionLimits()
-DEVICE = DeviceLimits()
-RX = Prescription(name="rules", family="tap-water", target_ua=2_000, ramp_ms=1_000,
-                  duration_ms=10_000, max_ua=3_000, min_ua=1_000, step_ua=500,
-                  max_pause_ms=1_000, contact_stable_ms=200, probe_ua=50, site="palms")
-STEP_UA = RX.target_ua * 1000 // RX.ramp_ms * TICK // 1000  # slew x tick
-
-
-class Load:
-    """An ideal current source into `ohm`, with the device's compliance and one LSB of sensor
-    noise (a live ADC: SUP-003); `open` lifts the electrodes (no current, voltage at the rail)."""
-
-    def __init__(self, ohm: int = 2_000) -> None:
-        self.ohm, self.t, self.open = ohm, 0, False
-
-    def __call__(self, cmd: Command) -> Sample:
-        self.t += TICK
-        amp = abs(cmd.setpoint_ua) if cmd.enabled else 0
-        sgn = -1 if cmd.setpoint_ua < 0 else 1
-        lsb = (self.t // TICK) % 2
-        if self.open:
-            return Sample(self.t, lsb, sgn * DEVICE.compliance_mv if amp else 0)
-        amp = min(amp, DEVICE.compliance_mv * 1000 // self.ohm)
-        return Sample(self.t, sgn * amp + lsb, sgn * amp * self.ohm // 1000)
-
-
-def run(ctl: Controller, load: Load, ticks: int, cmd: Command = OFF) -> list[Command]:
-    out = []
-    for _ in range(ticks):
-        cmd = ctl.step(load(cmd))
-        out.append(cmd)
-    return out
-
-
-def started(rx: Prescription = RX) -> tuple[Controller, Load]:
-    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
-    load = Load()
-    run(ctl, load, 1)
-    assert ctl.start().accepted
-    return ctl, load
+from short_session import DEVICE, RX, STEP_UA, SUP, TICK, Load, run, started
 
 
 @pytest.mark.req("CTL-002", "CTL-001")

@@ -1,0 +1,166 @@
+"""Every request in every state the short session reaches: accepted or refused exactly as the
+table below says (written from the state machine's specification, specs/state_machine.md,
+and the requirements named on each test, never read from the controller). A refusal says
+why, naming the state it was refused in, and changes nothing; an acceptance leads where the
+table says, and a cut is recorded once, at the tick and time of the request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from iontocore import OFF, Controller
+from iontocore.events import Reply
+from iontocore.faults import FaultCode, FaultRecord, Reaction
+
+from short_session import DEVICE, RX, SUP, TICK, Load, run, started
+
+STATES = ("idle", "ramp_up", "treat", "paused", "ramp_down", "fault", "ended")
+"""'ended' is idle after a completed session (CTL-008)."""
+
+Rig = tuple[Controller, Load]
+
+
+def reach(state: str) -> Rig:
+    """A controller in `state`, driven there by samples and requests alone."""
+    if state == "idle":
+        ctl = Controller(RX, DEVICE, SUP, tick_ms=TICK)
+        load = Load()
+        run(ctl, load, 1)
+        return ctl, load
+    ctl, load = started()
+    if state == "ramp_up":
+        return ctl, load
+    run(ctl, load, RX.ramp_ms // TICK + 2)
+    if state == "paused":
+        load.open = True
+        for _ in range(200):
+            run(ctl, load, 1)
+            if ctl.state == "paused":
+                break
+    elif state == "ramp_down":
+        assert ctl.stop().accepted
+        run(ctl, load, 1)
+    elif state == "fault":
+        assert ctl.emergency_stop().accepted
+        run(ctl, load, 1)
+    elif state == "ended":
+        run(ctl, load, (RX.duration_ms + RX.ramp_ms) // TICK + 50)
+    assert ctl.state == ("idle" if state == "ended" else state), (state, ctl.state)
+    return ctl, load
+
+
+# request -> state -> (accepted, the state right after the request)
+STAY = "same"
+TABLE: dict[str, dict[str, tuple[bool, str]]] = {
+    "start": {"idle": (True, "ramp_up"), "ramp_up": (False, STAY), "treat": (False, STAY),
+              "paused": (False, STAY), "ramp_down": (False, STAY), "fault": (False, STAY),
+              "ended": (False, STAY)},
+    "stop": {"idle": (False, STAY), "ramp_up": (True, "ramp_down"), "treat": (True, "ramp_down"),
+             "paused": (True, "ramp_down"), "ramp_down": (True, STAY), "fault": (False, STAY),
+             "ended": (False, STAY)},
+    "emergency_stop": {s: (True, "fault") for s in STATES},
+    "report_fault": {s: (True, "fault") for s in STATES},
+    "reset": {s: (False, STAY) for s in STATES},  # fault just entered: not quiet long enough
+    "adjust_up": {"idle": (True, STAY), "ramp_up": (True, STAY), "treat": (True, STAY),
+                  "paused": (True, STAY), "ramp_down": (False, STAY), "fault": (False, STAY),
+                  "ended": (True, STAY)},
+}
+ASK: dict[str, Callable[[Controller], Reply]] = {
+    "start": lambda c: c.start(),
+    "stop": lambda c: c.stop(),
+    "emergency_stop": lambda c: c.emergency_stop(),
+    "report_fault": lambda c: c.report_fault(FaultCode.LINK_LOST, "no answer from the device"),
+    "reset": lambda c: c.reset(acknowledge_overcurrent=True),
+    "adjust_up": lambda c: c.adjust(RX.step_ua),
+}
+CUT = {"emergency_stop": FaultCode.EMERGENCY_STOP, "report_fault": FaultCode.LINK_LOST}
+
+
+def snapshot(ctl: Controller) -> tuple[object, ...]:
+    return (ctl.state, ctl.command, ctl.setpoint_ua, tuple(ctl.faults), len(ctl.events),
+            ctl.outcome, ctl.delivered_uams)
+
+
+@pytest.mark.req("SM-002", "CTL-006", "CTL-008", "SUP-012", "SUP-013", "RX-004", "LINK-005")
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("request_", list(TABLE))
+def test_every_request_in_every_state_is_answered_as_the_table_says(request_: str, state: str) -> None:
+    ctl, load = reach(state)
+    before = snapshot(ctl)
+    reply = ASK[request_](ctl)
+    accepted, dest = TABLE[request_][state]
+    assert type(reply.accepted) is bool and reply.accepted is accepted, (request_, state, reply)
+    if not accepted:
+        assert reply.reason, "a refusal says why"
+        if state != "ended":  # the state it was refused in is named
+            assert f"'{state}'" in reply.reason or request_ in ("reset", "adjust_up"), reply
+        assert snapshot(ctl) == before, "a refused request changes nothing"
+        return
+    assert ctl.state == (before[0] if dest == STAY else dest), (request_, state, ctl.state)
+    code = CUT.get(request_)
+    if code is None:
+        return
+    assert ctl.command == OFF
+    if state == "fault":  # already cut: nothing new is recorded
+        assert tuple(ctl.faults) == before[3] and reply.reason == "already in fault, output off"
+        return
+    new = ctl.faults[len(before[3]):]  # type: ignore[arg-type]
+    assert new == [FaultRecord(code, new[0].reason, ctl.tick, load.t, Reaction.HARD_CUT, ctl.tick)], new
+    assert ctl.outcome == "fault" and code.value in ctl.end_reason
+
+
+@pytest.mark.req("LINK-005")
+@pytest.mark.parametrize("given, recorded", [
+    ("link silent for 3 ticks", "link silent for 3 ticks"),
+    ("", "link_lost"),           # no reason given: the code stands for it
+    ("x" * 300, "x" * 200),      # bounded: a HAL cannot flood the session record
+])
+def test_a_reported_fault_records_the_hal_s_reason_bounded(given: str, recorded: str) -> None:
+    ctl, _load = reach("treat")
+    assert ctl.report_fault(FaultCode.LINK_LOST, given).accepted
+    assert ctl.faults[-1].reason == recorded
+    assert ctl.faults[-1].code is FaultCode.LINK_LOST
+
+
+@pytest.mark.req("SUP-012")
+def test_an_emergency_stop_records_that_it_was_requested() -> None:
+    ctl, _load = reach("treat")
+    assert ctl.emergency_stop().accepted
+    assert ctl.faults[-1].reason == "emergency stop requested"
+
+
+@pytest.mark.req("SUP-013")
+def test_reset_refusals_name_what_is_missing_and_an_accepted_one_leaves_fault_for_idle() -> None:
+    ctl, load = reach("fault")
+    quiet_ticks = SUP.reset_quiet_ms // TICK
+    reply = ctl.reset()
+    assert not reply.accepted and f"for {SUP.reset_quiet_ms} ms" in reply.reason, reply
+    run(ctl, load, quiet_ticks - 1)
+    assert not ctl.reset().accepted and ctl.state == "fault"
+    run(ctl, load, 2)
+    reply = ctl.reset()
+    assert reply == Reply(True) and ctl.state == "idle" and ctl.outcome is None
+    assert ctl.end_reason == "" and ctl.command == OFF
+
+
+def test_a_reply_is_a_bool_and_a_refusal_says_why() -> None:
+    """The type itself holds the contract the table relies on."""
+    assert Reply(True).accepted is True and not Reply(False, "why")
+    for bad in [("nothing to stop",), (1, "x"), (False, None)]:
+        with pytest.raises(TypeError):
+            Reply(*bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="must say why"):
+        Reply(False)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("reason", None), ("reason", ""), ("tick", -1), ("tick", 1.0), ("t_ms", None),
+    ("zero_tick", 4), ("code", "overcurrent"), ("reaction", "hard_cut")])
+def test_a_malformed_fault_record_cannot_be_made(field: str, value: object) -> None:
+    good = dict(code=FaultCode.OVERCURRENT, reason="trip", tick=5, t_ms=50,
+                reaction=Reaction.HARD_CUT, zero_tick=5)
+    FaultRecord(**good)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="malformed fault record"):
+        FaultRecord(**{**good, field: value})  # type: ignore[arg-type]
