@@ -72,32 +72,12 @@ from iontocore.hal.device_checks import DeviceSpec, device_checks  # noqa: E402
 from iontocore.hal.emulator import Emulator  # noqa: E402
 from iontocore.hal.serial import DeviceRefused, MultiSerialDevice, SerialDevice  # noqa: E402
 from iontocore.shell.channels import run_channels  # noqa: E402
+from research_profiles import two_pulses  # noqa: E402
 
 HANG_MS = 2_000   # a read timeout only a real hang reaches
 GRACE_MS = 1_000  # as in test_serial: these tests are not about the device watchdog
 IONTO = str(Path(sys.executable).parent / "ionto")
 
-SHORT = '''name = "short-{sign}"
-family = "research"
-[current]
-target_ua = {ua}
-ramp_ms = 100
-[electrode]
-area_cm2 = 1
-return_area_cm2 = 4
-[pause]
-probe_ua = 20
-max_s = 30
-[protocol]
-[[protocol.step]]
-kind = "baseline"
-duration_s = 1
-[[protocol.step]]
-kind = "pulse"
-on_s = 1
-repeat = 2
-gap_ms = 1000
-'''
 
 
 class Recording(Emulator):
@@ -296,7 +276,7 @@ def test_the_conformance_kit_checks_multi_channel_backends_and_catches_crossed_o
 
 def test_run_channels_over_the_wire_matches_the_in_process_simulators(served: list[Emulator]) -> None:
     device = DeviceLimits()
-    rxs = [(f"short-{s}", profiles.parse(SHORT.format(sign=s, ua=ua), device))
+    rxs = [(f"short-{s}", profiles.parse(two_pulses(f"short-{s}", ua), device))
            for s, ua in (("a", 100), ("b", 50))]
     limits = ChannelLimits(total_max_ua=30_000, total_trip_ua=35_000)
     emu = serve(served)
@@ -317,7 +297,7 @@ def test_ionto_channels_against_ionto_emulate_with_two_channels(tmp_path: Path) 
     files = []
     for s, ua in (("a", 100), ("b", 50)):
         files.append(tmp_path / f"{s}.toml")
-        files[-1].write_text(SHORT.format(sign=s, ua=ua))
+        files[-1].write_text(two_pulses(f"short-{s}", ua))
     port = tmp_path / "dev"
     emu = subprocess.Popen([IONTO, "emulate", "--lockstep", "--channels", "2", "--link", str(port)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

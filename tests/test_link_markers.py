@@ -27,31 +27,13 @@ from iontocore.hal.sim import SimConfig, SimulatedDevice
 from iontocore.interface import Sample
 from iontocore.shell.runner import Runner, RunResult
 
+from research_profiles import two_pulses as two_pulses_text
+
 TICK_MS = 10
 HANG_MS = 2_000   # a read timeout only a real hang reaches
 GRACE_MS = 1_000  # as in test_serial: whole sessions are not about the device watchdog
 
-TWO_PULSES = '''name = "two-pulses"
-family = "research"
-[current]
-target_ua = 100
-ramp_ms = 100
-[electrode]
-area_cm2 = 1
-return_area_cm2 = 4
-[pause]
-probe_ua = 20
-max_s = 30
-[protocol]
-[[protocol.step]]
-kind = "baseline"
-duration_s = 1
-[[protocol.step]]
-kind = "pulse"
-on_s = 1
-repeat = 2
-gap_ms = 1000
-'''
+TWO_PULSES = two_pulses_text()
 """Baseline, pulse 1, gap, pulse 2, end: a marker of every kind a completed protocol emits."""
 
 

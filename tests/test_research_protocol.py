@@ -20,24 +20,14 @@ from iontocore.events import Marker, PulseReport, StateChanged
 from iontocore.protocol import Plan, Protocol, Step
 from iontocore.shell import cli
 
+from research_profiles import head
+
 MC = 1_000_000  # uA*ms
 
-HEAD = '''name = "proto-test"
-family = "research"
-[current]
-target_ua = 100
-ramp_ms = {ramp}
-[electrode]
-area_cm2 = 1
-return_area_cm2 = 4
-[pause]
-probe_ua = 20
-max_s = 30
-'''
 
 
 def _profile(body: str, ramp: int = 100, device: DeviceLimits | None = None) -> Prescription:
-    return profiles.parse(HEAD.format(ramp=ramp) + body, device or DeviceLimits())
+    return profiles.parse(head(ramp_ms=ramp) + body, device or DeviceLimits())
 
 
 def _fields(info: pytest.ExceptionInfo[InvalidSettings]) -> dict[str, str]:
