@@ -17,6 +17,13 @@ class Problem:
     value: object
     allowed: str
 
+    def __post_init__(self) -> None:
+        """A problem that names no field or no limit tells the user nothing: refused."""
+        if type(self.field) is not str or not self.field or type(self.allowed) is not str \
+                or not self.allowed:
+            raise TypeError(f"Problem({self.field!r}, ..., {self.allowed!r}): a field and what is "
+                            "allowed must be named")
+
     def __str__(self) -> str:
         return f"{self.field} = {self.value!r}: allowed {self.allowed}"
 
@@ -29,6 +36,8 @@ class InvalidSettings(ValueError):
 
     def __init__(self, problems: list[Problem], context: str = "settings") -> None:
         self.problems = list(problems)
+        if not self.problems or not all(type(p) is Problem for p in self.problems):
+            raise TypeError(f"InvalidSettings needs one or more Problem, got {self.problems!r}")
         self.context = context
         lines = "; ".join(str(p) for p in self.problems)
         super().__init__(f"invalid {context}: {lines}")
