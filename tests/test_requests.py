@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from iontocore import OFF, Controller
+from iontocore import OFF, Controller, Sample
 from iontocore.events import Reply
 from iontocore.faults import FaultCode, FaultRecord, Reaction
 
@@ -164,3 +164,68 @@ def test_a_malformed_fault_record_cannot_be_made(field: str, value: object) -> N
     FaultRecord(**good)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="malformed fault record"):
         FaultRecord(**{**good, field: value})  # type: ignore[arg-type]
+
+
+# ---- a reset leaves nothing behind: differential against a new controller ----------------
+
+def _fault_before_start(cause: str) -> Rig:
+    """A controller that faulted in idle, before any start (the only kind a reset makes
+    startable again, CTL-008), then was reset after the quiet time."""
+    ctl, load = reach("idle")
+    if cause == "emergency_stop":
+        ctl.emergency_stop()
+    elif cause == "link_lost":
+        ctl.report_fault(FaultCode.LINK_LOST, "silent")
+    elif cause == "overcurrent":
+        trip = RX.ceiling_ua + max(SUP.trip_floor_ua, RX.ceiling_ua * SUP.trip_margin_permille // 1000)
+        load.t += TICK
+        ctl.step(Sample(load.t, trip + 1, 0))
+    elif cause == "implausible_sample":
+        while ctl.state != "fault" and load.t < 2_000:
+            load.t += TICK
+            ctl.step(Sample(load.t, 0, DEVICE.compliance_mv * 10))
+    elif cause == "late_ticks":
+        while ctl.state != "fault" and load.t < 2_000:
+            load.t += 2 * TICK
+            ctl.step(Sample(load.t, 0, 0))
+    elif cause == "sample_loss":
+        for _ in range(SUP.sample_deadline_ms // TICK + 2):
+            ctl.step(None)
+        load.t = ctl.t_ms
+    assert ctl.state == "fault", (cause, ctl.state)
+    run(ctl, load, SUP.reset_quiet_ms // TICK + 2)
+    assert ctl.reset(acknowledge_overcurrent=True).accepted and ctl.state == "idle"
+    return ctl, load
+
+
+def _script(ctl: Controller, load: Load) -> list[object]:
+    """A session through ramp, treatment, an adjustment and a pause, ended by an emergency
+    stop and a reset: what the controller did, relative to its own ticks."""
+    seen: list[object] = []
+    first = ctl.tick
+    trace = lambda cmds: seen.extend((c, ctl.state) for c in cmds)  # noqa: E731
+    trace(run(ctl, load, 3))
+    seen.append(ctl.start())
+    trace(run(ctl, load, RX.ramp_ms // TICK + 5))
+    seen.append(ctl.adjust(RX.step_ua))
+    trace(run(ctl, load, 30))
+    load.open = True
+    trace(run(ctl, load, SUP.contact_loss_debounce_ms // TICK + 10))
+    load.open = False
+    trace(run(ctl, load, RX.contact_stable_ms // TICK + 30))
+    seen.append(ctl.emergency_stop())
+    trace(run(ctl, load, SUP.reset_quiet_ms // TICK + 2))
+    seen.append(ctl.reset())  # no acknowledgement asked: this fault was no over-current
+    seen.append([(f.code, f.tick - first, f.reaction, f.zero_tick is not None and f.zero_tick - first)
+                 for f in ctl.faults if f.tick >= first])
+    seen.append((ctl.outcome, ctl.pauses, ctl.setpoint_ua, ctl.treatment_ms, ctl.late_ticks))
+    return seen
+
+
+@pytest.mark.req("SUP-013")
+@pytest.mark.parametrize("cause", ["emergency_stop", "link_lost", "overcurrent",
+                                   "implausible_sample", "late_ticks", "sample_loss"])
+def test_after_a_reset_the_controller_behaves_exactly_as_a_new_one(cause: str) -> None:
+    new = reach("idle")
+    reset = _fault_before_start(cause)
+    assert _script(*reset) == _script(*new)
