@@ -309,15 +309,29 @@ def run(out: Path, jobs: int, workdir: Path, use_cache: bool = True,
         functions.setdefault(fn, {"source": fns[fn], "mutants": 0, "killed": {},
                                   "killer_files": {}, "selection": {}, "other": {}})
     report = _report(functions, ran, time.perf_counter() - started, mutmut_tail)
-    if write_cache:  # a function is cached only when every one of its mutants has a verdict
-        complete = {fn: e for fn, e in functions.items()
-                    if not any(o["status"] in ("not checked", "interrupted")
-                               for o in e["other"].values())}
+    if write_cache:
+        complete, fell_back = cacheable(functions, cached)
         cache.save(CACHE, {"version": cache.VERSION, "toolchain": tool,
-                           "selection_files": selection_files, "functions": complete})
+                           "selection_files": old.get("selection_files", {}) if fell_back
+                           else selection_files, "functions": complete})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False), "utf-8")
     return report
+
+
+def cacheable(functions: dict[str, Any], cached: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """What the cache keeps: a function whose every mutant has a verdict, with it; one whose
+    run was cut short (--stop-after), its previous entry if it had one, which stays consistent
+    with the files it recorded (the next run judges what of it is stale). The flag says
+    whether any fell back: the next run must then collect its stats again."""
+    complete: dict[str, Any] = {}
+    fell_back = False
+    for fn, e in functions.items():
+        if not any(o["status"] in ("not checked", "interrupted") for o in e["other"].values()):
+            complete[fn] = e
+        elif fn in cached:
+            complete[fn], fell_back = cached[fn], True
+    return complete, fell_back
 
 
 def _entry(fn: str, source: str, codes: dict[str, int | None], killers: dict[str, str],

@@ -115,3 +115,18 @@ def test_selection_keeps_the_fastest_tests_within_the_budget() -> None:
     assert mutation_select.choose(["d", "b", "a", "c"], durations, 1.0) == ["a"]
     assert mutation_select.choose(["d"], durations, 1.0) == ["d"]  # one at least
     assert mutation_select.choose([], durations, 1.0) == []
+
+
+def test_a_run_cut_short_keeps_the_previous_verdicts_of_its_unfinished_functions() -> None:
+    """--stop-after: a function whose mutants did not all run keeps its old entry (consistent
+    with the files it recorded), never a mix, and never loses it (the cache once shrank from
+    148 functions to 65 when a run was stopped early)."""
+    import mutation
+
+    done = {"other": {"3": {"status": "survived"}}, "killed": {}}
+    cut = {"other": {"1": {"status": "not checked"}}, "killed": {}}
+    before = {"other": {"1": {"status": "survived"}}, "killed": {"t.py::x": [2]}}
+    kept, fell_back = mutation.cacheable({"a": done, "b": cut, "c": cut}, {"b": before})
+    assert kept == {"a": done, "b": before} and fell_back
+    kept, fell_back = mutation.cacheable({"a": done}, {"b": before})
+    assert kept == {"a": done} and not fell_back
