@@ -229,3 +229,17 @@ def test_after_a_reset_the_controller_behaves_exactly_as_a_new_one(cause: str) -
     new = reach("idle")
     reset = _fault_before_start(cause)
     assert _script(*reset) == _script(*new)
+
+
+@pytest.mark.req("SUP-008")
+def test_samples_that_never_came_fault_at_the_deadline_stamped_at_time_zero() -> None:
+    """A device that never sends a sample: sample loss at the deadline, recorded at 0 ms (the
+    time of the last sample, none yet), not at -1 ms (found by the FaultRecord contract and
+    the stateful test: the record was written with the 'no sample yet' marker as its time)."""
+    ctl = Controller(RX, DEVICE, SUP, tick_ms=TICK)
+    ticks = SUP.sample_deadline_ms // TICK
+    for _ in range(ticks - 1):
+        assert ctl.step(None) == OFF and ctl.state == "idle"
+    assert ctl.step(None) == OFF and ctl.state == "fault"
+    assert ctl.faults == [FaultRecord(FaultCode.SAMPLE_LOSS, f"no fresh sample for "
+                                      f"{SUP.sample_deadline_ms} ms", ticks, 0, Reaction.HARD_CUT, ticks)]

@@ -1,0 +1,67 @@
+"""The dose arithmetic of core/dose.py against its definitions, computed the long way: tick
+by tick, in exact fractions (never the closed forms the module uses)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import ceil
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from iontocore.dose import UAMS_PER_MA_MIN, ramp_down_bound_uams, ramp_down_nominal_uams, uams_to_ma_min
+
+NA = st.integers(0, 40_000_000)   # up to 40 mA, in nA
+STEP = st.integers(1, 2_000_000)
+
+
+def ramp_commands(cmd_na: int, step_na: int) -> list[int]:
+    """The commands a ramp-down from cmd follows, cmd first, while positive."""
+    out = []
+    c = cmd_na
+    while c > 0:
+        out.append(c)
+        c -= step_na
+    return out
+
+
+@pytest.mark.req("DOSE-003")
+@given(NA, STEP, st.integers(1, 100))
+def test_the_nominal_ramp_down_is_the_sum_of_the_commands_to_come(cmd_na: int, step_na: int,
+                                                                  tick_ms: int) -> None:
+    to_come = ramp_commands(cmd_na, step_na)[1:]  # from the next command on
+    assert ramp_down_nominal_uams(cmd_na, step_na, tick_ms) == sum(to_come) * tick_ms // 1000
+
+
+@pytest.mark.parametrize("cmd_na, step_na, tick_ms, uams", [
+    (0, 5, 10, 0), (5, 5, 10, 0), (6, 5, 10, 0),            # nothing positive after this one
+    (10_000, 5_000, 10, 50), (10_000, 3_000, 10, 120),       # 5000; 7000 + 4000 + 1000
+    (1_000_000, 100_000, 1, 4_500),                          # 900 + 800 + ... + 100 uA, 1 ms
+])
+def test_the_nominal_ramp_down_by_hand(cmd_na: int, step_na: int, tick_ms: int, uams: int) -> None:
+    assert ramp_down_nominal_uams(cmd_na, step_na, tick_ms) == uams
+
+
+@pytest.mark.req("DOSE-002")
+@given(NA, STEP, st.integers(0, 200), st.integers(0, 500), st.integers(0, 1_000),
+       st.integers(0, 500), st.integers(0, 5_000))
+def test_the_ramp_down_bound_is_the_worst_case_charge_rounded_up(
+        cmd_na: int, step_na: int, dt_ms: int, floor_ua: int, permille: int, jump_ms: int,
+        tail_ms: int) -> None:
+    """Each ramp tick at most dt long at its command plus the tolerance, one tick at the
+    clock-jump bound at the starting current plus a step, then the tail at the floor: the
+    bound is that sum, each part rounded up once (never below it, at most 2 uA*ms above)."""
+    scale = Fraction(1000 + permille, 1000)
+    ramp = sum((Fraction(c, 1000) * scale + floor_ua) * dt_ms
+               for c in ramp_commands(cmd_na, step_na))
+    top = (Fraction(cmd_na + step_na, 1000) * scale + floor_ua) * jump_ms
+    exact = ramp + top + floor_ua * tail_ms
+    got = ramp_down_bound_uams(cmd_na, step_na, dt_ms, floor_ua, permille, jump_ms, tail_ms)
+    assert exact <= got < exact + 2
+    assert got == ceil(ramp) + ceil(top) + floor_ua * tail_ms
+
+
+def test_display_units() -> None:
+    assert UAMS_PER_MA_MIN == 1_000 * 60_000
+    assert uams_to_ma_min(90_000_000) == 1.5
