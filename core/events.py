@@ -58,6 +58,14 @@ class Marker:
     step: int
     pulse: int
 
+    def __post_init__(self) -> None:
+        """A marker the recording can be aligned with: whole non-negative times and counts,
+        a label, and one of the kinds above."""
+        counts = (self.tick, self.t_ms, self.session_ms, self.step, self.pulse)
+        if not (all(type(n) is int and n >= 0 for n in counts) and type(self.label) is str
+                and self.label and self.kind in ("baseline", "pulse", "gap", "interrupt", "end")):
+            raise ValueError(f"malformed marker: {self!r}")
+
     def as_dict(self) -> dict[str, object]:
         return {"tick": self.tick, "t_ms": self.t_ms, "session_ms": self.session_ms,
                 "label": self.label, "kind": self.kind, "step": self.step, "pulse": self.pulse}
@@ -79,6 +87,17 @@ class PulseReport:
     delivered_uams: int
     valid: bool
     reason: str
+
+    def __post_init__(self) -> None:
+        """A report the analysis can trust: whole non-negative counts, times and charges, the
+        end not before the start, and a reason exactly when the pulse is invalid."""
+        counts = (self.pulse, self.attempt, self.step, self.start_ms, self.end_ms,
+                  self.nominal_uams, self.delivered_uams)
+        if not (all(type(n) is int and n >= 0 for n in counts) and self.end_ms >= self.start_ms
+                and self.pulse >= 1 and self.attempt >= 1 and self.step >= 1
+                and type(self.valid) is bool and type(self.reason) is str
+                and (self.reason == "") is self.valid):
+            raise ValueError(f"malformed pulse report: {self!r}")
 
     def as_dict(self) -> dict[str, object]:
         return {"pulse": self.pulse, "attempt": self.attempt, "step": self.step,

@@ -145,27 +145,6 @@ def test_reset_refusals_name_what_is_missing_and_an_accepted_one_leaves_fault_fo
     assert ctl.end_reason == "" and ctl.command == OFF
 
 
-def test_a_reply_is_a_bool_and_a_refusal_says_why() -> None:
-    """The type itself holds the contract the table relies on."""
-    assert Reply(True).accepted is True and not Reply(False, "why")
-    for bad in [("nothing to stop",), (1, "x"), (False, None)]:
-        with pytest.raises(TypeError):
-            Reply(*bad)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="must say why"):
-        Reply(False)
-
-
-@pytest.mark.parametrize("field, value", [
-    ("reason", None), ("reason", ""), ("tick", -1), ("tick", 1.0), ("t_ms", None),
-    ("zero_tick", 4), ("code", "overcurrent"), ("reaction", "hard_cut")])
-def test_a_malformed_fault_record_cannot_be_made(field: str, value: object) -> None:
-    good = dict(code=FaultCode.OVERCURRENT, reason="trip", tick=5, t_ms=50,
-                reaction=Reaction.HARD_CUT, zero_tick=5)
-    FaultRecord(**good)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="malformed fault record"):
-        FaultRecord(**{**good, field: value})  # type: ignore[arg-type]
-
-
 # ---- a reset leaves nothing behind: differential against a new controller ----------------
 
 def _fault_before_start(cause: str) -> Rig:
