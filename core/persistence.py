@@ -49,8 +49,9 @@ class Persistence:
     `since_ms` is the oldest held time within the window (-1: none held, nothing to do for
     samples that do not show the condition); `acc_ms` is the held time. Memory: one entry
     per run of consecutive samples showing the condition within the window, and the times
-    of the last M + 1 samples while anything is held (cleared with the last run: a caller
-    may skip samples that do not show the condition while since_ms < 0, it changes nothing).
+    of the last M + 1 samples while anything is held (cleared with the last run). Callers
+    give every sample; one that does not show the condition while nothing is held costs a
+    comparison (`update`'s fast path), so no caller skips samples itself.
     """
 
     __slots__ = ("limit_ms", "tick_ms", "window_ms", "_runs", "_held", "_last_ms", "_last_bad",
@@ -80,8 +81,21 @@ class Persistence:
     def acc_ms(self) -> int:
         return self._held
 
+    @property
+    def held(self) -> bool:
+        """Whether any held time is within the window (since_ms >= 0)."""
+        return bool(self._runs)
+
     def update(self, condition: bool, t_ms: int) -> bool:
+        """Weigh one sample; whether the condition is now detected. Every sample is given,
+        whether it shows the condition or not (one that does not, while nothing is held,
+        only forgets the sample times: the fast path below)."""
         runs, times = self._runs, self._times
+        if not condition and not runs:  # nothing held: nothing to weigh, nothing to expire
+            times.clear()
+            self._last_ms = t_ms if t_ms > self._last_ms else self._last_ms
+            self._last_bad = False
+            return False
         times.append(t_ms)
         # held time at or before `cut` is outside the window: the longer of the two
         cut = t_ms - self.window_ms

@@ -501,12 +501,12 @@ class Supervisor:
         if relay is not None:
             want = (command > 0) - (command < 0)
             bad_relay = want != 0 and relay != want
-            if (bad_relay or self.relay.since_ms >= 0) and self.relay.update(bad_relay, t):
+            if self.relay.update(bad_relay, t):
                 self.detail = f"relay reports {relay}, command polarity {want}"
                 return FaultCode.RELAY_MISMATCH
         # SUP-006 short circuit, on the amplitude (the current that flows during a pulse).
         shorted = aamp >= lim.short_sense_ua and impedance_below(v, amp, lim.short_ohm)
-        if (shorted or self.short.since_ms >= 0) and self.short.update(shorted, t):
+        if self.short.update(shorted, t):
             self.detail = (f"impedance {abs(v) * 1000 // max(aamp, 1)} ohm below "
                            f"{lim.short_ohm} ohm")
             return FaultCode.SHORT_CIRCUIT
@@ -515,14 +515,14 @@ class Supervisor:
         # and at compliance too (the load can only limit a current, never raise it).
         # Pulsed: judged on the amplitude, so the floor is not diluted by the duty.
         over = uncommanded(amp, command, self.tracking_floor_ua, lim.tracking_tolerance_permille)
-        if (over or self.over.since_ms >= 0) and self.over.update(over, t):
+        if self.over.update(over, t):
             self.detail = (f"measured {amp} uA, commanded {command} uA" if not pulsed else
                            f"measured {amp} uA amplitude ({i} uA average), commanded {command} uA")
             return FaultCode.UNCOMMANDED_CURRENT
         # SUP-015 the output does not settle: commanded zero, yet more than the zero tolerance
         # flows, continuously for settle_ms.
         unsettled = expected == 0 and ai > self.zero_tolerance_ua
-        if (unsettled or self.unsettled.since_ms >= 0) and self.unsettled.update(unsettled, t):
+        if self.unsettled.update(unsettled, t):
             self.detail = (f"{i} uA still flowing with the command at zero (for "
                            f"{self.unsettled.acc_ms} ms of the last {t - self.unsettled.since_ms} ms)")
             return FaultCode.UNSETTLED
@@ -533,9 +533,9 @@ class Supervisor:
         open_now = judged and comp and impedance_above(v, amp, lim.contact_open_ohm)
         contact = self.contact
         if judged:
-            self.contact_open = (open_now or contact.since_ms >= 0) and contact.update(open_now, t)
+            self.contact_open = contact.update(open_now, t)
         else:  # not judged: a suspected open contact stays suspected, its time runs on
-            self.contact_open = contact.since_ms >= 0 and contact.update(True, t)
+            self.contact_open = contact.held and contact.update(True, t)
         # SUP-007 compliance-limited: at compliance, contact present, current short of command.
         self.compliance_limited = (comp and not open_now
                                    and short_of(ai, abs(expected), self.tracking_floor_ua,
@@ -545,11 +545,11 @@ class Supervisor:
         off_track = not comp and not over and tracking_error(i, expected, self.tracking_floor_ua,
                                                  lim.tracking_tolerance_permille)
         self.off_command = over or unsettled or off_track or open_now
-        if (off_track or self.tracking.since_ms >= 0) and self.tracking.update(off_track, t):
+        if self.tracking.update(off_track, t):
             self.detail = f"measured {i} uA, expected {expected} uA"
             return FaultCode.TRACKING
         off = over or off_track
-        if (off or self.off.since_ms >= 0) and self.off.update(off, t):
+        if self.off.update(off, t):
             self.detail = (f"measured {i} uA, expected {expected} uA; off the command, above or "
                            f"below, on {self.off.acc_ms} ms of the last {t - self.off.since_ms} ms")
             return FaultCode.TRACKING

@@ -85,12 +85,12 @@ class SupplyMonitor:
             self.lost.clear()
             return None
         lost = reading is not None and reading != SUPPLY_UNREADABLE and reading < self.min_mv
-        if (lost or self.lost.since_ms >= 0) and self.lost.update(lost, t_ms):
+        if self.lost.update(lost, t_ms):
             self.detail = (f"supply {reading} mV below {self.min_mv} mV, the lowest at which "
                            "the output can follow its command")
             return FaultCode.SUPPLY_LOST
         bad = bool(why)
-        if (bad or self.low.since_ms >= 0) and self.low.update(bad, t_ms):
+        if self.low.update(bad, t_ms):
             self.detail = why
             return FaultCode.SUPPLY_LOW
         return None

@@ -108,18 +108,16 @@ class ImpedanceTrend:
             fallen = impedance_fell(v, a, ref[1], ref[2], self.fall_permille)
             if fallen and self.ref is None:
                 self.ref = ref
-        detected = False
-        if fallen or self.fallen.since_ms >= 0:
-            detected = self.fallen.update(fallen, t)
-            if self.fallen.since_ms < 0:
-                self.ref = None  # the run ended: the next fall is judged afresh
-            elif detected and self.ref is not None:
-                ref = self.ref
-                pct = 100 + (-(v * ref[2] * 100) // (ref[1] * a))  # the fall, rounded down
-                self.detail = (f"impedance fell {pct} % within {t - ref[0]} ms "
-                               f"({ref[1] * 1000 // ref[2]} to {v * 1000 // a} ohm at "
-                               f"{abs(cmd.setpoint_ua)} uA; fallen for "
-                               f"{t - self.fallen.since_ms} ms)")
+        detected = self.fallen.update(fallen, t)
+        if not self.fallen.held:
+            self.ref = None  # no run (or it ended): the next fall is judged afresh
+        elif detected and self.ref is not None:
+            ref = self.ref
+            pct = 100 + (-(v * ref[2] * 100) // (ref[1] * a))  # the fall, rounded down
+            self.detail = (f"impedance fell {pct} % within {t - ref[0]} ms "
+                           f"({ref[1] * 1000 // ref[2]} to {v * 1000 // a} ohm at "
+                           f"{abs(cmd.setpoint_ua)} uA; fallen for "
+                           f"{t - self.fallen.since_ms} ms)")
         if a and v >= self.sense_mv:
             while win and _higher(v, a, win[-1][1], win[-1][2]):
                 win.pop()
