@@ -91,10 +91,11 @@ class Persistence:
         whether it shows the condition or not (one that does not, while nothing is held,
         only forgets the sample times: the fast path below)."""
         runs, times = self._runs, self._times
-        if not condition and not runs:  # nothing held: nothing to weigh, nothing to expire
-            times.clear()
-            self._last_ms = t_ms if t_ms > self._last_ms else self._last_ms
-            self._last_bad = False
+        if not condition and not runs:
+            # nothing held: nothing to weigh or expire, and the state is already what the
+            # full path would leave (the update that emptied the runs cleared the times, and
+            # the last sample did not show the condition, or a run would be left; the time of
+            # the last sample matters only after one that showed it, sample times increasing)
             return False
         times.append(t_ms)
         # held time at or before `cut` is outside the window: the longer of the two
