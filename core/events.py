@@ -19,6 +19,14 @@ class StateChanged:
     dest: str
     reason: str
 
+    def __post_init__(self) -> None:
+        """A transition the trace can be trusted with: whole non-negative tick and time, and
+        every name and the reason given."""
+        if not (type(self.tick) is int and self.tick >= 0 and type(self.t_ms) is int
+                and self.t_ms >= 0 and all(type(x) is str and x for x in
+                                           (self.trigger, self.source, self.dest, self.reason))):
+            raise ValueError(f"malformed state change: {self!r}")
+
     def as_dict(self) -> dict[str, object]:
         return {"tick": self.tick, "t_ms": self.t_ms, "trigger": self.trigger,
                 "source": self.source, "dest": self.dest, "reason": self.reason}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from iontocore.events import Marker, PulseReport, Reply
+from iontocore.events import Marker, PulseReport, Reply, StateChanged
 from iontocore.faults import FaultCode, FaultRecord, Reaction
 
 
@@ -60,3 +60,16 @@ def test_a_malformed_pulse_report_cannot_be_made(changes: dict[str, object]) -> 
     PulseReport(**{**GOOD_REPORT, "valid": False, "reason": "stop", "end_ms": 100})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="malformed pulse report"):
         PulseReport(**{**GOOD_REPORT, **changes})  # type: ignore[arg-type]
+
+
+GOOD_CHANGE = dict(tick=4, t_ms=40, trigger="start", source="idle", dest="ramp_up",
+                   reason="start requested")
+
+
+@pytest.mark.parametrize("field, value", [
+    ("tick", -1), ("t_ms", 1.5), ("trigger", ""), ("source", None), ("dest", ""),
+    ("reason", None), ("reason", "")])
+def test_a_malformed_state_change_cannot_be_made(field: str, value: object) -> None:
+    StateChanged(**GOOD_CHANGE)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="malformed state change"):
+        StateChanged(**{**GOOD_CHANGE, field: value})  # type: ignore[arg-type]

@@ -133,13 +133,19 @@ def test_an_emergency_stop_records_that_it_was_requested() -> None:
 
 @pytest.mark.req("SUP-013")
 def test_reset_refusals_name_what_is_missing_and_an_accepted_one_leaves_fault_for_idle() -> None:
-    ctl, load = reach("fault")
+    """The quiet time counted from the first sample after the cut, its refusal word for word,
+    accepted on the tick it is reached."""
+    ctl = Controller(RX, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.emergency_stop().accepted  # the cut: no sample since, not quiet at all yet
     quiet_ticks = SUP.reset_quiet_ms // TICK
-    reply = ctl.reset()
-    assert not reply.accepted and f"for {SUP.reset_quiet_ms} ms" in reply.reason, reply
-    run(ctl, load, quiet_ticks - 1)
-    assert not ctl.reset().accepted and ctl.state == "fault"
-    run(ctl, load, 2)
+    need = (f"measured current not near zero (<= {DEVICE.zero_tolerance_ua} uA) for "
+            f"{SUP.reset_quiet_ms} ms yet")
+    assert ctl.reset() == Reply(False, need + " (quiet for 0 ms)")
+    run(ctl, load, quiet_ticks)  # the first sample starts the quiet run at 0 ms
+    assert ctl.reset() == Reply(False, need + f" (quiet for {SUP.reset_quiet_ms - TICK} ms)")
+    run(ctl, load, 1)
     reply = ctl.reset()
     assert reply == Reply(True) and ctl.state == "idle" and ctl.outcome is None
     assert ctl.end_reason == "" and ctl.command == OFF
@@ -178,11 +184,19 @@ def _fault_before_start(cause: str) -> Rig:
 
 
 def _script(ctl: Controller, load: Load) -> list[object]:
-    """A session through ramp, treatment, an adjustment and a pause, ended by an emergency
-    stop and a reset: what the controller did, relative to its own ticks."""
+    """Implausible and missing samples one short of their limits, then a session through
+    ramp, treatment, an adjustment and a pause, ended by an emergency stop and a reset: what
+    the controller did, relative to its own ticks."""
     seen: list[object] = []
     first = ctl.tick
     trace = lambda cmds: seen.extend((c, ctl.state) for c in cmds)  # noqa: E731
+    for _ in range(SUP.implausible_max_consecutive - 1):  # one short of each count's limit
+        load.t += TICK
+        trace([ctl.step(Sample(load.t, 0, DEVICE.compliance_mv * 10))])
+    trace(run(ctl, load, 1))
+    for _ in range(SUP.sample_deadline_ms // TICK - 1):
+        trace([ctl.step(None)])
+    load.t = ctl.t_ms
     trace(run(ctl, load, 3))
     seen.append(ctl.start())
     trace(run(ctl, load, RX.ramp_ms // TICK + 5))
@@ -222,3 +236,15 @@ def test_samples_that_never_came_fault_at_the_deadline_stamped_at_time_zero() ->
     assert ctl.step(None) == OFF and ctl.state == "fault"
     assert ctl.faults == [FaultRecord(FaultCode.SAMPLE_LOSS, f"no fresh sample for "
                                       f"{SUP.sample_deadline_ms} ms", ticks, 0, Reaction.HARD_CUT, ticks)]
+
+
+@pytest.mark.req("SUP-013")
+def test_an_over_current_trip_is_reset_only_with_its_acknowledgement() -> None:
+    ctl, load = reach("idle")
+    trip = RX.ceiling_ua + max(SUP.trip_floor_ua, RX.ceiling_ua * SUP.trip_margin_permille // 1000)
+    load.t += TICK
+    ctl.step(Sample(load.t, trip + 1, 0))
+    run(ctl, load, SUP.reset_quiet_ms // TICK + 1)
+    assert ctl.reset() == Reply(False, "an over-current trip needs acknowledge_overcurrent=True")
+    assert ctl.state == "fault"
+    assert ctl.reset(acknowledge_overcurrent=True) == Reply(True) and ctl.state == "idle"
