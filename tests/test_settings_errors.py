@@ -10,7 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from iontocore import DeviceLimits
+from iontocore import Controller, DeviceLimits, Prescription
+from iontocore.coordinator import ChannelLimits, Coordinator
 from iontocore.envelope import FamilyLimits
 from iontocore.errors import InvalidSettings
 from iontocore.supervision import SupervisionLimits
@@ -21,6 +22,17 @@ D = DeviceLimits(max_current_ua=30_000, trip_ua=35_000, sensor_max_ua=60_000,
                  compliance_mv=60_000, sensor_max_mv=120_000, supply_min_mv=0,
                  supply_max_mv=60_000, pulse_hz_min=100, pulse_hz_max=20_000,
                  duty_permille_min=100, duty_permille_max=900)
+
+RX = Prescription(name="ch", family="research", target_ua=100, ramp_ms=100, area_mm2=100,
+                  return_area_mm2=400, pulse_count=1, pulse_on_ms=1_000)
+
+
+def channels(n: int, tick_ms: int = 10, same: bool = False) -> list[Controller]:
+    """n controllers of 100 uA each (`same`: one controller n times; the last on `tick_ms`)."""
+    one = Controller(RX, D, S, tick_ms=10)
+    out = [one if same else Controller(RX, D, S, tick_ms=10) for _ in range(n - 1)]
+    return out + [one if same and n > 1 else Controller(RX, D, S, tick_ms=tick_ms)]
+
 
 Case = tuple[Callable[[], object], Callable[[], object], str, tuple[str, object, str]]
 
@@ -90,6 +102,43 @@ CASES: dict[str, Case] = {
     "a known family": (
         lambda: FamilyLimits.default("drug"), lambda: FamilyLimits.default("homeopathy"),
         "device limits", ("family", "homeopathy", "one of ['tap-water', 'drug', 'research']")),
+    "channel total at least 1 uA": (
+        lambda: ChannelLimits(total_max_ua=1, total_trip_ua=1),
+        lambda: ChannelLimits(total_max_ua=0, total_trip_ua=1),
+        "channel limits", ("total_max_ua", 0, "an integer from 1 to 1000000 uA")),
+    "channel total at most 1 A": (
+        lambda: ChannelLimits(total_max_ua=1_000_000, total_trip_ua=1_000_000),
+        lambda: ChannelLimits(total_max_ua=1_000_001, total_trip_ua=2_000_000),
+        "channel limits", ("total_max_ua", 1_000_001, "an integer from 1 to 1000000 uA")),
+    "channel trip at least the total": (
+        lambda: ChannelLimits(total_max_ua=500, total_trip_ua=500),
+        lambda: ChannelLimits(total_max_ua=500, total_trip_ua=499),
+        "channel limits", ("total_trip_ua", 499, "an integer from 500 to 2000000 uA")),
+    "channel trip at most 2 A": (
+        lambda: ChannelLimits(total_max_ua=500, total_trip_ua=2_000_000),
+        lambda: ChannelLimits(total_max_ua=500, total_trip_ua=2_000_001),
+        "channel limits", ("total_trip_ua", 2_000_001, "an integer from 500 to 2000000 uA")),
+    "at most 16 channels": (
+        lambda: Coordinator(channels(16), ChannelLimits(1_600, 1_600)),
+        lambda: Coordinator(channels(17), ChannelLimits(1_700, 1_700)),
+        "channels", ("channels", 17, "from 1 to 16 controllers")),
+    "at least one channel": (
+        lambda: Coordinator(channels(1), ChannelLimits(100, 100)),
+        lambda: Coordinator([], ChannelLimits(100, 100)),
+        "channels", ("channels", 0, "from 1 to 16 controllers")),
+    "one controller per channel": (
+        lambda: Coordinator(channels(2), ChannelLimits(200, 200)),
+        lambda: Coordinator(channels(2, same=True), ChannelLimits(200, 200)),
+        "channels", ("channels", 2, "distinct controllers (one per channel)")),
+    "one tick for all channels": (
+        lambda: Coordinator(channels(2, tick_ms=10), ChannelLimits(200, 200)),
+        lambda: Coordinator(channels(2, tick_ms=20), ChannelLimits(200, 200)),
+        "channels", ("tick_ms", [10, 20], "the same tick on every channel")),
+    "the channels' limits within the total": (
+        lambda: Coordinator(channels(2), ChannelLimits(200, 200)),
+        lambda: Coordinator(channels(2), ChannelLimits(199, 199)),
+        "channels", ("effective limits (sum)", 200, "at most total_max_ua (199 uA); "
+                     "channel 1: 100 uA, channel 2: 100 uA")),
 }
 
 
