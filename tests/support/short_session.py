@@ -19,8 +19,8 @@ STEP_UA = RX.target_ua * 1000 // RX.ramp_ms * TICK // 1000  # slew x tick
 
 
 class Load:
-    """An ideal current source into `ohm`, with the device's compliance and one LSB of sensor
-    noise (a live ADC: SUP-003); `open` lifts the electrodes (no current, voltage at the rail)."""
+    """An ideal current source into `ohm` (pulsed: the sensor reads the average), with the
+    device's compliance and one LSB of sensor noise (a live ADC: SUP-003); `open` lifts the electrodes (no current, voltage at the rail)."""
 
     def __init__(self, ohm: int = 2_000) -> None:
         self.ohm, self.t, self.open = ohm, 0, False
@@ -33,7 +33,8 @@ class Load:
         if self.open:
             return Sample(self.t, lsb, sgn * DEVICE.compliance_mv if amp else 0)
         amp = min(amp, DEVICE.compliance_mv * 1000 // self.ohm)
-        return Sample(self.t, sgn * amp + lsb, sgn * amp * self.ohm // 1000)
+        avg = amp * cmd.duty_permille // 1000  # the sensor reads the average of a pulsed output
+        return Sample(self.t, sgn * avg + lsb, sgn * amp * self.ohm // 1000)
 
 
 def run(ctl: Controller, load: Load, ticks: int, cmd: Command | None = None) -> list[Command]:
