@@ -6,6 +6,8 @@ them is a defect, and a branch nobody triggers is a test gap)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from iontocore import DeviceLimits, profiles
@@ -211,3 +213,36 @@ def test_invalid_settings_carries_problems_only() -> None:
         InvalidSettings([])
     with pytest.raises(TypeError):
         InvalidSettings([None])  # type: ignore[list-item]
+
+
+@pytest.mark.req("RX-001")
+def test_a_refused_file_is_named_as_the_context_of_its_problems(tmp_path: Path) -> None:
+    with pytest.raises(InvalidSettings) as info:
+        profiles.parse(BAD["unknown-key"], DeviceLimits())
+    assert info.value.context == "profile"            # parse's default origin
+    with pytest.raises(InvalidSettings) as info:
+        profiles.parse(BAD["bad-toml"], DeviceLimits(), origin="clinic/palms.toml")
+    assert info.value.context == "clinic/palms.toml"
+    assert info.value.problems[0].value == "clinic/palms.toml"
+    path = tmp_path / "palms"                          # a path without .toml: read as a file
+    path.write_text(BAD["unknown-key"], "utf-8")
+    with pytest.raises(InvalidSettings) as info:
+        profiles.load(str(path), DeviceLimits())
+    assert info.value.context == str(path)
+
+
+def test_a_profile_is_a_built_in_name_or_a_toml_path(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(InvalidSettings) as info:
+        profiles.load("palms")
+    names = ", ".join(profiles.builtin_names())
+    assert info.value.context == "profile"
+    assert [(p.field, p.value, p.allowed) for p in info.value.problems] == [
+        ("profile", "palms", f"a built-in profile ({names}) or a path to a .toml file")]
+    monkeypatch.chdir(tmp_path)                        # a bare file name ending in .toml
+    (tmp_path / "mine.toml").write_text(TAP, "utf-8")
+    assert profiles.load("mine.toml").name == "t"
+    assert profiles.load("hyperhidrosis-palms").name == "hyperhidrosis-palms"
+    small = DeviceLimits(max_current_ua=5_000, trip_ua=6_000)
+    with pytest.raises(InvalidSettings, match="at most the device maximum 5000 uA"):
+        profiles.load("mine.toml", small)              # the device is passed on
