@@ -18,6 +18,8 @@ def test_a_reply_is_a_bool_and_a_refusal_says_why() -> None:
             Reply(*bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="must say why"):
         Reply(False)
+    with pytest.raises(TypeError, match="allowed a bool and a str"):
+        Reply("yes")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("field, value", [
@@ -73,3 +75,20 @@ def test_a_malformed_state_change_cannot_be_made(field: str, value: object) -> N
     StateChanged(**GOOD_CHANGE)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="malformed state change"):
         StateChanged(**{**GOOD_CHANGE, field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("record", [
+    StateChanged(**GOOD_CHANGE),  # type: ignore[arg-type]
+    FaultRecord(FaultCode.OVERCURRENT, "trip", 5, 50, Reaction.HARD_CUT, 5),
+    Marker(**GOOD_MARKER),  # type: ignore[arg-type]
+    PulseReport(**GOOD_REPORT),  # type: ignore[arg-type]
+])
+def test_a_record_s_dict_is_its_fields_by_name(record: object) -> None:
+    """What the session record and the trace write: every field under its own name, enums
+    by value (the record format is the dataclass, nothing renamed)."""
+    import dataclasses
+    from enum import Enum
+
+    want = {f.name: (getattr(record, f.name).value if isinstance(getattr(record, f.name), Enum)
+                     else getattr(record, f.name)) for f in dataclasses.fields(record)}  # type: ignore[arg-type]
+    assert record.as_dict() == want  # type: ignore[attr-defined]

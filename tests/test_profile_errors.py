@@ -204,12 +204,17 @@ def test_the_bases_are_valid() -> None:
 
 @pytest.mark.parametrize("field, allowed", [("", "x"), ("x", ""), (None, "x"), ("x", None)])
 def test_a_problem_must_name_its_field_and_what_is_allowed(field: object, allowed: object) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="a field and what is allowed must be named"):
         Problem(field, 1, allowed)  # type: ignore[arg-type]
 
 
 def test_invalid_settings_carries_problems_only() -> None:
-    with pytest.raises(TypeError):
+    two = [Problem("a", 1, "at most 0"), Problem("b", "x", "one of ['y']")]
+    err = InvalidSettings(two)
+    assert err.context == "settings" and err.problems == two
+    assert str(err) == "invalid settings: a = 1: allowed at most 0; b = 'x': allowed one of ['y']"
+    assert InvalidSettings(two, "device limits").context == "device limits"
+    with pytest.raises(TypeError, match="needs one or more Problem"):
         InvalidSettings([])
     with pytest.raises(TypeError):
         InvalidSettings([None])  # type: ignore[list-item]

@@ -152,3 +152,15 @@ def test_a_cross_field_rule_accepts_its_boundary_and_refuses_one_past_it(case: s
     assert info.value.context == context
     assert [(p.field, p.value, p.allowed) for p in info.value.problems] == [problem]
     assert str(info.value).startswith(f"invalid {context}: {problem[0]} = ")
+
+
+def test_a_prescription_s_refusal_names_the_prescription() -> None:
+    with pytest.raises(InvalidSettings) as info:
+        Prescription(name="palms-x", family="tap-water", target_ua=0, ramp_ms=30_000,
+                     duration_ms=600_000, site="palms")
+    assert info.value.context == "prescription 'palms-x'"
+    rx = Prescription(name="palms-y", family="tap-water", target_ua=10_000, ramp_ms=30_000,
+                      duration_ms=600_000, site="palms")
+    with pytest.raises(InvalidSettings) as info:
+        rx.check_against(replace(D, max_current_ua=5_000, trip_ua=6_000))
+    assert info.value.context == "prescription 'palms-y' on this device"
