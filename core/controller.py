@@ -921,7 +921,7 @@ class Controller:
         return Reply(True)
 
     def _report(self, code: FaultCode, reason: str) -> Reply:
-        if code not in EXTERNAL_CODES:
+        if type(code) is not FaultCode or code not in EXTERNAL_CODES:  # not its string value
             return Reply(False, f"code = {code!r}: allowed one of "
                                 f"{sorted(c.value for c in EXTERNAL_CODES)}")
         if self._model.state == FAULT:

@@ -97,11 +97,14 @@ class PulseReport:
     reason: str
 
     def __post_init__(self) -> None:
-        """A report the analysis can trust: whole non-negative counts, times and charges, the
-        end not before the start, and a reason exactly when the pulse is invalid."""
+        """A report the analysis can trust: whole non-negative counts, times and nominal
+        charge, the end not before the start, and a reason exactly when the pulse is invalid.
+        The delivered charge is a whole number of either sign: it is measured, signed along
+        the polarity, so the sensor's noise around zero may leave it slightly negative."""
         counts = (self.pulse, self.attempt, self.step, self.start_ms, self.end_ms,
-                  self.nominal_uams, self.delivered_uams)
-        if not (all(type(n) is int and n >= 0 for n in counts) and self.end_ms >= self.start_ms
+                  self.nominal_uams)
+        if not (all(type(n) is int and n >= 0 for n in counts) and type(self.delivered_uams) is int
+                and self.end_ms >= self.start_ms
                 and self.pulse >= 1 and self.attempt >= 1 and self.step >= 1
                 and type(self.valid) is bool and type(self.reason) is str
                 and (self.reason == "") is self.valid):

@@ -192,7 +192,7 @@ def _convert(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[str,
             continue
         if isinstance(value, dict):
             if top not in SECTIONS:
-                problems.append(Problem(f"[{top}]", "section", f"one of {list(SECTIONS)}"))
+                problems.append(Problem(f"[{_path('', top)}]", "section", f"one of {list(SECTIONS)}"))
                 continue
             for key, v in value.items():
                 _take(top, key, v, fields, written, problems)
@@ -392,6 +392,8 @@ def _rename(p: Problem, written: dict[str, tuple[str, int]]) -> Problem:
 
 
 def _path(section: str, key: str) -> str:
+    """The key as a message names it; an empty key as TOML writes it ("")."""
+    key = key or '""'
     return f"{section}.{key}" if section else key
 
 

@@ -60,6 +60,7 @@ GOOD_REPORT = dict(pulse=1, attempt=1, step=2, start_ms=100, end_ms=1_300, nomin
 def test_a_malformed_pulse_report_cannot_be_made(changes: dict[str, object]) -> None:
     PulseReport(**GOOD_REPORT)  # type: ignore[arg-type]
     PulseReport(**{**GOOD_REPORT, "valid": False, "reason": "stop", "end_ms": 100})  # type: ignore[arg-type]
+    PulseReport(**{**GOOD_REPORT, "delivered_uams": -10})  # type: ignore[arg-type]  # measured: noise may be below zero
     with pytest.raises(ValueError, match="malformed pulse report"):
         PulseReport(**{**GOOD_REPORT, **changes})  # type: ignore[arg-type]
 

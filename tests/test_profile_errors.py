@@ -82,6 +82,9 @@ BAD = {
     "string-number": TAP.replace("ramp_s = 30", 'ramp_s = "30"'),
     "nan": TAP.replace("ramp_s = 30", 'ramp_s = nan'),
     "bad-toml": TAP + "[current\n",
+    "empty-top-key": '"" = 1\n' + TAP,
+    "empty-section": TAP + '[""]\nx = 1\n',
+    "empty-key": TAP.replace("[time]", '[time]\n"" = 1'),
     # problems found after conversion, named by the key as the file wrote it
     "research-no-protocol": RES,
     "short-form-no-on": RES + "[pulses]\ncount = 2\ngap_s = 1\n",
@@ -97,6 +100,12 @@ BAD = {
 }
 
 EXPECTED: dict[str, list[tuple[str, object, str]]] = {
+    'empty-top-key': [
+        ('""', 1, 'a known key of [top level]: name, family, description')],
+    'empty-section': [
+        ('[""]', 'section', "one of ['charge', 'current', 'dose', 'electrode', 'pause', 'pulses', 'time']")],
+    'empty-key': [
+        ('time.""', 1, 'a known key of [time]: duration_min')],
     'protocol-in-tap-water': [
         ('[protocol]', 'section', "only for family 'research'")],
     'unknown-protocol-key': [

@@ -248,3 +248,14 @@ def test_an_over_current_trip_is_reset_only_with_its_acknowledgement() -> None:
     assert ctl.reset() == Reply(False, "an over-current trip needs acknowledge_overcurrent=True")
     assert ctl.state == "fault"
     assert ctl.reset(acknowledge_overcurrent=True) == Reply(True) and ctl.state == "idle"
+
+
+@pytest.mark.req("LINK-005")
+def test_a_fault_code_given_as_its_string_value_is_refused_and_changes_nothing() -> None:
+    """Found by review: codes are string enums, so 'link_lost' passed the membership test and
+    then made a malformed record (an internal error instead of the refusal)."""
+    ctl, _load = reach("treat")
+    before = snapshot(ctl)
+    reply = ctl.report_fault("link_lost", "line gone")  # type: ignore[arg-type]
+    assert reply == Reply(False, "code = 'link_lost': allowed one of ['device_fault', 'link_lost']")
+    assert snapshot(ctl) == before

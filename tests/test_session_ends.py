@@ -13,7 +13,7 @@ from iontocore import Controller, Prescription, Sample, profiles
 from iontocore.events import Marker, PulseReport, StateChanged
 from iontocore.faults import FaultCode, FaultRecord
 
-from research_profiles import two_pulses
+from research_profiles import head, two_pulses
 from short_session import DEVICE, RX, SUP, TICK, Load, run, started
 
 RECORDS = (StateChanged, FaultRecord, Marker, PulseReport)
@@ -137,3 +137,18 @@ def test_a_fault_with_a_ramp_ends_it_in_fault_once_the_output_is_at_zero() -> No
     assert ctl.outcome == "fault" and ctl.end_reason == "implausible_sample: output at zero"
     assert ctl.faults[-1].zero_tick == ctl.tick and ctl.faults[-1].code is FaultCode.IMPLAUSIBLE_SAMPLE
     assert all(isinstance(e, RECORDS) for e in ctl.events), ctl.events
+
+
+@pytest.mark.req("RX-009", "CTL-005")
+def test_a_pulse_whose_measured_charge_is_below_zero_is_reported_not_a_fault() -> None:
+    """Found by review: charge is counted signed along the polarity (noise cancels), so a pulse
+    stopped while the sensor read one LSB below zero has a negative delivered charge; its
+    report must carry it, not end the session in an internal error."""
+    rx = profiles.parse(head("one-pulse") + '[protocol]\n[[protocol.step]]\nkind = "pulse"\non_s = 1\n',
+                        DEVICE)
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    assert ctl.start().accepted
+    ctl.step(Sample(0, 0, 0))
+    ctl.step(Sample(TICK, -1, 0))
+    assert ctl.stop().accepted and ctl.faults == []
+    assert [(p.delivered_uams, p.valid, p.reason) for p in ctl.pulses] == [(-TICK, False, "stop requested")]
