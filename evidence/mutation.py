@@ -223,6 +223,7 @@ def run(out: Path, jobs: int, workdir: Path, use_cache: bool = True,
     selection: dict[str, list[str]] = {}
     diffs: dict[str, str] = {}
     ran: set[str] = set()
+    scheduled: set[str] = set()  # the mutants this run was to run
     mutmut_tail = ""
     if work or need_stats:
         progress(f"stage 2/5: staging in {workdir} ({len(work)} of {len(fns)} functions changed"
@@ -248,6 +249,7 @@ def run(out: Path, jobs: int, workdir: Path, use_cache: bool = True,
             if everything or some:
                 ran.add(fn)
         total_run = len(names)
+        scheduled = set(names)
         (workdir / "killers").mkdir(exist_ok=True)
         if max_mutants and total_run > max_mutants:
             progress(f"stage 4/5: REFUSED: {total_run} stale mutants, more than the bound "
@@ -302,7 +304,7 @@ def run(out: Path, jobs: int, workdir: Path, use_cache: bool = True,
     functions = dict(cached)
     for fn in ran:
         entry = _entry(fn, fns[fn], codes, killers, diffs, selection.get(fn, []), files,
-                       cached.get(fn))
+                       cached.get(fn), scheduled)
         functions[fn] = entry
     functions = {fn: e for fn, e in functions.items() if fn in fns}
     for fn in fns:  # functions without mutants (e.g. only a docstring) are recorded too
@@ -336,13 +338,16 @@ def cacheable(functions: dict[str, Any], cached: dict[str, Any]) -> tuple[dict[s
 
 def _entry(fn: str, source: str, codes: dict[str, int | None], killers: dict[str, str],
            diffs: dict[str, str], tests: list[str], files: cache.TestFiles,
-           old: dict[str, Any] | None) -> dict[str, Any]:
-    """One function's cache entry: fresh verdicts where it ran, the old ones elsewhere."""
+           old: dict[str, Any] | None, scheduled: set[str] | None = None) -> dict[str, Any]:
+    """One function's cache entry: fresh verdicts where it ran, the old ones elsewhere. A
+    mutant not `scheduled` this run (its old verdict is still current) keeps its old verdict;
+    one scheduled but without a verdict is 'not checked' (the run was cut short)."""
     entry: dict[str, Any] = {"source": source, "mutants": 0, "killed": {}, "killer_files": {},
                              "selection": {}, "other": {}}
     if old and old.get("source") == source:
         entry = json.loads(json.dumps(old))
-    fresh = {n: c for n, c in codes.items() if function_of(n) == fn}
+    fresh = {n: c for n, c in codes.items() if function_of(n) == fn
+             and (scheduled is None or n in scheduled or c is not None)}
     if fresh:
         entry["mutants"] = max(entry["mutants"], max(int(n.rpartition("_")[2]) for n in fresh))
     for name, code in fresh.items():

@@ -130,3 +130,24 @@ def test_a_run_cut_short_keeps_the_previous_verdicts_of_its_unfinished_functions
     assert kept == {"a": done, "b": before} and fell_back
     kept, fell_back = mutation.cacheable({"a": done}, {"b": before})
     assert kept == {"a": done} and not fell_back
+
+
+def test_a_partly_stale_function_keeps_the_verdicts_that_were_not_re_run() -> None:
+    """Only the stale mutants of a function run; the others keep their old verdicts (they
+    were reported 'not checked', 740 of them in one run, and the function's fresh verdicts
+    were then thrown away)."""
+    import mutation
+
+    fn = "iontocore.m.x_f"
+    old = {"source": "k", "mutants": 3, "killed": {"tests/t.py::a": [1]}, "killer_files": {},
+           "selection": {}, "other": {"2": {"status": "survived", "line": "x", "diff": ""},
+                                      "3": {"status": "survived", "line": "y", "diff": ""}}}
+    codes = {f"{fn}__mutmut_1": None, f"{fn}__mutmut_2": 1, f"{fn}__mutmut_3": None}
+
+    class Files:
+        def hash(self, f: str) -> str:
+            return "h"
+    entry = mutation._entry(fn, "k", codes, {f"{fn}__mutmut_2": "tests/t.py::b"}, {}, [], Files(),  # type: ignore[arg-type]
+                            old, scheduled={f"{fn}__mutmut_2", f"{fn}__mutmut_3"})
+    assert entry["killed"] == {"tests/t.py::a": [1], "tests/t.py::b": [2]}   # 1 kept, 2 fresh
+    assert entry["other"] == {"3": {"status": "not checked", "line": "", "diff": ""}}  # cut short
