@@ -12,8 +12,17 @@ from hypothesis import strategies as st
 
 from iontocore.dose import UAMS_PER_MA_MIN, ramp_down_bound_uams, ramp_down_nominal_uams, uams_to_ma_min
 
-NA = st.integers(0, 40_000_000)   # up to 40 mA, in nA
 STEP = st.integers(1, 2_000_000)
+TICKS = st.integers(0, 3_000)     # a ramp-down of up to 3000 ticks (30 s at 10 ms)
+
+
+@st.composite
+def ramp(draw: st.DrawFn) -> tuple[int, int]:
+    """A command (nA, up to 40 mA) and its step, the ramp-down at most 3000 ticks long (the
+    long way below sums every tick)."""
+    step = draw(STEP)
+    cmd = min(draw(TICKS) * step + draw(st.integers(0, step - 1)), 40_000_000)
+    return cmd, step
 
 
 def ramp_commands(cmd_na: int, step_na: int) -> list[int]:
@@ -27,9 +36,10 @@ def ramp_commands(cmd_na: int, step_na: int) -> list[int]:
 
 
 @pytest.mark.req("DOSE-003")
-@given(NA, STEP, st.integers(1, 100))
-def test_the_nominal_ramp_down_is_the_sum_of_the_commands_to_come(cmd_na: int, step_na: int,
+@given(ramp(), st.integers(1, 100))
+def test_the_nominal_ramp_down_is_the_sum_of_the_commands_to_come(cmd_step: tuple[int, int],
                                                                   tick_ms: int) -> None:
+    cmd_na, step_na = cmd_step
     to_come = ramp_commands(cmd_na, step_na)[1:]  # from the next command on
     assert ramp_down_nominal_uams(cmd_na, step_na, tick_ms) == sum(to_come) * tick_ms // 1000
 
@@ -44,14 +54,15 @@ def test_the_nominal_ramp_down_by_hand(cmd_na: int, step_na: int, tick_ms: int, 
 
 
 @pytest.mark.req("DOSE-002")
-@given(NA, STEP, st.integers(0, 200), st.integers(0, 500), st.integers(0, 1_000),
+@given(ramp(), st.integers(0, 200), st.integers(0, 500), st.integers(0, 1_000),
        st.integers(0, 500), st.integers(0, 5_000))
 def test_the_ramp_down_bound_is_the_worst_case_charge_rounded_up(
-        cmd_na: int, step_na: int, dt_ms: int, floor_ua: int, permille: int, jump_ms: int,
+        cmd_step: tuple[int, int], dt_ms: int, floor_ua: int, permille: int, jump_ms: int,
         tail_ms: int) -> None:
     """Each ramp tick at most dt long at its command plus the tolerance, one tick at the
     clock-jump bound at the starting current plus a step, then the tail at the floor: the
     bound is that sum, each part rounded up once (never below it, at most 2 uA*ms above)."""
+    cmd_na, step_na = cmd_step
     scale = Fraction(1000 + permille, 1000)
     ramp = sum((Fraction(c, 1000) * scale + floor_ua) * dt_ms
                for c in ramp_commands(cmd_na, step_na))
