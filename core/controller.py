@@ -822,7 +822,7 @@ class Controller:
             self._blind_ms += self.tick_ms
             if self._blind_ms >= self.supervision.sample_deadline_ms:
                 return self._cut(FaultCode.SAMPLE_LOSS,
-                                 f"no fresh sample for {self._blind_ms} ms", max(self._t_prev, 0))
+                                 f"no fresh sample for {self._blind_ms} ms", self.t_ms)
         else:
             self._bad_samples += 1
             if self._bad_samples >= self.supervision.implausible_max_consecutive:

@@ -338,7 +338,7 @@ def cacheable(functions: dict[str, Any], cached: dict[str, Any]) -> tuple[dict[s
 
 def _entry(fn: str, source: str, codes: dict[str, int | None], killers: dict[str, str],
            diffs: dict[str, str], tests: list[str], files: cache.TestFiles,
-           old: dict[str, Any] | None, scheduled: set[str] | None = None) -> dict[str, Any]:
+           old: dict[str, Any] | None, scheduled: set[str]) -> dict[str, Any]:
     """One function's cache entry: fresh verdicts where it ran, the old ones elsewhere. A
     mutant not `scheduled` this run (its old verdict is still current) keeps its old verdict;
     one scheduled but without a verdict is 'not checked' (the run was cut short)."""
@@ -347,7 +347,7 @@ def _entry(fn: str, source: str, codes: dict[str, int | None], killers: dict[str
     if old and old.get("source") == source:
         entry = json.loads(json.dumps(old))
     fresh = {n: c for n, c in codes.items() if function_of(n) == fn
-             and (scheduled is None or n in scheduled or c is not None)}
+             and (n in scheduled or c is not None)}
     if fresh:
         entry["mutants"] = max(entry["mutants"], max(int(n.rpartition("_")[2]) for n in fresh))
     for name, code in fresh.items():
