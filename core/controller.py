@@ -683,7 +683,7 @@ class Controller:
         ramp_ticks = -(-self._cmd_na // (slew * tick))
         ramp_ms = -(-self._cmd_na // slew)
         extra = self.supervision.settle_ms + (self.dead_time_ms if swap else 0)
-        self._phase_t0 = max(self._t_prev, 0)
+        self._phase_t0 = self.t_ms
         self._phase_ticks = 0
         self._phase_bound_ms = ramp_ms + extra + 2 * tick
         self._phase_bound_ticks = ramp_ticks + -(-extra // tick) + 2
@@ -696,7 +696,7 @@ class Controller:
         rx = self.prescription
         plan = self._plan
         if plan is not None and plan.in_force:  # RX-009: the pulse is invalid
-            self.events.extend(plan.interrupt(self.tick, max(self._t_prev, 0), "contact loss"))
+            self.events.extend(plan.interrupt(self.tick, self.t_ms, "contact loss"))
             if plan.on_interrupt == END:
                 self._end("stop", STOPPED, f"pulse {plan.pulse} interrupted by contact loss: "
                                            "protocol ended (on_interrupt = end)")
@@ -726,10 +726,10 @@ class Controller:
         dest = self._model.state
         if dest == RAMP_DOWN or dest == POLARITY_SWAP:
             self._phase_bounds(dest == POLARITY_SWAP)
-        self.events.append(StateChanged(self.tick, max(self._t_prev, 0), trigger, source,
+        self.events.append(StateChanged(self.tick, self.t_ms, trigger, source,
                                         self._model.state, reason))
         if self._plan is not None and trigger in ("stop", "fault"):  # RX-009, RX-010
-            self.events.extend(self._plan.abort(self.tick, max(self._t_prev, 0),
+            self.events.extend(self._plan.abort(self.tick, self.t_ms,
                                                 reason, trigger == "fault"))
 
     # ------------------------------------------------------------------ faults
@@ -827,20 +827,20 @@ class Controller:
             self._bad_samples += 1
             if self._bad_samples >= self.supervision.implausible_max_consecutive:
                 self._sup.detail = f"{self._bad_samples} implausible samples in a row"
-                out = self._react(FaultCode.IMPLAUSIBLE_SAMPLE, max(self._t_prev, 0), state)
+                out = self._react(FaultCode.IMPLAUSIBLE_SAMPLE, self.t_ms, state)
                 if out is not None:
                     return out
                 state = self._model.state
         if state == RAMP_DOWN and self._cmd_na > 0:
             # open loop: trust the command, not the sensor
-            return self._shape(0, max(self._t_prev, 0), self._command.setpoint_ua, self.tick_ms)
+            return self._shape(0, self.t_ms, self._command.setpoint_ua, self.tick_ms)
         return self._command
 
     def _crash(self, exc: BaseException) -> Command:
         """CTL-005: an exception anywhere ends in fault with the output off."""
         try:
             return self._cut(FaultCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}",
-                             max(self._t_prev, 0))
+                             self.t_ms)
         except Exception:  # noqa: BLE001 - even the fault path failed: force the safe state
             self._model.state = FAULT
             self._cmd_na = 0
@@ -917,7 +917,7 @@ class Controller:
     def _estop(self) -> Reply:
         if self._model.state == FAULT:
             return Reply(True, "already in fault, output off")
-        self._cut(FaultCode.EMERGENCY_STOP, "emergency stop requested", max(self._t_prev, 0))
+        self._cut(FaultCode.EMERGENCY_STOP, "emergency stop requested", self.t_ms)
         return Reply(True)
 
     def _report(self, code: FaultCode, reason: str) -> Reply:
@@ -926,7 +926,7 @@ class Controller:
                                 f"{sorted(c.value for c in EXTERNAL_CODES)}")
         if self._model.state == FAULT:
             return Reply(True, "already in fault, output off")
-        self._cut(code, str(reason)[:200] or code.value, max(self._t_prev, 0))
+        self._cut(code, str(reason)[:200] or code.value, self.t_ms)
         return Reply(True)
 
     def _reset(self, acknowledge_overcurrent: bool) -> Reply:

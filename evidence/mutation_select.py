@@ -2,10 +2,15 @@
 
 mutmut's stats phase runs the selected test files once with every mutated function traced
 and records, per function, the tests that called it and each test's duration. `prune` keeps,
-per function, the fastest of those tests up to `budget_s` seconds in total (at least one), so
-a surviving mutant of a function every test calls (Controller.step) costs the budget, not the
-whole selection. Contract: every function keeps at least one test if it had any; the kept
-tests are the fastest ones; the stats file stays in mutmut's format.
+per function, up to `budget_s` seconds of those tests (at least one): first the tests of the
+files that *own* the function's module (`tests/test_<module>.py` and the files named for it
+in evidence/mutation.toml, [selection.owners]), fastest first, then the fastest of the
+others. A function nearly every test calls (Persistence.update, Controller.step) is reached
+by hundreds of quick scenario tests; without the owners first the budget filled with those
+and the tests written to check the function (test_persistence.py) were left out.
+Contract: every function keeps at least one test if it had any; owners' tests come before
+any other; within each group the kept tests are the fastest; the stats file stays in
+mutmut's format.
 """
 
 from __future__ import annotations
@@ -14,24 +19,45 @@ import json
 from pathlib import Path
 
 
-def choose(tests: list[str], durations: dict[str, float], budget_s: float) -> list[str]:
-    """The fastest tests of `tests` whose durations sum to at most `budget_s` (one at least)."""
+def module_of(function: str) -> str:
+    """The core module of a mutmut mangled name: `iontocore.controller.xǁControllerǁstep`
+    -> `controller`."""
+    parts = function.split(".")
+    return parts[1] if len(parts) > 2 else ""
+
+
+def owned(test: str, files: set[str]) -> bool:
+    return test.split("::", 1)[0] in files
+
+
+def choose(tests: list[str], durations: dict[str, float], budget_s: float,
+           owners: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Tests of `tests` whose durations sum to at most `budget_s` (one at least): those in
+    the `owners` files first, fastest first, then the fastest others."""
     chosen: list[str] = []
     total = 0.0
-    for test in sorted(tests, key=lambda t: (durations.get(t, 0.0), t)):
+    order = sorted(tests, key=lambda t: (not owned(t, owners), durations.get(t, 0.0), t))
+    for test in order:
         cost = durations.get(test, 0.0)
         if chosen and total + cost > budget_s:
-            break
+            continue  # a slow owner test must not shut out the quick others
         chosen.append(test)
         total += cost
     return chosen
 
 
-def prune(stats_path: Path, budget_s: float) -> dict[str, list[str]]:
-    """Rewrite mutmut's stats file with the pruned selection; return it (function -> tests)."""
+def owners_of(function: str, table: dict[str, list[str]]) -> set[str]:
+    module = module_of(function)
+    return {f"tests/test_{module}.py", *table.get(module, [])}
+
+
+def prune(stats_path: Path, budget_s: float,
+          table: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """Rewrite mutmut's stats file with the pruned selection; return it (function -> tests).
+    `table`: module -> the test files that own it, besides tests/test_<module>.py."""
     data = json.loads(stats_path.read_text("utf-8"))
     durations = data["duration_by_test"]
-    selection = {fn: choose(list(tests), durations, budget_s)
+    selection = {fn: choose(list(tests), durations, budget_s, owners_of(fn, table or {}))
                  for fn, tests in data["tests_by_mangled_function_name"].items()}
     data["tests_by_mangled_function_name"] = selection
     stats_path.write_text(json.dumps(data, indent=1), "utf-8")

@@ -3,6 +3,7 @@ and the per-function test selection keeps the fastest tests within the budget.""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -115,6 +116,43 @@ def test_selection_keeps_the_fastest_tests_within_the_budget() -> None:
     assert mutation_select.choose(["d", "b", "a", "c"], durations, 1.0) == ["a"]
     assert mutation_select.choose(["d"], durations, 1.0) == ["d"]  # one at least
     assert mutation_select.choose([], durations, 1.0) == []
+    # a test too slow for what is left is skipped, a quicker one after it still fits
+    assert mutation_select.choose(["a", "b", "c"], {"a": 1.0, "b": 5.0, "c": 2.0}, 3.5) == ["a", "c"]
+
+
+def test_selection_takes_the_tests_of_the_owning_module_first() -> None:
+    """Persistence.update is called by hundreds of quick scenario tests; the budget used to
+    fill with those and left test_persistence.py out, so its mutants survived."""
+    fn = "iontocore.persistence.xǁPersistenceǁupdate"
+    assert mutation_select.module_of(fn) == "persistence"
+    assert mutation_select.module_of("iontocore.x_top") == ""
+    owners = mutation_select.owners_of(fn, {"persistence": ["tests/test_monitors.py"]})
+    assert owners == {"tests/test_persistence.py", "tests/test_monitors.py"}
+    tests = [f"tests/test_fault_matrix.py::t{i}" for i in range(8)] + [
+        "tests/test_persistence.py::a", "tests/test_persistence.py::b", "tests/test_monitors.py::m"]
+    durations = {t: 0.01 for t in tests} | {"tests/test_persistence.py::a": 0.5,
+                                           "tests/test_persistence.py::b": 2.0,
+                                           "tests/test_monitors.py::m": 0.2}
+    chosen = mutation_select.choose(tests, durations, 2.78, owners)
+    assert chosen[:3] == ["tests/test_monitors.py::m", "tests/test_persistence.py::a",
+                          "tests/test_persistence.py::b"]
+    assert chosen[3:] == [f"tests/test_fault_matrix.py::t{i}" for i in range(8)]
+    assert mutation_select.choose(tests, durations, 2.75, owners)[3:] == [
+        f"tests/test_fault_matrix.py::t{i}" for i in range(5)]
+    # without owners: the fastest first, and the owners' slow tests left out
+    assert "tests/test_persistence.py::b" not in mutation_select.choose(tests, durations, 2.0)
+
+
+def test_prune_rewrites_the_stats_with_owners_first(tmp_path: Path) -> None:
+    stats = tmp_path / "mutmut-stats.json"
+    fn = "iontocore.trend.xǁImpedanceTrendǁupdate"
+    stats.write_text(json.dumps({"duration_by_test": {"tests/test_x.py::q": 0.1,
+                                                      "tests/test_trend.py::s": 5.0},
+                                 "tests_by_mangled_function_name": {
+                                     fn: ["tests/test_x.py::q", "tests/test_trend.py::s"]}}))
+    assert mutation_select.prune(stats, 5.0) == {fn: ["tests/test_trend.py::s"]}
+    assert json.loads(stats.read_text())["tests_by_mangled_function_name"] == {
+        fn: ["tests/test_trend.py::s"]}
 
 
 def test_a_run_cut_short_keeps_the_previous_verdicts_of_its_unfinished_functions() -> None:
