@@ -16,6 +16,7 @@ mutmut's format.
 from __future__ import annotations
 
 import json
+from collections.abc import Set
 from pathlib import Path
 
 
@@ -26,12 +27,12 @@ def module_of(function: str) -> str:
     return parts[1] if len(parts) > 2 else ""
 
 
-def owned(test: str, files: set[str]) -> bool:
+def owned(test: str, files: Set[str]) -> bool:
     return test.split("::", 1)[0] in files
 
 
 def choose(tests: list[str], durations: dict[str, float], budget_s: float,
-           owners: set[str] | frozenset[str] = frozenset()) -> list[str]:
+           owners: Set[str] = frozenset()) -> list[str]:
     """Tests of `tests` whose durations sum to at most `budget_s` (one at least): those in
     the `owners` files first, fastest first, then the fastest others."""
     chosen: list[str] = []
