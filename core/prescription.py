@@ -245,7 +245,7 @@ class Prescription:
                 c.check(self.pulse_count >= 1, "pulse_count", self.pulse_count,
                         ">= 1 for research pulses (or a [protocol])")
                 c.check(self.pulse_on_ms >= 1_000, "pulse_on_ms", self.pulse_on_ms, ">= 1000 ms")
-                c.check(self.pulse_count == 1 or self.pulse_gap_ms >= 1_000, "pulse_gap_ms",
+                c.check(self.pulse_count <= 1 or self.pulse_gap_ms >= 1_000, "pulse_gap_ms",
                         self.pulse_gap_ms, ">= 1000 ms between pulses")
                 c.check(self.pulse_count != 1 or self.pulse_gap_ms == 0, "pulse_gap_ms",
                         self.pulse_gap_ms, "0 for a single pulse (no gap follows it)")
@@ -409,9 +409,11 @@ class Prescription:
             c.check(self.ceiling_ua <= device.max_current_ua, "max_ua" if self.max_ua else "target_ua",
                     self.ceiling_ua, f"at most the device maximum {device.max_current_ua} uA")
         if ok("target_ua", "ramp_ms"):
+            # the slew is target / ramp rounded down: the shortest ramp accepted
+            shortest = self.target_ua * 1000 // (device.max_slew_ua_per_s + 1) + 1
             c.check(self.slew_ua_per_s <= device.max_slew_ua_per_s, "ramp_ms", self.ramp_ms,
-                    f"at least {-(-self.target_ua * 1000 // device.max_slew_ua_per_s)} ms for "
-                    f"{self.target_ua} uA (device max slew {device.max_slew_ua_per_s} uA/s)")
+                    f"at least {shortest} ms for {self.target_ua} uA (device max slew "
+                    f"{device.max_slew_ua_per_s} uA/s)")
         if ok("family", "duration_ms", "pulse_count", "pulse_on_ms", "pulse_gap_ms", "target_ua",
               "duty_permille") and self.family in FAMILIES and not self._protocol_bad(bad):
             research = self.family == "research"
@@ -456,8 +458,8 @@ class Prescription:
                     "max_density_ua_per_cm2", self.max_density_ua_per_cm2,
                     f"at most {fam.max_density_ua_per_cm2} uA/cm2 for {self.family} (device "
                     f"{slot}.max_density_ua_per_cm2)")
-        area = self.contact_area_mm2
-        if ok("target_ua", "max_ua", "area_mm2", "return_area_mm2", "site") and area:
+        area = self.contact_area_mm2 if ok("area_mm2", "return_area_mm2", "site") else 0
+        if ok("target_ua", "max_ua") and area:
             cap = fam.max_density_ua_per_cm2 * area // 100
             c.check(self.ceiling_ua <= cap, current, self.ceiling_ua,
                     f"at most {fam.max_density_ua_per_cm2} uA/cm2 (device {slot}."
@@ -487,10 +489,20 @@ class Prescription:
             cap = self.charge_cap_uams(device)
             field, value = self._plan_field()
             c.check(planned <= cap, field, value,
-                    f"a protocol of at most {cap} uA*ms = the session charge ceiling (device "
-                    f"research.max_charge_density_uams_per_cm2 {per_cm2} uA*ms/cm2 x {area} mm2"
-                    ", narrowed by the prescription's max_charge); planned up to "
-                    f"{planned} uA*ms (ramps at the ceiling included)")
+                    f"a protocol of at most {cap} uA*ms, the session charge ceiling "
+                    f"({self._charge_cap_source(per_cm2, area)}); planned up to {planned} uA*ms "
+                    "(ramps at the ceiling included)")
+
+    def _charge_cap_source(self, family_per_cm2: int, area_mm2: int) -> str:
+        """What sets `charge_cap_uams` (research), in words with its numbers."""
+        per_cm2, source = family_per_cm2, "device research.max_charge_density_uams_per_cm2"
+        own = self.max_charge_density_uams_per_cm2
+        if own and own < per_cm2:
+            per_cm2, source = own, "the prescription's max_charge_density_uams_per_cm2"
+        by_density = per_cm2 * area_mm2 // 100
+        if self.max_charge_uams and self.max_charge_uams < by_density:
+            return f"the prescription's max_charge_uams, below {by_density} uA*ms by density"
+        return f"{per_cm2} uA*ms/cm2, {source}, x {area_mm2} mm2, the smaller electrode"
 
     def _protocol_bad(self, bad: set[str]) -> bool:
         """Whether the protocol (or the prescription's fields it depends on) has a problem."""
