@@ -47,8 +47,3 @@ class Command(NamedTuple):
 
 OFF = Command(0, False)
 """The safe command: output disabled, zero set-point."""
-
-
-def sign(value: int) -> int:
-    """-1, 0 or +1."""
-    return (value > 0) - (value < 0)

@@ -72,15 +72,15 @@ def test_the_evidence_run_measures_line_and_branch_coverage_of_core_only(pyteste
         "from iontocore import shaping\nfrom iontocore.hal import sim\n\n"
         "def test_a():\n    assert shaping is not None and sim is not None\n")
     (pytester.path / "tests" / "test_record.py").write_text(  # untraced (specs/coverage.toml)
-        "from iontocore import interface\n\ndef test_b():\n    assert interface.sign(-3) == -1\n")
+        "from iontocore import shaping\n\ndef test_b():\n    assert shaping.max_step_ua(1000, 10) == 10\n")
     out = pytester.path / "t.json"
     pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--evidence-json={out}").assert_outcomes(passed=2)
     cov = json.loads(out.read_text())["coverage"]
     assert cov["tool"].startswith("coverage.py ") and cov["imported_before_start"] == []
     assert cov["untraced_tests"] == ["tests/test_record.py::test_b"]
-    sign = next(n for n, line in enumerate((ROOT / "core" / "interface.py").read_text().splitlines(), 1)
-                if "return (value > 0) - (value < 0)" in line)
-    assert sign in cov["files"]["core/interface.py"]["missing_lines"]  # run, but untraced
+    step = next(n for n, line in enumerate((ROOT / "core" / "shaping.py").read_text().splitlines(), 1)
+                if "return -(-slew_ua_per_s * tick_ms // NA_PER_UA)" in line)
+    assert step in cov["files"]["core/shaping.py"]["missing_lines"]  # run, but untraced
     assert sorted(cov["files"]) == UNITS  # core/ only, every unit, imported or not
     shaping = cov["files"]["core/shaping.py"]
     assert shaping["summary"]["num_branches"] > 0 and shaping["missing_branches"]  # branch data
