@@ -5,6 +5,7 @@ prescription and the device and supervision limits, never read from the controll
 
 from __future__ import annotations
 
+from copy import copy
 from dataclasses import replace
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from iontocore import OFF, Controller, Prescription, Sample
 from iontocore.faults import FaultCode
 
+from clone import clone
 from short_session import DEVICE, RX, STEP_UA, SUP, TICK, Load, run, started
 
 
@@ -50,6 +52,38 @@ def test_stop_ramps_down_one_step_a_tick_and_ends_stopped() -> None:
     assert all(0 <= a - b <= STEP_UA for a, b in zip([RX.target_ua] + values, values))
     assert ctl.state == "idle" and ctl.outcome == "stopped"
     assert not ctl.start().accepted  # CTL-008
+
+
+@pytest.mark.req("CTL-003")
+def test_after_the_flip_the_new_sign_waits_for_a_near_zero_reading_on_its_own_tick() -> None:
+    """The polarity may flip ticks before the command shows the new sign (a slow slew needs
+    several ticks to make 1 uA); the first command of the new sign still needs the measured
+    current near zero on that tick: a reading beyond the zero tolerance keeps it at zero, and
+    the rise starts again from zero."""
+    rx = replace(RX, reverse_at_half=True, target_ua=50, max_ua=0, min_ua=0, step_ua=0)
+    assert rx.slew_ua_per_s * TICK < 1000  # under 1 uA a tick
+    device = replace(DEVICE, min_reversal_session_ms=rx.duration_ms)
+    ctl = Controller(rx, device, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    ctl.start()
+    for _ in range(rx.duration_ms // TICK):
+        if ctl.polarity == -1:
+            break
+        run(ctl, load, 1)
+    assert ctl.polarity == -1 and ctl.command.setpoint_ua == 0
+    for _ in range(1_000):  # until a quiet tick would show the new sign
+        probe = clone(ctl)
+        if run(probe, copy(load), 1)[0].setpoint_ua:
+            break
+        run(ctl, load, 1)
+    s = load(ctl.command)
+    leak = DEVICE.zero_tolerance_ua + 1
+    assert ctl.step(Sample(s.t_ms, leak, s.voltage_mv)).setpoint_ua == 0
+    assert ctl.faults == []
+    # quiet ticks: the command starts again from zero at the slew and shows the new sign
+    ticks = -(-1000 // (rx.slew_ua_per_s * TICK))  # ticks to make 1 uA
+    assert [c.setpoint_ua for c in run(ctl, load, ticks)] == [0] * (ticks - 1) + [-1]
 
 
 @pytest.mark.req("RX-005")
@@ -112,6 +146,23 @@ def test_missing_samples_cut_at_the_sample_deadline() -> None:
     for n in range(1, SUP.sample_deadline_ms // TICK):
         assert ctl.step(None).enabled, n
     assert ctl.step(None) == OFF and ctl.faults[-1].code is FaultCode.SAMPLE_LOSS
+
+
+@pytest.mark.req("SUP-008", "DOSE-001")
+def test_a_repeated_time_stamp_is_no_fresh_sample() -> None:
+    """A sample with the time stamp of the one before (a HAL repeating its last reading) is
+    not fresh: nothing is counted for it, the command holds, and as many of them as the
+    sample deadline allows cut like missing samples."""
+    ctl, load = started()
+    run(ctl, load, 20)
+    stale = load(ctl.command)
+    held = ctl.step(stale)
+    delivered, treated = ctl.delivered_uams, ctl.treatment_ms
+    for n in range(1, SUP.sample_deadline_ms // TICK):
+        assert ctl.step(stale) == held, n
+        assert (ctl.delivered_uams, ctl.treatment_ms, ctl.t_ms) == (delivered, treated, stale.t_ms)
+    assert ctl.step(stale) == OFF and ctl.faults[-1].code is FaultCode.SAMPLE_LOSS
+    assert ctl.faults[-1].reason == f"no fresh sample for {SUP.sample_deadline_ms} ms"
 
 
 @pytest.mark.req("SUP-013")
