@@ -106,6 +106,39 @@ def test_the_compliance_hold_is_released_exactly_after_hold_release_ms() -> None
     assert rose_at == first_off + SUP.hold_release_ms, (rose_at, first_off)
 
 
+@pytest.mark.req("SUP-007")
+def test_a_return_to_the_rail_restarts_the_release_time_and_held_time_is_counted() -> None:
+    """Off the rail for less than hold_release_ms, then one tick back at it: the release
+    waits hold_release_ms from the next tick off the rail. compliance_limited_ms grows by one
+    tick for every tick the command is held (and by nothing once released)."""
+    b = Bench(tap())
+    b.start()
+    b.until(lambda: b.ctl.state == "treat")
+    assert b.ctl.compliance_limited_ms == 0
+    b.ohm = 10_000
+    held_ticks = 0
+    for _ in range(100):
+        b.step()
+        held_ticks += b.ctl.compliance_limited
+    held = abs(b.ctl.command.setpoint_ua)
+    assert held_ticks > 0 and b.ctl.compliance_limited_ms == held_ticks * TICK
+    b.ohm = 2_000
+    for _ in range(SUP.hold_release_ms // TICK - 1):  # one tick short of the release
+        assert abs(b.step().setpoint_ua) <= held
+    b.ohm = 10_000  # back at the rail for one tick
+    b.step()
+    b.ohm = 2_000
+    first_off = b.t
+    rose_at = b.time_of(lambda: abs(b.ctl.command.setpoint_ua) > held,
+                        SUP.hold_release_ms // TICK + 50)
+    assert rose_at == first_off + SUP.hold_release_ms, (rose_at, first_off)
+    counted = b.ctl.compliance_limited_ms
+    assert counted == (held_ticks + 2 * SUP.hold_release_ms // TICK) * TICK, counted
+    for _ in range(20):
+        b.step()
+    assert b.ctl.compliance_limited_ms == counted and not b.ctl.compliance_limited
+
+
 @pytest.mark.req("CTL-003")
 def test_the_new_polarity_shows_exactly_at_the_dead_time() -> None:
     b = Bench(tap(target_ua=1_000, ramp_ms=1_000, duration_ms=20_000, reverse_at_half=True))
