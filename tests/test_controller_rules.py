@@ -10,8 +10,9 @@ from dataclasses import replace
 
 import pytest
 
-from iontocore import OFF, Controller, Prescription, Sample
-from iontocore.faults import FaultCode
+from iontocore import OFF, Command, Controller, Prescription, Sample
+from iontocore.events import StateChanged
+from iontocore.faults import FaultCode, Reaction
 
 from clone import clone
 from short_session import DEVICE, RX, STEP_UA, SUP, TICK, Load, run, started
@@ -163,6 +164,60 @@ def test_a_repeated_time_stamp_is_no_fresh_sample() -> None:
         assert (ctl.delivered_uams, ctl.treatment_ms, ctl.t_ms) == (delivered, treated, stale.t_ms)
     assert ctl.step(stale) == OFF and ctl.faults[-1].code is FaultCode.SAMPLE_LOSS
     assert ctl.faults[-1].reason == f"no fresh sample for {SUP.sample_deadline_ms} ms"
+
+
+def _implausible(ctl: Controller, load: Load) -> Command:
+    load.t += TICK
+    return ctl.step(Sample(load.t, DEVICE.sensor_max_ua + 1, 0))
+
+
+@pytest.mark.req("SUP-004")
+@pytest.mark.parametrize("stopped_first", [False, True])
+def test_implausible_samples_in_a_row_ramp_down_open_loop_then_fault(stopped_first: bool) -> None:
+    """Readings beyond the sensor's range are no samples: the command holds (in treat) for fewer than
+    implausible_max_consecutive of them; at that many the fault is recorded (ramp then fault,
+    its reason the count) and the ramp-down runs open loop, one slew step a tick, trusting the
+    command; at zero the controller is in fault. A ramp-down already running (a stop) is the
+    ramp towards the fault: it is not stopped again."""
+    ctl, load = started()
+    run(ctl, load, RX.ramp_ms // TICK + 5)
+    assert ctl.state == "treat" and ctl.command.setpoint_ua == RX.target_ua
+    if stopped_first:
+        assert ctl.stop().accepted
+        run(ctl, load, 1)
+    n = SUP.implausible_max_consecutive
+    now = ctl.command.setpoint_ua
+    for k in range(1, n):  # held in treat; a ramp-down goes on open loop
+        assert _implausible(ctl, load).setpoint_ua == now - (k * STEP_UA if stopped_first else 0)
+    out = _implausible(ctl, load)
+    rec = ctl.faults[-1]
+    assert (rec.code, rec.reason, rec.reaction, rec.tick) == (
+        FaultCode.IMPLAUSIBLE_SAMPLE, f"{n} implausible samples in a row",
+        Reaction.RAMP_THEN_FAULT, ctl.tick)
+    assert ctl.state == "ramp_down"
+    mags = [out.setpoint_ua]
+    while ctl.state == "ramp_down" and len(mags) < 1_000:
+        mags.append(_implausible(ctl, load).setpoint_ua)
+    assert all(a - b == STEP_UA for a, b in zip(mags, mags[1:]) if b), mags
+    assert mags[-1] == 0 and ctl.state == "fault" and ctl.faults[-1].code is FaultCode.IMPLAUSIBLE_SAMPLE
+    stops = [e for e in ctl.events if isinstance(e, StateChanged) and e.trigger == "stop"]
+    assert len(stops) == 1 and len(ctl.faults) == 1
+
+
+@pytest.mark.req("SUP-008")
+@pytest.mark.parametrize("ohm", [2_000, 40_000])  # 40 kohm: at the compliance voltage
+def test_a_ramp_down_goes_on_open_loop_through_missing_samples(ohm: int) -> None:
+    """Without samples a ramp-down trusts its command and falls one slew step a tick, at the
+    compliance voltage too (where it otherwise follows the measured current down)."""
+    ctl, load = started()
+    load.ohm = ohm
+    run(ctl, load, RX.ramp_ms // TICK + 5)
+    assert ctl.compliance_limited is (ohm == 40_000)
+    assert ctl.stop().accepted
+    before = run(ctl, load, 1)[0].setpoint_ua
+    blind = [ctl.step(None).setpoint_ua for _ in range(SUP.sample_deadline_ms // TICK - 1)]
+    assert blind == [before - k * STEP_UA for k in range(1, len(blind) + 1)]
+    assert ctl.faults == []
 
 
 @pytest.mark.req("SUP-013")

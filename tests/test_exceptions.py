@@ -12,8 +12,10 @@ from iontocore import OFF, Controller, DeviceLimits, Sample, profiles
 from iontocore import controller as controller_mod
 from iontocore import supervision
 from iontocore.faults import FaultCode
+from iontocore.supervision import SupervisionLimits
 
 DEVICE = DeviceLimits(min_reversal_session_ms=10_000)
+SUP = SupervisionLimits()
 SHORT = dataclasses.replace(profiles.load("hyperhidrosis-palms"), duration_ms=20_000, ramp_ms=1_000,
                             target_ua=1_000, max_ua=2_000, min_ua=100, step_ua=100)
 PULSES = profiles.load("acetylcholine-pulses")
@@ -124,6 +126,41 @@ def test_exception_in_a_transitions_trigger_and_in_the_fault_path(monkeypatch: p
         cmd = ctl.step(Sample(t, cmd.setpoint_ua, cmd.setpoint_ua * 2))
         t += 10
     assert calls and ctl.state == "fault" and ctl.command == OFF and cmd == OFF
+
+
+@pytest.mark.req("CTL-005", "SUP-013")
+def test_the_last_resort_leaves_a_safe_ended_fault_that_a_reset_can_leave(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """When even the fault path raises, the controller forces the fault state itself: output
+    off on that very tick, the session ended as faulted, and nothing left on that would keep
+    a later reset (after the quiet time, once the triggers work again) from being accepted."""
+    calls: list[int] = []
+    ctl = Controller(SHORT, DEVICE, tick_ms=10)
+    t, cmd = 0, OFF
+    cmd = ctl.step(Sample(t, 0, 0))
+    assert ctl.start().accepted
+    for _ in range(50):  # ramping up: a command is on
+        t += 10
+        cmd = ctl.step(Sample(t, cmd.setpoint_ua, cmd.setpoint_ua * 2))
+    assert cmd.enabled and cmd.setpoint_ua > 0
+    monkeypatch.setattr(Event, "trigger", _raiser(calls))
+    monkeypatch.setattr(ctl, "_h_ramp_up", _raiser(calls))
+    ctl._handlers = {**ctl._handlers, "ramp_up": ctl._h_ramp_up}
+    t += 10
+    assert ctl.step(Sample(t, cmd.setpoint_ua, cmd.setpoint_ua * 2)) == OFF
+    assert len(calls) == 2 and ctl.state == "fault" and ctl.command == OFF
+    assert ctl.outcome == "fault" and ctl.finished
+    monkeypatch.undo()
+    # at once, before any sample: refused only for want of the quiet time (the output is off)
+    assert ctl.reset().reason == (f"measured current not near zero (<= {DEVICE.zero_tolerance_ua}"
+                                  f" uA) for {SUP.reset_quiet_ms} ms yet (quiet for 0 ms)")
+    quiet = SUP.reset_quiet_ms // 10
+    for _ in range(quiet + 1):
+        t += 10
+        assert ctl.step(Sample(t, 0, 0)) == OFF
+    reply = ctl.reset()
+    assert reply.accepted, reply
+    assert ctl.state == "idle" and ctl.command == OFF
 
 
 @pytest.mark.req("CTL-005")

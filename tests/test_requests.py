@@ -76,6 +76,10 @@ ASK: dict[str, Callable[[Controller], Reply]] = {
     "adjust_up": lambda c: c.adjust(RX.step_ua),
 }
 CUT = {"emergency_stop": FaultCode.EMERGENCY_STOP, "report_fault": FaultCode.LINK_LOST}
+NOTE = {("stop", "ramp_down"): "already ramping down",
+        ("emergency_stop", "fault"): "already in fault, output off",
+        ("report_fault", "fault"): "already in fault, output off"}
+"""The reason an accepted request carries (none but these)."""
 
 
 def snapshot(ctl: Controller) -> tuple[object, ...]:
@@ -92,6 +96,8 @@ def test_every_request_in_every_state_is_answered_as_the_table_says(request_: st
     reply = ASK[request_](ctl)
     accepted, dest = TABLE[request_][state]
     assert type(reply.accepted) is bool and reply.accepted is accepted, (request_, state, reply)
+    if accepted:
+        assert reply.reason == NOTE.get((request_, state), ""), (request_, state, reply)
     if not accepted:
         assert reply.reason, "a refusal says why"
         if state != "ended":  # the state it was refused in is named
