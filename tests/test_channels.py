@@ -17,6 +17,7 @@ from channel_rule import LOCAL, SHARED
 from invariants import InvariantChecker
 from iontocore import Command, Controller, DeviceLimits, InvalidSettings, Prescription, SupervisionLimits
 from iontocore.coordinator import ChannelLimits, Coordinator
+from iontocore.events import Reply
 from iontocore.faults import FaultCode
 from iontocore.hal.sim import (INJECTIONS, SIM_BATTERY_MV, SUPPLY_KINDS, SimConfig, SimulatedDevice,
                                battery_device, parse_injection)
@@ -388,7 +389,7 @@ def test_requests_to_the_coordinator_reach_every_channel() -> None:
     assert coord.emergency_stop().accepted and a.state == b.state == "fault"
     a2, b2 = Controller(tap(), device, SUP), Controller(tap(), device, SUP)
     coord = Coordinator([a2, b2], LIMITS)
-    assert coord.report_fault(FaultCode.LINK_LOST, "line gone").accepted
+    assert coord.report_fault(FaultCode.LINK_LOST, "line gone") == Reply(True, "")
     assert a2.state == b2.state == "fault" and "line gone" in b2.faults[0].reason
     refused = Coordinator([Controller(tap(), device, SUP)], LIMITS).report_fault(FaultCode.TRACKING, "x")
     assert not refused.accepted and "allowed one of" in refused.reason

@@ -13,6 +13,7 @@ import pytest
 from iontocore import OFF, Command, Controller, Prescription, Sample
 from iontocore.events import StateChanged
 from iontocore.faults import FaultCode, Reaction
+from iontocore.protocol import GAP, PULSE, Protocol, Step
 
 from clone import clone
 from short_session import DEVICE, RX, STEP_UA, SUP, TICK, Load, run, started
@@ -310,3 +311,34 @@ def test_a_drug_session_ends_completed_at_or_below_its_dose_and_near_it() -> Non
     assert ctl.delivered_uams <= DRUG.dose_uams
     # short of the dose by at most the projection's margin (SAFETY.md): a few percent here
     assert ctl.delivered_uams >= DRUG.dose_uams * 97 // 100
+
+
+@pytest.mark.req("RX-011")
+def test_a_step_without_a_current_of_its_own_runs_at_the_adjusted_target() -> None:
+    """The patient's adjustment moves the target every step without a current of its own
+    runs at, and a step with its own current does not carry over to the next one."""
+    rx = Prescription(name="adj", family="research", target_ua=100, max_ua=200, min_ua=50,
+                      step_ua=50, ramp_ms=100, area_mm2=400, return_area_mm2=400,
+                      protocol=Protocol((Step(PULSE, duration_ms=2_000), Step(GAP, duration_ms=1_000),
+                                         Step(PULSE, duration_ms=2_000, current_ua=80),
+                                         Step(GAP, duration_ms=1_000),
+                                         Step(PULSE, duration_ms=2_000))))
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    cmds = run(ctl, load, 50)
+    assert ctl.adjust(50).accepted  # during the first pulse: 100 -> 150 uA
+    for _ in range(3_000):
+        if ctl.finished:
+            break
+        cmds += run(ctl, load, 1)
+    plateaus, current = [], 0
+    for c in cmds:
+        if c.setpoint_ua:
+            current = max(current, c.setpoint_ua)
+        elif current:
+            plateaus.append(current)
+            current = 0
+    assert plateaus == [150, 80, 150], plateaus
+

@@ -437,6 +437,10 @@ def test_compliance_limited_needs_compliance_and_a_current_short_of_the_command(
 @pytest.mark.req("SUP-007")
 @given(st.integers(-10**6, 10**6), st.integers(-10**6, 10**6), st.integers(0, 10**4),
        st.integers(0, 1000))
+@example(0, 2_001, 2_000, 0).via("one past a large floor")
+@example(0, 2_000, 2_000, 0).via("at a large floor")
+@example(-979, 1_000, 0, 20).via("one past the permille share")
+@example(980, -1_000, 0, 20).via("at the permille share")
 def test_short_of_exactly(measured: int, expected: int, floor: int, permille: int) -> None:
     allowed = max(Fraction(floor), Fraction(abs(expected) * permille, 1000))
     assert short_of(measured, expected, floor, permille) == (abs(expected) - abs(measured) > allowed)
