@@ -139,6 +139,26 @@ def test_a_return_to_the_rail_restarts_the_release_time_and_held_time_is_counted
     assert b.ctl.compliance_limited_ms == counted and not b.ctl.compliance_limited
 
 
+@pytest.mark.req("SUP-007")
+def test_one_tick_at_the_rail_holds_for_the_whole_release_time() -> None:
+    """A single compliance-limited tick straight back to a normal load: the hold is set on that
+    tick and released hold_release_ms after the first tick off the rail, not earlier."""
+    b = Bench(tap())
+    b.start()
+    b.until(lambda: b.ctl.state == "treat")
+    target = abs(b.ctl.command.setpoint_ua)
+    b.ohm = 10_000
+    b.step()
+    assert b.ctl.compliance_limited
+    held = abs(b.ctl.command.setpoint_ua)
+    assert held < target
+    b.ohm = 2_000
+    first_off = b.t
+    rose_at = b.time_of(lambda: abs(b.ctl.command.setpoint_ua) > held,
+                        SUP.hold_release_ms // TICK + 50)
+    assert rose_at == first_off + SUP.hold_release_ms, (rose_at, first_off)
+
+
 @pytest.mark.req("CTL-003")
 def test_the_new_polarity_shows_exactly_at_the_dead_time() -> None:
     b = Bench(tap(target_ua=1_000, ramp_ms=1_000, duration_ms=20_000, reverse_at_half=True))
