@@ -97,6 +97,21 @@ BAD = {
     "baseline-zero": (RES + '[protocol]\n[[protocol.step]]\nkind = "baseline"\nduration_s = 0\n'
                       + STEP.replace("[protocol]\n", "")),
     "on-too-long": RES + STEP.replace("on_s = 1", "on_min = 100000"),
+    # every problem of every step is reported, not only the first one
+    "step-unknown-kind-then-more": (RES + '[protocol]\n[[protocol.step]]\nkind = "burst"\n'
+                                    '[[protocol.step]]\nkind = "pulse"\non_s = 1\nwidth_s = 1\n'),
+    "step-two-unknown-keys": RES + STEP + "width_s = 1\ncurrent_a = 1\n",
+    "step-two-keys-of-other-kind": (RES + STEP + '[[protocol.step]]\nkind = "gap"\nduration_s = 1\n'
+                                    'current_ua = 5\non_s = 1\n'),
+    "step-two-inexact": RES + STEP.replace("on_s = 1", "on_ms = 1.5\ncurrent_ua = 1.5"),
+    "step-twice-then-inexact": RES + STEP + "on_ms = 1000\ncurrent_ua = 1.5\n",
+    "step-key-of-two-kinds": RES + STEP + "duration_s = 1\n",
+    "step-kind-with-unit": RES + STEP + "kind_s = 1\n",
+    "step-on-without-unit": RES + STEP.replace("on_s = 1", "on = 1000"),
+    # problems of keys the file did not write: named in the internal unit, "(not given)"
+    "missing-site": TAP.replace('site = "palms"\n', ""),
+    "name-a-number": TAP.replace('name = "t"', "name = 5"),
+    "rename-unit-fraction": TAP.replace("target_ma = 10", "target_ma = 30.5"),
 }
 
 EXPECTED: dict[str, list[tuple[str, object, str]]] = {
@@ -190,6 +205,34 @@ EXPECTED: dict[str, list[tuple[str, object, str]]] = {
         ('protocol.step[1].duration_s', 0, '>= 1 ms: a baseline lasts a time')],
     'on-too-long': [
         ('protocol.step[1].on_min', 100000, 'an integer from 0 to 3600000 ms')],
+    'step-unknown-kind-then-more': [
+        ('protocol.step[1].kind', 'burst', "one of ['baseline', 'pulse', 'gap']"),
+        ('protocol.step[2].width_s', 1, 'a known key of a step: kind, duration_min, on_min, charge_ma_min, current_ma, repeat, gap_min (with any unit of its kind)')],
+    'step-two-unknown-keys': [
+        ('protocol.step[1].width_s', 1, 'a known key of a step: kind, duration_min, on_min, charge_ma_min, current_ma, repeat, gap_min (with any unit of its kind)'),
+        ('protocol.step[1].current_a', 1, 'a known key of a step: kind, duration_min, on_min, charge_ma_min, current_ma, repeat, gap_min (with any unit of its kind)')],
+    'step-two-keys-of-other-kind': [
+        ('protocol.step[2].current_ua', 5, 'not for a gap (used by: pulse)'),
+        ('protocol.step[2].on_s', 1, 'not for a gap (used by: pulse)')],
+    'step-two-inexact': [
+        ('protocol.step[1].on_ms', '1.5', 'a number that is a whole multiple of 1 ms'),
+        ('protocol.step[1].current_ua', '1.5', 'a number that is a whole multiple of 1 ua')],
+    'step-twice-then-inexact': [
+        ('protocol.step[1].on_ms', 1000, 'only one of on and duration, and one unit per key'),
+        ('protocol.step[1].current_ua', '1.5', 'a number that is a whole multiple of 1 ua')],
+    'step-key-of-two-kinds': [
+        ('protocol.step[1].duration_s', 1, 'not for a pulse (used by: baseline, gap)')],
+    'step-kind-with-unit': [
+        ('protocol.step[1].kind_s', 1, 'a known key of a step: kind, duration_min, on_min, charge_ma_min, current_ma, repeat, gap_min (with any unit of its kind)')],
+    'step-on-without-unit': [
+        ('protocol.step[1].on', 1000, 'a known key of a step: kind, duration_min, on_min, charge_ma_min, current_ma, repeat, gap_min (with any unit of its kind)')],
+    'missing-site': [
+        ('electrode.site', '(not given)', "one of ['palms', 'soles', 'underarms', 'child-hands']: the site sets the contact area the density limit is judged on")],
+    'name-a-number': [
+        ('name', 5, '1 to 64 letters, digits and dashes')],
+    # 30.5 mA is 30500 uA: shown back in mA as the file wrote it, not cut to 30
+    'rename-unit-fraction': [
+        ('current.target_ma', 30.5, 'at most the device maximum 30000 uA')],
 }
 
 
