@@ -112,6 +112,24 @@ BAD = {
     "missing-site": TAP.replace('site = "palms"\n', ""),
     "name-a-number": TAP.replace('name = "t"', "name = 5"),
     "rename-unit-fraction": TAP.replace("target_ma = 10", "target_ma = 30.5"),
+    "count-inexact": RES + "[pulses]\ncount = 1.5\non_s = 1\ngap_s = 1\n",
+    # 0 means "not given" inside: written in a file, each is refused, never reinterpreted
+    "zero-area": TAP + "area_cm2 = 0\n",
+    "zero-return-area": DRUG.replace("return_area_cm2 = 20", "return_area_cm2 = 0"),
+    "zero-max-density": TAP + "max_density_ma_per_cm2 = 0\n",
+    "zero-charge-max": RES + STEP + "[charge]\nmax_mc = 0\n",
+    "zero-charge-max-density": RES + STEP + "[charge]\nmax_density_mc_per_cm2 = 0\n",
+    "unknown-key-among-counts": TAP + "[pause]\nretries = 2\n",
+    "research-time-key": RES + STEP + "[time]\nduration_min = 10\n",
+    # an inline table before the family line is still judged for the family
+    "family-after-inline-table": ('name = "r"\ntime = { duration_min = 10 }\n'
+                                  + RES.replace('name = "r"\n', "") + STEP),
+    "decimal-beyond-a-float": TAP.replace("target_ma = 10", "target_ma = 10.00000000000000000001"),
+    # a refused key stops the follow-on problems of its own field only
+    "refused-key-and-others-in-its-section": TAP.replace("target_ma = 10", "target_ma = 100\nmax_ua = 0"),
+    "missing-key-and-a-later-problem": (TAP.replace("ramp_s = 30\n", "")
+                                        .replace("duration_min = 10", "duration_s = 5")),
+    "unknown-section-first": TAP.replace("[current]", "[extras]\nx = 1\n[current]"),
 }
 
 EXPECTED: dict[str, list[tuple[str, object, str]]] = {
@@ -233,6 +251,35 @@ EXPECTED: dict[str, list[tuple[str, object, str]]] = {
     # 30.5 mA is 30500 uA: shown back in mA as the file wrote it, not cut to 30
     'rename-unit-fraction': [
         ('current.target_ma', 30.5, 'at most the device maximum 30000 uA')],
+    'count-inexact': [
+        ('pulses.count', 1.5, 'a number that is a whole multiple of 1 count')],
+    'zero-area': [
+        ('electrode.area_cm2', 0, '> 0, or leave the key out (default: required for drug and research)')],
+    'zero-return-area': [
+        ('electrode.return_area_cm2', 0, '> 0, or leave the key out (default: required for drug and research)')],
+    'zero-max-density': [
+        ('electrode.max_density_ma_per_cm2', 0, "> 0, or leave the key out (default: the family's)")],
+    'zero-charge-max': [
+        ('charge.max_mc', 0, "> 0, or leave the key out (default: the family's density x the smaller electrode)")],
+    'zero-charge-max-density': [
+        ('charge.max_density_mc_per_cm2', 0, "> 0, or leave the key out (default: the family's)")],
+    'unknown-key-among-counts': [
+        ('pause.retries', 2, 'a known key of [pause]: max_min, stable_min, probe_ma, max_count, max_total_min')],
+    'research-time-key': [
+        ('time.duration_min', 10, "no such key for family 'research' (used by: tap-water)")],
+    'family-after-inline-table': [
+        ('time.duration_min', 10, "no such key for family 'research' (used by: tap-water)")],
+    'decimal-beyond-a-float': [
+        ('current.target_ma', '10.00000000000000000001', 'a number that is a whole multiple of 1/1000 ma')],
+    'refused-key-and-others-in-its-section': [
+        ('current.max_ua', 0, '> 0, or leave the key out (default: the target)'),
+        ('current.target_ma', 100, 'at most the device maximum 30000 uA'),
+        ('current.ramp_s', 30, 'at least 49976 ms for 100000 uA (device max slew 2000 uA/s)')],
+    'missing-key-and-a-later-problem': [
+        ('current.ramp_<unit>', '(not given)', 'required'),
+        ('time.duration_s', 5, '>= 10000 ms: a tap-water session ends by time')],
+    'unknown-section-first': [
+        ('[extras]', 'section', "one of ['charge', 'current', 'dose', 'electrode', 'pause', 'pulses', 'time']")],
 }
 
 
@@ -302,3 +349,10 @@ def test_a_profile_is_a_built_in_name_or_a_toml_path(tmp_path: Path,
     small = DeviceLimits(max_current_ua=5_000, trip_ua=6_000)
     with pytest.raises(InvalidSettings, match="at most the device maximum 5000 uA"):
         profiles.load("mine.toml", small)              # the device is passed on
+
+
+@pytest.mark.req("RX-001")
+def test_an_unknown_built_in_profile_is_named_in_the_key_error() -> None:
+    with pytest.raises(KeyError) as info:
+        profiles.builtin_text("palms")
+    assert info.value.args == ("palms",)
