@@ -130,6 +130,8 @@ BAD = {
     "missing-key-and-a-later-problem": (TAP.replace("ramp_s = 30\n", "")
                                         .replace("duration_min = 10", "duration_s = 5")),
     "unknown-section-first": TAP.replace("[current]", "[extras]\nx = 1\n[current]"),
+    # a quoted key with a dot is one unknown key: it silences nothing of current.target
+    "dotted-unknown-key": TAP.replace("target_ma = 10", 'target_ma = 100\n"x.target_ma" = 1'),
 }
 
 EXPECTED: dict[str, list[tuple[str, object, str]]] = {
@@ -278,6 +280,10 @@ EXPECTED: dict[str, list[tuple[str, object, str]]] = {
     'missing-key-and-a-later-problem': [
         ('current.ramp_<unit>', '(not given)', 'required'),
         ('time.duration_s', 5, '>= 10000 ms: a tap-water session ends by time')],
+    'dotted-unknown-key': [
+        ('current.x.target_ma', 1, 'a known key of [current]: target_ma, max_ma, min_ma, step_ma, ramp_min, electrode_a, reverse_at_half, waveform, pulse_hz, duty_percent'),
+        ('current.target_ma', 100, 'at most the device maximum 30000 uA'),
+        ('current.ramp_s', 30, 'at least 49976 ms for 100000 uA (device max slew 2000 uA/s)')],
     'unknown-section-first': [
         ('[extras]', 'section', "one of ['charge', 'current', 'dose', 'electrode', 'pause', 'pulses', 'time']")],
 }
