@@ -97,6 +97,41 @@ BAD = {
     "baseline-zero": (RES + '[protocol]\n[[protocol.step]]\nkind = "baseline"\nduration_s = 0\n'
                       + STEP.replace("[protocol]\n", "")),
     "on-too-long": RES + STEP.replace("on_s = 1", "on_min = 100000"),
+    # every problem of every step is reported, not only the first one
+    "step-unknown-kind-then-more": (RES + '[protocol]\n[[protocol.step]]\nkind = "burst"\n'
+                                    '[[protocol.step]]\nkind = "pulse"\non_s = 1\nwidth_s = 1\n'),
+    "step-two-unknown-keys": RES + STEP + "width_s = 1\ncurrent_a = 1\n",
+    "step-two-keys-of-other-kind": (RES + STEP + '[[protocol.step]]\nkind = "gap"\nduration_s = 1\n'
+                                    'current_ua = 5\non_s = 1\n'),
+    "step-two-inexact": RES + STEP.replace("on_s = 1", "on_ms = 1.5\ncurrent_ua = 1.5"),
+    "step-twice-then-inexact": RES + STEP + "on_ms = 1000\ncurrent_ua = 1.5\n",
+    "step-key-of-two-kinds": RES + STEP + "duration_s = 1\n",
+    "step-kind-with-unit": RES + STEP + "kind_s = 1\n",
+    "step-on-without-unit": RES + STEP.replace("on_s = 1", "on = 1000"),
+    # problems of keys the file did not write: named in the internal unit, "(not given)"
+    "missing-site": TAP.replace('site = "palms"\n', ""),
+    "name-a-number": TAP.replace('name = "t"', "name = 5"),
+    "rename-unit-fraction": TAP.replace("target_ma = 10", "target_ma = 30.5"),
+    "count-inexact": RES + "[pulses]\ncount = 1.5\non_s = 1\ngap_s = 1\n",
+    # 0 means "not given" inside: written in a file, each is refused, never reinterpreted
+    "zero-area": TAP + "area_cm2 = 0\n",
+    "zero-return-area": DRUG.replace("return_area_cm2 = 20", "return_area_cm2 = 0"),
+    "zero-max-density": TAP + "max_density_ma_per_cm2 = 0\n",
+    "zero-charge-max": RES + STEP + "[charge]\nmax_mc = 0\n",
+    "zero-charge-max-density": RES + STEP + "[charge]\nmax_density_mc_per_cm2 = 0\n",
+    "unknown-key-among-counts": TAP + "[pause]\nretries = 2\n",
+    "research-time-key": RES + STEP + "[time]\nduration_min = 10\n",
+    # an inline table before the family line is still judged for the family
+    "family-after-inline-table": ('name = "r"\ntime = { duration_min = 10 }\n'
+                                  + RES.replace('name = "r"\n', "") + STEP),
+    "decimal-beyond-a-float": TAP.replace("target_ma = 10", "target_ma = 10.00000000000000000001"),
+    # a refused key stops the follow-on problems of its own field only
+    "refused-key-and-others-in-its-section": TAP.replace("target_ma = 10", "target_ma = 100\nmax_ua = 0"),
+    "missing-key-and-a-later-problem": (TAP.replace("ramp_s = 30\n", "")
+                                        .replace("duration_min = 10", "duration_s = 5")),
+    "unknown-section-first": TAP.replace("[current]", "[extras]\nx = 1\n[current]"),
+    # a quoted key with a dot is one unknown key: it silences nothing of current.target
+    "dotted-unknown-key": TAP.replace("target_ma = 10", 'target_ma = 100\n"x.target_ma" = 1'),
 }
 
 EXPECTED: dict[str, list[tuple[str, object, str]]] = {
@@ -190,6 +225,67 @@ EXPECTED: dict[str, list[tuple[str, object, str]]] = {
         ('protocol.step[1].duration_s', 0, '>= 1 ms: a baseline lasts a time')],
     'on-too-long': [
         ('protocol.step[1].on_min', 100000, 'an integer from 0 to 3600000 ms')],
+    'step-unknown-kind-then-more': [
+        ('protocol.step[1].kind', 'burst', "one of ['baseline', 'pulse', 'gap']"),
+        ('protocol.step[2].width_s', 1, 'a known key of a step: kind, duration_min, on_min, charge_ma_min, current_ma, repeat, gap_min (with any unit of its kind)')],
+    'step-two-unknown-keys': [
+        ('protocol.step[1].width_s', 1, 'a known key of a step: kind, duration_min, on_min, charge_ma_min, current_ma, repeat, gap_min (with any unit of its kind)'),
+        ('protocol.step[1].current_a', 1, 'a known key of a step: kind, duration_min, on_min, charge_ma_min, current_ma, repeat, gap_min (with any unit of its kind)')],
+    'step-two-keys-of-other-kind': [
+        ('protocol.step[2].current_ua', 5, 'not for a gap (used by: pulse)'),
+        ('protocol.step[2].on_s', 1, 'not for a gap (used by: pulse)')],
+    'step-two-inexact': [
+        ('protocol.step[1].on_ms', '1.5', 'a number that is a whole multiple of 1 ms'),
+        ('protocol.step[1].current_ua', '1.5', 'a number that is a whole multiple of 1 ua')],
+    'step-twice-then-inexact': [
+        ('protocol.step[1].on_ms', 1000, 'only one of on and duration, and one unit per key'),
+        ('protocol.step[1].current_ua', '1.5', 'a number that is a whole multiple of 1 ua')],
+    'step-key-of-two-kinds': [
+        ('protocol.step[1].duration_s', 1, 'not for a pulse (used by: baseline, gap)')],
+    'step-kind-with-unit': [
+        ('protocol.step[1].kind_s', 1, 'a known key of a step: kind, duration_min, on_min, charge_ma_min, current_ma, repeat, gap_min (with any unit of its kind)')],
+    'step-on-without-unit': [
+        ('protocol.step[1].on', 1000, 'a known key of a step: kind, duration_min, on_min, charge_ma_min, current_ma, repeat, gap_min (with any unit of its kind)')],
+    'missing-site': [
+        ('electrode.site', '(not given)', "one of ['palms', 'soles', 'underarms', 'child-hands']: the site sets the contact area the density limit is judged on")],
+    'name-a-number': [
+        ('name', 5, '1 to 64 letters, digits and dashes')],
+    # 30.5 mA is 30500 uA: shown back in mA as the file wrote it, not cut to 30
+    'rename-unit-fraction': [
+        ('current.target_ma', 30.5, 'at most the device maximum 30000 uA')],
+    'count-inexact': [
+        ('pulses.count', 1.5, 'a number that is a whole multiple of 1 count')],
+    'zero-area': [
+        ('electrode.area_cm2', 0, '> 0, or leave the key out (default: required for drug and research)')],
+    'zero-return-area': [
+        ('electrode.return_area_cm2', 0, '> 0, or leave the key out (default: required for drug and research)')],
+    'zero-max-density': [
+        ('electrode.max_density_ma_per_cm2', 0, "> 0, or leave the key out (default: the family's)")],
+    'zero-charge-max': [
+        ('charge.max_mc', 0, "> 0, or leave the key out (default: the family's density x the smaller electrode)")],
+    'zero-charge-max-density': [
+        ('charge.max_density_mc_per_cm2', 0, "> 0, or leave the key out (default: the family's)")],
+    'unknown-key-among-counts': [
+        ('pause.retries', 2, 'a known key of [pause]: max_min, stable_min, probe_ma, max_count, max_total_min')],
+    'research-time-key': [
+        ('time.duration_min', 10, "no such key for family 'research' (used by: tap-water)")],
+    'family-after-inline-table': [
+        ('time.duration_min', 10, "no such key for family 'research' (used by: tap-water)")],
+    'decimal-beyond-a-float': [
+        ('current.target_ma', '10.00000000000000000001', 'a number that is a whole multiple of 1/1000 ma')],
+    'refused-key-and-others-in-its-section': [
+        ('current.max_ua', 0, '> 0, or leave the key out (default: the target)'),
+        ('current.target_ma', 100, 'at most the device maximum 30000 uA'),
+        ('current.ramp_s', 30, 'at least 49976 ms for 100000 uA (device max slew 2000 uA/s)')],
+    'missing-key-and-a-later-problem': [
+        ('current.ramp_<unit>', '(not given)', 'required'),
+        ('time.duration_s', 5, '>= 10000 ms: a tap-water session ends by time')],
+    'dotted-unknown-key': [
+        ('current.x.target_ma', 1, 'a known key of [current]: target_ma, max_ma, min_ma, step_ma, ramp_min, electrode_a, reverse_at_half, waveform, pulse_hz, duty_percent'),
+        ('current.target_ma', 100, 'at most the device maximum 30000 uA'),
+        ('current.ramp_s', 30, 'at least 49976 ms for 100000 uA (device max slew 2000 uA/s)')],
+    'unknown-section-first': [
+        ('[extras]', 'section', "one of ['charge', 'current', 'dose', 'electrode', 'pause', 'pulses', 'time']")],
 }
 
 
@@ -259,3 +355,10 @@ def test_a_profile_is_a_built_in_name_or_a_toml_path(tmp_path: Path,
     small = DeviceLimits(max_current_ua=5_000, trip_ua=6_000)
     with pytest.raises(InvalidSettings, match="at most the device maximum 5000 uA"):
         profiles.load("mine.toml", small)              # the device is passed on
+
+
+@pytest.mark.req("RX-001")
+def test_an_unknown_built_in_profile_is_named_in_the_key_error() -> None:
+    with pytest.raises(KeyError) as info:
+        profiles.builtin_text("palms")
+    assert info.value.args == ("palms",)

@@ -43,6 +43,15 @@ REFUSED = {
     "pulse after pulse": P(pulse, pulse),
     "expanded too long": P(Step("pulse", duration_ms=1000, repeat=501, gap_ms=1000)),
     "no pulse": P(gap),
+    # a step that stopped its own checks early does not stop the checks of the next step
+    "unknown kind, then a bad step": P(Step("burst", duration_ms=1000), Step("pulse", duration_ms=-1)),
+    "out of range, then a bad step": P(Step("pulse", duration_ms=-1), Step("gap")),
+    "a rest step, then a bad pulse": P(Step("baseline", duration_ms=1000),
+                                       Step("pulse", duration_ms=1000, current_ua=101)),
+    # the expanded count adds up over every step, not only the last one's repeats
+    "expanded too long over several steps": P(Step("pulse", duration_ms=1000, repeat=999), gap, pulse),
+    "expanded at the maximum over several steps": P(Step("pulse", duration_ms=1000, repeat=998), gap,
+                                                    pulse),
 }
 
 EXPECTED: dict[str, list[tuple[str, object, str]]] = {
@@ -71,6 +80,21 @@ EXPECTED: dict[str, list[tuple[str, object, str]]] = {
     'pulse after pulse': [('protocol.step[1].kind', 'pulse', 'a pulse followed by a gap or a baseline, or last (its charge includes its ramp down to zero)')],
     'expanded too long': [('protocol.step', 1002, 'at most 1000 steps with the repeats and their gaps expanded')],
     'no pulse': [('protocol.step', 1, 'at least one pulse')],
+    'unknown kind, then a bad step': [
+        ('protocol.step[1].kind', 'burst', "one of ['baseline', 'pulse', 'gap']"),
+        ('protocol.step[2].duration_ms', -1, 'an integer from 0 to 3600000 ms')],
+    'out of range, then a bad step': [
+        ('protocol.step[1].duration_ms', -1, 'an integer from 0 to 3600000 ms'),
+        ('protocol.step[2].duration_ms', 0, '>= 1 ms: a gap lasts a time')],
+    'a rest step, then a bad pulse': [
+        ('protocol.step[2].current_ua', 101, 'at most the ceiling (100 uA)')],
+    # 999 repetitions (without the gap they need: one problem) + a gap + a pulse = 1001 steps
+    'expanded too long over several steps': [
+        ('protocol.step[1].gap_ms', 0, "> 0 between repetitions of a pulse (a pulse's charge includes its ramp down to zero)"),
+        ('protocol.step', 1001, 'at most 1000 steps with the repeats and their gaps expanded')],
+    # 998 + 1 + 1 = 1000 steps: only the missing gap is refused
+    'expanded at the maximum over several steps': [
+        ('protocol.step[1].gap_ms', 0, "> 0 between repetitions of a pulse (a pulse's charge includes its ramp down to zero)")],
 }
 
 BOUNDARY_OK = {
@@ -81,6 +105,9 @@ BOUNDARY_OK = {
     "charge exactly its ramps": P(Step("pulse", charge_uams=10_000)),
     "current at the ceiling": P(Step("pulse", duration_ms=1000, current_ua=100)),
     "charge of 1 alone": P(Step("pulse", charge_uams=10_000), gap, Step("pulse", duration_ms=1)),
+    # at 1 uA and 1000 uA/s the ramps carry 1 x 1 x 1000 / 1000 = 1 uA*ms: a pulse of 1 uA*ms
+    # is given by its charge alone (no on-time), and its charge is exactly its ramps
+    "charge of 1 uA*ms at 1 uA": P(Step("pulse", charge_uams=1, current_ua=1)),
 }
 
 
