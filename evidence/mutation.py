@@ -51,6 +51,7 @@ TARGET: float = CONFIG["target"]
 TESTS: list[str] = CONFIG["selection"]["files"]
 CACHE = ROOT / "evidence" / "mutation_cache.json"
 PYTEST_ARGS = ["-p", "no:cacheprovider", "-x", "-q"]
+TIMEOUT = (2.0, 2.0)  # mutmut's timeout_multiplier and timeout_constant (see stage)
 KILLED = {1, 3}
 SURVIVED = {0}
 
@@ -121,6 +122,11 @@ pytest_add_cli_args_test_selection = {json.dumps(TESTS)}
 pytest_add_cli_args = {json.dumps(PYTEST_ARGS)}
 also_copy = ["specs", "tests"]
 use_git_change_detection = false
+# a mutant whose tests run past (estimated + {TIMEOUT[1]} s) x {TIMEOUT[0]} x 2 CPU seconds counts as
+# killed (timeout); the estimate is the traced duration from mutmut's stats, several times
+# the untraced run's (mutmut's defaults, x15 + 1 s, let one hanging mutant cost minutes)
+timeout_multiplier = {TIMEOUT[0]}
+timeout_constant = {TIMEOUT[1]}
 # functions excluded with their reasons in evidence/mutation.toml
 do_not_mutate_patterns = [{patterns}]
 

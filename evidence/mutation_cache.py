@@ -17,7 +17,11 @@ reused only while everything it depends on is unchanged; the key is, per mutant:
   holds the Hypothesis profile); any other verdict (survived, no tests, timeout) keys on
   every test file its function's selection ran, and is re-run when that selection changes.
 
-Not in the key: the bodies of the *other* core/ functions the tests pass through on the way
+Not in the key: mutmut's CPU-time limit (evidence/mutation.py TIMEOUT). A timeout counts
+as killed, so a verdict reached under a longer limit stays sound under a shorter one; after
+raising the limit, run with --no-cache.
+
+Not in the key either: the bodies of the *other* core/ functions the tests pass through on the way
 to the mutant. A change there can, in principle, hide or reveal a mutant of an unchanged
 function; `evidence/mutation.py --no-cache` re-runs everything (the release evidence), and
 the report says how many verdicts came from the cache.
