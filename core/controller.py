@@ -668,7 +668,7 @@ class Controller:
         """DOSE-002: charge still counted if the ramp-down starts on the tick after this one
         (one tick of look-ahead), from the tick and tolerances in force."""
         avg_na = self._cmd_na * self._duty // 1000
-        step = max(1, self.slew_ua_per_s * self._duty // 1000 * self.tick_ms)
+        step = max(1, self.slew_ua_per_s * self._duty * self.tick_ms // 1000)  # as Plan.pulse_done
         floor, pm = self._follow_margin_ua, self._follow_margin_permille
         sup = self.supervision
         bound = ramp_down_bound_uams(avg_na, step, self._dt_proj, floor, pm, sup.clock_jump_ms,
