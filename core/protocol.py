@@ -112,7 +112,7 @@ class Protocol:
                 bad |= not c.int_range(f"{at}.{name}", getattr(s, name), lo, hi, unit)
             if bad:
                 continue
-            total += s.repeat * (2 if s.gap_ms else 1)
+            total += 2 * s.repeat - 1 if s.gap_ms else s.repeat  # gaps between repeats only
             if s.kind != PULSE:
                 c.check(s.duration_ms >= 1, f"{at}.duration_ms", s.duration_ms,
                         f">= 1 ms: a {s.kind} lasts a time")

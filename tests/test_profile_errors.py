@@ -218,7 +218,7 @@ EXPECTED: dict[str, list[tuple[str, object, str]]] = {
     'pulse-after-pulse': [
         ('protocol.step[1].kind', 'pulse', 'a pulse followed by a gap or a baseline, or last (its charge includes its ramp down to zero)')],
     'too-many-expanded': [
-        ('protocol.step', 1200, 'at most 1000 steps with the repeats and their gaps expanded')],
+        ('protocol.step', 1199, 'at most 1000 steps with the repeats and their gaps expanded')],  # 600 + 599
     'no-pulse': [
         ('protocol.step', 1, 'at least one pulse')],
     'baseline-zero': [

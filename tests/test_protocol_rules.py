@@ -41,7 +41,7 @@ REFUSED = {
     "repeats without a gap": P(Step("pulse", duration_ms=1000, repeat=2)),
     "charge below its ramps": P(Step("pulse", charge_uams=9_999)),
     "pulse after pulse": P(pulse, pulse),
-    "expanded too long": P(Step("pulse", duration_ms=1000, repeat=501, gap_ms=1000)),
+    "expanded too long": P(Step("pulse", duration_ms=1000, repeat=501, gap_ms=1000)),  # 501 + 500
     "no pulse": P(gap),
     # a step that stopped its own checks early does not stop the checks of the next step
     "unknown kind, then a bad step": P(Step("burst", duration_ms=1000), Step("pulse", duration_ms=-1)),
@@ -78,7 +78,7 @@ EXPECTED: dict[str, list[tuple[str, object, str]]] = {
     'repeats without a gap': [('protocol.step[1].gap_ms', 0, "> 0 between repetitions of a pulse (a pulse's charge includes its ramp down to zero)")],
     'charge below its ramps': [('protocol.step[1].charge_uams', 9999, "at least the charge of the pulse's ramps up and down, 10000 uA*ms at 100 uA and 1000 uA/s")],
     'pulse after pulse': [('protocol.step[1].kind', 'pulse', 'a pulse followed by a gap or a baseline, or last (its charge includes its ramp down to zero)')],
-    'expanded too long': [('protocol.step', 1002, 'at most 1000 steps with the repeats and their gaps expanded')],
+    'expanded too long': [('protocol.step', 1001, 'at most 1000 steps with the repeats and their gaps expanded')],
     'no pulse': [('protocol.step', 1, 'at least one pulse')],
     'unknown kind, then a bad step': [
         ('protocol.step[1].kind', 'burst', "one of ['baseline', 'pulse', 'gap']"),
@@ -99,7 +99,8 @@ EXPECTED: dict[str, list[tuple[str, object, str]]] = {
 
 BOUNDARY_OK = {
     "steps at the maximum": P(*([pulse, gap] * 500)),
-    "expanded at the maximum": P(Step("pulse", duration_ms=1000, repeat=500, gap_ms=1000)),
+    "expanded at the maximum": P(Step("pulse", duration_ms=1000, repeat=500, gap_ms=1000),
+                                 Step("baseline", duration_ms=1000)),  # 500 + 499 gaps + 1
     "baseline of 1 ms": P(Step("baseline", duration_ms=1), pulse),
     "gap of 1 ms between repeats": P(Step("pulse", duration_ms=1000, repeat=2, gap_ms=1)),
     "charge exactly its ramps": P(Step("pulse", charge_uams=10_000)),
@@ -122,3 +123,17 @@ def test_a_protocol_breaking_a_rule_is_refused_naming_step_field_value_and_limit
 @pytest.mark.parametrize("case", list(BOUNDARY_OK))
 def test_a_protocol_at_a_rule_s_boundary_is_accepted(case: str) -> None:
     assert BOUNDARY_OK[case].problems(ceiling_ua=100, setpoint_ua=100, slew_ua_per_s=1000) == []
+
+
+@pytest.mark.req("RX-011")
+@pytest.mark.parametrize("case", ["expanded too long", "expanded too long over several steps",
+                                  "expanded at the maximum"])
+def test_the_expanded_count_is_the_number_of_steps_expanded(case: str) -> None:
+    """The count the limit is judged on is what `expanded()` runs: a gap only between
+    repetitions, none after the last (it once counted one per repeated step too many)."""
+    proto = {**REFUSED, **BOUNDARY_OK}[case]
+    got = proto.problems(ceiling_ua=100, setpoint_ua=100, slew_ua_per_s=1000)
+    expanded = len(proto.expanded())
+    counted = [p.value for p in got if p.field == "protocol.step"]
+    assert counted == ([expanded] if expanded > 1000 else []), (counted, expanded)
+
