@@ -163,9 +163,8 @@ def parse(text: str, device: DeviceLimits | None = None, origin: str = "profile"
     if any(p.field.startswith(("protocol", "[protocol]")) for p in problems):
         # the protocol was not converted: no follow-on "no pulses" problems
         named.update(("pulses.count", "pulses.on_ms", "pulses.gap_ms"))
-    failed = {k.field for k in KEYS for p in problems
-              if p.field.rpartition(".")[0] == k.section
-              and p.field.rpartition(".")[2].startswith(k.base)}
+    failed = {k.field for p in problems
+              for k in [_attempted(p.field.rpartition(".")[0], p.field.rpartition(".")[2])] if k}
     for p in Prescription.draft(**fields).problems(device):
         if p.field in failed:  # a key whose value was already refused: no follow-on errors
             continue
@@ -339,6 +338,17 @@ class _Literal(str):
 
     def __repr__(self) -> str:
         return str(self)
+
+
+def _attempted(section: str, key: str) -> Key | None:
+    """The profile key a refused key was an attempt at: the key it names exactly, or a key
+    with units named with an unknown unit (`ramp_x`, `ramp_<unit>`); None for another name
+    (`names` is no attempt at `name`, `max_count` none at `max_<unit>`)."""
+    found = _match(section, key)
+    if found is not None:
+        return found[0]
+    return next((spec for spec in KEYS if spec.section == section and spec.units
+                 and "" not in spec.units and key.startswith(spec.base + "_")), None)
 
 
 def _match(section: str, key: str) -> tuple[Key, int] | None:

@@ -93,6 +93,9 @@ BAD = {
     "charge-below-ramps": RES + STEP.replace("on_s = 1", "charge_uams = 10"),
     "pulse-after-pulse": RES + STEP + STEP.replace("[protocol]\n", ""),
     "too-many-expanded": RES + STEP + "repeat = 600\ngap_s = 1\n",
+    # a refused key silences the follow-on problems of the key it was an attempt at only
+    "name-beside-names": TAP.replace('name = "t"', 'name = "t t"\nnames = 1'),
+    "pause-max-beside-max-count": TAP + "[pause]\nmax_s = 0.5\nmax_count = 1.5\n",
     "no-pulse": RES + '[protocol]\n[[protocol.step]]\nkind = "baseline"\nduration_s = 1\n',
     "baseline-zero": (RES + '[protocol]\n[[protocol.step]]\nkind = "baseline"\nduration_s = 0\n'
                       + STEP.replace("[protocol]\n", "")),
@@ -286,6 +289,12 @@ EXPECTED: dict[str, list[tuple[str, object, str]]] = {
         ('current.ramp_s', 30, 'at least 49976 ms for 100000 uA (device max slew 2000 uA/s)')],
     'unknown-section-first': [
         ('[extras]', 'section', "one of ['charge', 'current', 'dose', 'electrode', 'pause', 'pulses', 'time']")],
+    'name-beside-names': [
+        ('names', 1, 'a known key of [top level]: name, family, description'),
+        ('name', 't t', '1 to 64 letters, digits and dashes')],
+    'pause-max-beside-max-count': [
+        ('pause.max_count', 1.5, 'a number that is a whole multiple of 1 count'),
+        ('pause.max_s', 0.5, 'an integer from 1000 to 3600000 ms')],
 }
 
 
