@@ -4,6 +4,10 @@ RX-002); the effective limit's layers (CTL-001)."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import assume, given
@@ -363,3 +367,24 @@ def test_an_unknown_builtin_or_family_is_rejected() -> None:
         profiles.builtin_text("no-such-profile")
     with pytest.raises(InvalidSettings, match="family = 'nope': allowed one of"):
         Prescription(name="x", family="nope", target_ua=1_000, ramp_ms=1_000, duration_ms=20_000)
+
+
+@pytest.mark.req("RX-001")
+def test_a_profile_file_is_read_as_utf_8_whatever_the_locale(tmp_path: Path) -> None:
+    """A clinician's description with accents loads the same under an ASCII locale (a
+    device's minimal Linux image): profile files are UTF-8 by their format, never the
+    locale's encoding."""
+    text = "\n".join('description = "Paumes, séance de 20 min"' if line.startswith("description")
+                     else line for line in profiles.builtin_text("hyperhidrosis-palms").splitlines())
+    path = tmp_path / "palms.toml"
+    path.write_text(text, "utf-8")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0",
+           "PYTHONCOERCECLOCALE": "0", "PYTHONIOENCODING": "utf-8"}
+    code = ("import locale, sys\nfrom iontocore import profiles\n"
+            "assert locale.getpreferredencoding(False).lower() in ('ascii', 'ansi_x3.4-1968'), "
+            "locale.getpreferredencoding(False)\n"
+            f"print(profiles.load({str(path)!r}).description)\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, encoding="utf-8", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "Paumes, séance de 20 min"
