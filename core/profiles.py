@@ -366,21 +366,15 @@ def _match(section: str, key: str) -> tuple[Key, int] | None:
 
 
 def _exact(value: Any, scale: int) -> int | None:
-    """value x scale as an exact integer, or None. Decimals are read from their TOML text."""
-    if type(value) is bool or not isinstance(value, (int, float, Decimal)):
-        return None
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            return None
-        exact = Fraction(value) * scale  # the decimal as written, not a float's rounding
+    """value x scale as an exact integer, or None. TOML integers arrive as int and every other
+    number as Decimal (parse reads floats with parse_float=Decimal, inf and nan included), so
+    a decimal is taken as written, never with a float's rounding; a bool is no number."""
+    if type(value) is int:
+        return value * scale
+    if isinstance(value, Decimal) and value.is_finite():
+        exact = Fraction(value) * scale
         return int(exact) if exact.denominator == 1 else None
-    if isinstance(value, float) and value != value:  # NaN
-        return None
-    try:
-        exact = Fraction(str(value)) * scale
-    except (ValueError, OverflowError):
-        return None
-    return int(exact) if exact.denominator == 1 else None
+    return None
 
 
 def _rename(p: Problem, written: dict[str, tuple[str, int]]) -> Problem:

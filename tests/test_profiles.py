@@ -388,3 +388,11 @@ def test_a_profile_file_is_read_as_utf_8_whatever_the_locale(tmp_path: Path) -> 
                          text=True, encoding="utf-8", timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "Paumes, séance de 20 min"
+
+
+@pytest.mark.req("RX-001")
+@pytest.mark.parametrize("name", profiles.builtin_names())
+def test_the_built_in_profiles_are_plain_ascii(name: str) -> None:
+    """They are read the same under any locale's encoding (the package reads them as UTF-8
+    anyway; this keeps a byte-identical reading on a device whose locale is ASCII)."""
+    assert profiles.builtin_text(name).isascii()
