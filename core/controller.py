@@ -407,9 +407,12 @@ class Controller:
             return self._enter_pause()
         if self._goal_reached():
             return 0
-        if plan is not None and self._protocol_step(t, 0):
-            return 0
         target = self._load_target()
+        # the interval just ended counts as on-time when the command was already at the
+        # target (the tick that fires at_target below): a pulse by time lasts its duration
+        on_ms = dt if self._cmd_na >= target * NA_PER_UA else 0
+        if plan is not None and self._protocol_step(plan, t, on_ms):
+            return 0
         if self._cmd_na >= target * NA_PER_UA:
             self._fire("at_target", f"command at {target} uA")
         return target
@@ -421,7 +424,7 @@ class Controller:
             return 0
         rx = self.prescription
         if self._plan is not None:
-            return 0 if self._protocol_step(t, dt) else self._load_target()
+            return 0 if self._protocol_step(self._plan, t, dt) else self._load_target()
         if rx.reverse_at_half and not self._reversed and self.treatment_ms * 2 >= rx.duration_ms:
             self._flipped = False
             self._fire("reverse", f"half time ({self.treatment_ms} ms)")
@@ -499,14 +502,11 @@ class Controller:
 
     # ------------------------------------------------------------------ helpers
 
-    def _protocol_step(self, t: int, on_target_ms: int) -> bool:
-        """research, in ramp_up and treat: whether the output is to go to zero now, because
-        the step in force has no current (a baseline first, the step after a skipped pulse)
-        or its pulse is done (its on-time at the target, or its charge with the ramp down
-        still to come, DOSE-003). The transition has been fired then."""
-        plan = self._plan
-        if plan is None:
-            return False
+    def _protocol_step(self, plan: Plan, t: int, on_target_ms: int) -> bool:
+        """research (`plan` is the session's), in ramp_up and treat: whether the output is to
+        go to zero now, because the step in force has no current (a baseline first, the step
+        after a skipped pulse) or its pulse is done (its on-time at the target, or its charge
+        with the ramp down still to come, DOSE-003). The transition has been fired then."""
         step = plan.step
         if step is not None and step.kind == PULSE:
             if not plan.pulse_done(self._cmd_na, on_target_ms):

@@ -342,3 +342,29 @@ def test_a_step_without_a_current_of_its_own_runs_at_the_adjusted_target() -> No
             current = 0
     assert plateaus == [150, 80, 150], plateaus
 
+
+
+@pytest.mark.req("RX-011")
+def test_a_pulse_by_time_holds_its_target_for_exactly_its_on_time() -> None:
+    """The on-time counts from the first interval the output spends at the target (the tick
+    that reaches it) and the ramp down starts on the tick it is complete: a 1000 ms pulse is
+    1000 ms at the target on a 10 ms tick (it once ran a tick long), a 500 ms pulse 500 ms."""
+    rx = Prescription(name="t", family="research", target_ua=100, ramp_ms=100, area_mm2=400,
+                      return_area_mm2=400,
+                      protocol=Protocol((Step(PULSE, duration_ms=1_000), Step(GAP, duration_ms=1_000),
+                                         Step(PULSE, duration_ms=500))))
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    cmds: list[Command] = []
+    while not ctl.finished and len(cmds) < 5_000:
+        cmds += run(ctl, load, 1)
+    at_target, runs = 0, []
+    for c in cmds:
+        if c.setpoint_ua == rx.target_ua:
+            at_target += 1
+        elif at_target:
+            runs.append(at_target * TICK)
+            at_target = 0
+    assert runs == [1_000, 500] and ctl.outcome == "completed", (runs, ctl.end_reason)
