@@ -370,3 +370,13 @@ def test_every_problem_is_listed_at_once() -> None:
         ("name", "a b", "1 to 64 letters, digits and dashes"),
         ("min_ua", 10_001, "at most the target (10000 uA)"),
         ("pulse_on_ms", 5, "0 for tap-water")]
+
+
+@pytest.mark.req("RX-001")
+def test_a_draft_without_its_required_fields_names_each_as_not_given() -> None:
+    """A draft takes the defaults of the fields it is not given, and None for a field without
+    one: each missing required field is one problem with the value None."""
+    assert _problems({"name": "x"}, None) == [
+        ("family", None, "one of ['tap-water', 'drug', 'research']"),
+        ("target_ua", None, "an integer from 1 to 100000 uA"),
+        ("ramp_ms", None, "an integer from 1 to 600000 ms")]
