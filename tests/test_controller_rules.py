@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from iontocore import OFF, Command, Controller, Prescription, Sample
+from iontocore import OFF, Command, Controller, DeviceLimits, Prescription, Sample
 from iontocore.events import StateChanged
 from iontocore.faults import FaultCode, Reaction
 from iontocore.protocol import GAP, PULSE, Protocol, Step
@@ -368,3 +368,98 @@ def test_a_pulse_by_time_holds_its_target_for_exactly_its_on_time() -> None:
             runs.append(at_target * TICK)
             at_target = 0
     assert runs == [1_000, 500] and ctl.outcome == "completed", (runs, ctl.end_reason)
+
+
+def _paused(device: DeviceLimits = DEVICE, rx: Prescription = RX) -> tuple[Controller, Load]:
+    ctl = Controller(rx, device, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    run(ctl, load, RX.ramp_ms // TICK + 5)
+    load.open = True
+    for _ in range(50):
+        run(ctl, load, 1)
+        if ctl.state == "paused":
+            break
+    run(ctl, load, 5)
+    assert ctl.state == "paused" and ctl.command.setpoint_ua == rx.probe_ua
+    return ctl, load
+
+
+OPEN = SUP.contact_open_ohm // 1000  # mV per uA above which the contact is open
+LOW = replace(DEVICE, compliance_mv=10_000)  # a rail the probe can reach below the open impedance
+RAIL = LOW.compliance_mv - SUP.compliance_margin_mv  # at compliance from here up
+
+
+@pytest.mark.req("SUP-017", "CTL-004")
+@pytest.mark.parametrize("device, i, v, back", [
+    (DEVICE, RX.probe_ua // 2, RX.probe_ua, True),               # half the probe: contact
+    (DEVICE, RX.probe_ua // 2 - 1, RX.probe_ua, False),          # less than half: still open
+    (DEVICE, RX.probe_ua // 2, RX.probe_ua // 2 * OPEN, True),   # at the open impedance
+    (DEVICE, RX.probe_ua // 2, RX.probe_ua // 2 * OPEN + 1, False),  # above it: open
+    (LOW, RX.probe_ua, RAIL - 1, True),                          # just below the rail
+    (LOW, RX.probe_ua, RAIL, False),                             # at compliance: not present
+    (replace(DEVICE, zero_tolerance_ua=0), 1, 2, True),          # a probe of 1 uA: contact
+])
+def test_contact_is_back_after_contact_stable_ms_of_a_present_reading_at_the_probe(
+        device: DeviceLimits, i: int, v: int, back: bool) -> None:
+    """While paused at the probe, contact counts as present when the reading is at least half
+    the probe, its impedance not above contact_open_ohm and the output not at compliance; the
+    session ramps up again exactly contact_stable_ms after the first such reading."""
+    rx = replace(RX, probe_ua=1) if i == 1 else RX
+    ctl, load = _paused(device, rx)
+    first = load.t + TICK
+    resumed_at = None
+    for _ in range(RX.contact_stable_ms // TICK + 3):
+        load.t += TICK
+        ctl.step(Sample(load.t, i, v))
+        if ctl.state != "paused":
+            resumed_at = load.t
+            break
+    assert resumed_at == (first + RX.contact_stable_ms if back else None), (resumed_at, first)
+    assert ctl.state == ("ramp_up" if back else "paused") and ctl.faults == []
+
+
+@pytest.mark.req("SUP-017")
+@pytest.mark.parametrize("duty, amplitude", [(500, 100), (300, 166), (1_000, 50)])
+def test_a_pulsed_probe_is_the_probe_as_an_average_in_whole_microamps(duty: int,
+                                                                      amplitude: int) -> None:
+    """Paused, the probe current is an average: a pulsed output gives probe x 1000 / duty as
+    its amplitude, rounded down to a whole uA (50 uA at 30 %: 166 uA)."""
+    rx = replace(RX, waveform="dc" if duty == 1_000 else "pulsed",
+                 pulse_hz=0 if duty == 1_000 else 1_000, duty_permille=duty)
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    run(ctl, load, RX.ramp_ms // TICK + 5)
+    load.open = True
+    for _ in range(100):
+        run(ctl, load, 1)
+        if ctl.state == "paused" and ctl.command.setpoint_ua == amplitude:
+            break
+    probe = ctl.command.setpoint_ua
+    assert ctl.state == "paused" and probe == amplitude and type(probe) is int, ctl.command
+
+
+@pytest.mark.req("CTL-007")
+def test_the_tick_a_pause_runs_too_long_already_falls_to_zero() -> None:
+    """A pause longer than max_pause_ms stops the session on that tick, and the command falls
+    towards zero at once (with a slew step larger than the probe: to zero on that tick)."""
+    device = replace(DEVICE, max_slew_ua_per_s=10_000)
+    rx = replace(RX, target_ua=10_000, max_ua=0, min_ua=0, step_ua=0)
+    assert rx.slew_ua_per_s * TICK // 1000 > rx.probe_ua
+    ctl = Controller(rx, device, SUP, tick_ms=TICK)
+    load = Load(ohm=500)
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    run(ctl, load, rx.ramp_ms // TICK + 5)
+    load.open = True
+    for _ in range(rx.max_pause_ms // TICK + 100):
+        cmd = run(ctl, load, 1)[0]
+        if ctl.state == "ramp_down":
+            break
+    last = ctl.events[-1]
+    assert ctl.state == "ramp_down" and isinstance(last, StateChanged)
+    assert (last.trigger, last.reason) == ("stop", f"contact lost for more than {rx.max_pause_ms} ms")
+    assert cmd.setpoint_ua == 0, cmd
