@@ -160,17 +160,17 @@ def parse(text: str, device: DeviceLimits | None = None, origin: str = "profile"
         raise InvalidSettings([Problem("file", origin, f"valid TOML ({exc})")], origin) from None
     fields, written, problems = _convert(data)
     named = {p.field for p in problems}
-    if any(p.field.startswith(("protocol", "[protocol]")) for p in problems):
-        # the protocol was not converted: no follow-on "no pulses" problems
-        named.update(("pulses.count", "pulses.on_ms", "pulses.gap_ms"))
+    if any(p.field.startswith("protocol") for p in problems):
+        # a research protocol was not converted: no follow-on "no pulses" problems (a
+        # [protocol] refused for another family reports no pulse problems at all)
+        named.update(("pulses.count", "pulses.on_ms"))
     failed = {k.field for p in problems
               for k in [_attempted(p.field.rpartition(".")[0], p.field.rpartition(".")[2])] if k}
     for p in Prescription.draft(**fields).problems(device):
         if p.field in failed:  # a key whose value was already refused: no follow-on errors
             continue
         renamed = _rename(p, written)
-        if renamed.field not in named and not any(renamed.field.startswith(n.split("<")[0])
-                                                  for n in named if n.endswith("<unit>")):
+        if renamed.field not in named:  # (a missing "section.key_<unit>" failed its field)
             problems.append(renamed)
             named.add(renamed.field)
     if problems:
