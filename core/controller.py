@@ -485,7 +485,7 @@ class Controller:
             return 0
         quiet = self._cmd_na == 0 and abs(i) <= self.zero_tolerance_ua
         if quiet:
-            self.events.extend(plan.quiet(self.tick, t))
+            self.events.extend(plan.quiet(t))
         if not plan.rest_done(dt if quiet else 0):
             return 0
         self.events.extend(plan.next(self.tick, t, self._base_ua))
@@ -496,7 +496,7 @@ class Controller:
             outcome, reason = self._ending or (STOPPED, "ramp-down")
             self.outcome, self.end_reason = outcome, reason
             if self._plan is not None:
-                self.events.extend(self._plan.quiet(self.tick, t))
+                self.events.extend(self._plan.quiet(t))
             self._fire("settled", reason)
         return 0
 

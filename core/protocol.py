@@ -254,7 +254,7 @@ class Plan:
         self.index += 1
         return self._enter(tick, t, setpoint_ua)
 
-    def quiet(self, tick: int, t: int) -> list[Marker | PulseReport]:
+    def quiet(self, t: int) -> list[Marker | PulseReport]:
         """The output is back at zero: a done pulse's report closes (valid)."""
         if self.open and not self.in_force:
             return [self._close(t, True, "")]

@@ -264,6 +264,19 @@ CASES: dict[str, Row] = {
              pulse_count=59, pulse_gap_ms=1_000, max_charge_density_uams_per_cm2=6_000_000),
         {}, {"pulse_count": 60}, D, [
         ('pulse_count', 60, 'a protocol of at most 60000 uA*ms, the session charge ceiling (6000000 uA*ms/cm2, device research.max_charge_density_uams_per_cm2, x 1 mm2, the smaller electrode); planned up to 60120 uA*ms (ramps at the ceiling included)')]),
+    # a charge pulse: its charge and one ramp at the ceiling, rounded up (100 uA x 33.3 % x
+    # 78 ms = 2597.4 uA*ms: 2598)
+    "env-planned-charge-pulse": (
+        dict(RES, ramp_ms=77, waveform="pulsed", pulse_hz=1_000, duty_permille=333,
+             pulse_count=0, pulse_on_ms=0, protocol=Protocol((Step(PULSE, charge_uams=100_000),))),
+        {"max_charge_uams": 102_598}, {"max_charge_uams": 102_597}, D, [
+        ('protocol.step', 1, "a protocol of at most 102597 uA*ms, the session charge ceiling (the prescription's max_charge_uams, below 6000000 uA*ms by density); planned up to 102598 uA*ms (ramps at the ceiling included)")]),
+    # the prescription's own ceiling equal to the density's is the density's
+    "env-own-ceiling-equal-to-density": (
+        dict(RES, target_ua=1, ramp_ms=1, probe_ua=1, area_mm2=1, return_area_mm2=1,
+             pulse_count=59, pulse_gap_ms=1_000, max_charge_uams=60_000),
+        {}, {"pulse_count": 60}, D, [
+        ('pulse_count', 60, 'a protocol of at most 60000 uA*ms, the session charge ceiling (6000000 uA*ms/cm2, device research.max_charge_density_uams_per_cm2, x 1 mm2, the smaller electrode); planned up to 60120 uA*ms (ramps at the ceiling included)')]),
     # --- a field already found bad skips the device rules that involve it
     "reverse-int-on-a-device-without-reversal": (TW, {}, {"reverse_at_half": 1},
                                                  replace(D, reversal_allowed=False), [

@@ -389,7 +389,7 @@ def test_the_plan_alone_walks_a_protocol() -> None:
     assert plan.pulse_done(100_000, 0)
     events = plan.next(16, 1_150, 100)
     assert [e.label for e in events if isinstance(e, Marker)] == ["gap 1"]
-    (report,) = plan.quiet(17, 1_160)
+    (report,) = plan.quiet(1_160)
     assert report == PulseReport(1, 1, 2, 100, 160, 5_000, 5_000, True, "")
 
 
