@@ -129,3 +129,74 @@ def test_faults_recorded_before_the_first_tick_are_judged_on_it() -> None:
         assert pair.ctls[1].state != "fault", load.t - first
     pair.step()
     assert pair.ctls[1].state == "fault" and "channel 1: leak: 200 uA" in pair.ctls[1].faults[-1].reason
+
+
+@pytest.mark.req("CH-003")
+@pytest.mark.parametrize("leak, cut", [(DEVICE.zero_tolerance_ua, False),
+                                       (DEVICE.zero_tolerance_ua + 1, True)])
+def test_a_leak_is_current_beyond_the_zero_tolerance(leak: int, cut: bool) -> None:
+    """On a channel in its own fault, a reading at the zero tolerance is no leak (noise); one
+    uA more, held past leak_settle_ms, ends every channel."""
+    pair = Pair()
+    pair.run(1)
+    assert pair.coord.start().accepted
+    pair.run(RX.ramp_ms // TICK + 10)
+    pair.override[0] = 0                      # channel 1 reads nothing: its own tracking fault
+    for _ in range(10_000):
+        pair.step()
+        if pair.ctls[0].state == "fault":
+            break
+    assert pair.ctls[0].faults[-1].code is FaultCode.TRACKING
+    pair.override[0] = leak
+    pair.run(SUP.leak_settle_ms // TICK + 5)
+    assert pair.ctls[1].state == ("fault" if cut else "treat"), pair.ctls[1].faults
+
+
+@pytest.mark.req("CH-001")
+@pytest.mark.parametrize("over, cut", [(0, False), (1, True)])
+def test_the_device_total_is_of_pulse_amplitudes_and_trips_only_above_the_total_trip(
+        over: int, cut: bool) -> None:
+    """Two pulsed channels at 50 % duty at their 3 mA ceiling: the sensors read averages, the
+    total is of amplitudes (average x 1000 / duty). At exactly the total trip nothing happens;
+    one average uA more (two of amplitude) ends every channel."""
+    from dataclasses import replace
+
+    rx = replace(RX, waveform="pulsed", pulse_hz=1_000, duty_permille=500)
+    trip = 2 * rx.ceiling_ua + 10  # room for the loads' noise while the channels settle
+    ctls = [Controller(rx, DEVICE, SUP, tick_ms=TICK) for _ in range(2)]
+    coord = Coordinator(ctls, ChannelLimits(total_max_ua=2 * rx.ceiling_ua, total_trip_ua=trip))
+    loads = [Load(), Load()]
+    coord.step([load(ctl.command) for ctl, load in zip(ctls, loads)])
+    assert coord.start().accepted
+    for ctl in ctls:
+        assert ctl.adjust(rx.ceiling_ua - rx.target_ua).accepted
+    for _ in range(200):
+        coord.step([load(ctl.command) for ctl, load in zip(ctls, loads)])
+    assert [c.command.setpoint_ua for c in ctls] == [rx.ceiling_ua] * 2
+    avg = rx.ceiling_ua * rx.duty_permille // 1000
+    readings = [avg, avg + 5 + over]  # amplitudes: the ceiling, the ceiling + 10 (+ 2)
+    samples = [Sample(load(ctl.command).t_ms, i, ctl.command.setpoint_ua * 2)
+               for ctl, load, i in zip(ctls, loads, readings)]
+    coord.step(samples)
+    assert coord.total_ua == trip + 2 * over
+    assert [c.state for c in ctls] == (["fault", "fault"] if cut else ["treat", "treat"])
+    if cut:
+        assert ctls[0].faults[-1].reason == (f"device total {trip + 2} uA above the total trip "
+                                             f"at {trip} uA")
+
+
+@pytest.mark.req("CH-003", "SUP-013")
+def test_channels_reset_after_a_shared_fault_are_not_cut_again_by_it() -> None:
+    """The coordinator judges each fault record once: after a shared fault has ended every
+    channel and the channels are reset (after their quiet time), the old record cuts nothing."""
+    pair = Pair()
+    pair.run(1)
+    assert pair.coord.start().accepted
+    pair.run(20)
+    assert pair.coord.emergency_stop().accepted
+    pair.run(SUP.reset_quiet_ms // TICK + 2)
+    assert all(ctl.reset().accepted for ctl in pair.ctls)
+    before = [len(ctl.faults) for ctl in pair.ctls]
+    pair.run(5)
+    assert [ctl.state for ctl in pair.ctls] == ["idle", "idle"]
+    assert [len(ctl.faults) for ctl in pair.ctls] == before
