@@ -313,20 +313,24 @@ def test_a_late_tick_ramps_no_further_than_one_nominal_tick(late_by: int) -> Non
 
 @pytest.mark.req("RX-003")
 def test_a_pulse_ends_exactly_at_its_on_time() -> None:
-    """Review B29: the pulse's on-time (time in treat) ends the pulse on the tick it reaches
-    pulse_on_ms, not a tick later."""
+    """Review B29, made exact in issue 11: the output holds the target for exactly
+    pulse_on_ms (each command holds for one tick: on a 10 ms tick, pulse_on_ms / 10 commands
+    at the target), then falls; not a tick later (B29 counted the time in treat, which missed
+    the interval in which the output reached the target, so the pulse ran a tick long)."""
     rx = Prescription(name="on-time", family="research", target_ua=500, ramp_ms=1_000,
                       pulse_count=2, pulse_on_ms=2_000, pulse_gap_ms=3_000, area_mm2=1_000,
                       return_area_mm2=1_000)
     b = Bench(rx)
     b.start()
-    b.until(lambda: b.ctl.state == "treat")
-    on_ms = 0  # ticks that began in treat, one tick each
-    while b.ctl.state == "treat":
-        b.step()
-        on_ms += TICK
-        assert on_ms <= rx.pulse_on_ms + TICK, on_ms
-    assert b.ctl.state == "pulse_gap" and on_ms == rx.pulse_on_ms
+    at_target = 0
+    for _ in range(10_000):
+        cmd = b.step()
+        if cmd.setpoint_ua == rx.target_ua:
+            at_target += 1
+        elif at_target:
+            break
+        assert at_target * TICK <= rx.pulse_on_ms, at_target
+    assert at_target * TICK == rx.pulse_on_ms and b.ctl.state == "pulse_gap"
 
 
 @pytest.mark.req("CTL-003", "RX-003")
