@@ -644,7 +644,12 @@ class Controller:
         for n, step in enumerate(rx.protocol.steps, start=1):
             if step.kind == PULSE and step.charge_uams:
                 current = step.current_ua or rx.target_ua
-                least = 100 * (current * rx.duty_permille // 1000) * tick_ms
+                if not c.check(current * rx.duty_permille >= 1000, f"protocol.step[{n}].current_ua",
+                               current, f"an average of at least 1 uA at {rx.duty_permille} "
+                               "permille (a pulse by charge is counted from the sensor's whole "
+                               "uA)"):
+                    continue
+                least = -(-100 * current * rx.duty_permille * tick_ms // 1000)  # exact, up
                 c.check(step.charge_uams >= least, f"protocol.step[{n}].charge_uams",
                         step.charge_uams, f"at least 100 ticks of its current ({least} uA*ms at "
                         f"{current} uA and {tick_ms} ms a tick): a pulse ends on a tick, so "
@@ -656,10 +661,17 @@ class Controller:
         below the command that governed the interval by more than the tracking tolerance,
         what that command delivers: a sensor reading low (a glitch on one sample in seven,
         too rare for the tracking monitor) must not let the true charge pass a rating or a
-        ceiling. Within the tolerance the measurement counts, so noise adds little bias."""
+        ceiling. Within the tolerance the measurement counts; for the research charge
+        ceiling plus the sensor's resolution while the output is on (it reads whole uA: the
+        true current is below the reading + 1 uA; a small pulsed average read rounded down
+        let a research session pass its ceiling in true charge). A drug's milliamps make the
+        resolution 0.1 % of the rating or less; it is not added there, so that a dose equal to
+        the electrode's rating can complete (SAFETY.md, residual risks)."""
         cmd = self._command
         if not cmd.enabled or dt <= 0:
             return q
+        if self.prescription.family == "research":
+            q += dt  # one uA of resolution over the interval
         expected = abs(cmd.setpoint_ua) * cmd.duty_permille // 1000
         low = expected - max(self._follow_margin_ua, expected * self._follow_margin_permille // 1000)
         return q if q >= low * dt else max(q, expected * dt)
@@ -667,12 +679,15 @@ class Controller:
     def _projection(self) -> int:
         """DOSE-002: charge still counted if the ramp-down starts on the tick after this one
         (one tick of look-ahead), from the tick and tolerances in force."""
-        avg_na = self._cmd_na * self._duty // 1000
-        step = max(1, self.slew_ua_per_s * self._duty * self.tick_ms // 1000)  # as Plan.pulse_done
+        # the average current and its fall per tick in pA (nA x permille), exact: a slow slew
+        # at a low duty falls a fraction of a nA a tick (as Plan.pulse_done)
+        avg_pa = self._cmd_na * self._duty
+        step_pa = max(1, self.slew_ua_per_s * self._duty * self.tick_ms)
+        avg_na = -(-avg_pa // 1000)
         floor, pm = self._follow_margin_ua, self._follow_margin_permille
         sup = self.supervision
-        bound = ramp_down_bound_uams(avg_na, step, self._dt_proj, floor, pm, sup.clock_jump_ms,
-                                     sup.settle_ms + sup.clock_jump_ms)
+        bound = ramp_down_bound_uams(avg_pa, step_pa, self._dt_proj, floor, pm, sup.clock_jump_ms,
+                                     sup.settle_ms + sup.clock_jump_ms, per_na=1000)
         return bound + -(-(avg_na * (1000 + pm) // 1000 + floor * NA_PER_UA) * self._dt_proj
                          // NA_PER_UA)
 

@@ -19,7 +19,7 @@ from typing import Any
 from .envelope import SITES
 from .errors import Checker, InvalidSettings, Problem
 from .limits import DeviceLimits, effective_limit_ua
-from .protocol import PULSE, Protocol, Step
+from .protocol import MAX_STEPS, PULSE, Protocol, Step
 
 FAMILIES = ("tap-water", "drug", "research")
 WAVEFORMS = ("dc", "pulsed")
@@ -249,6 +249,9 @@ class Prescription:
                         self.pulse_gap_ms, ">= 1000 ms between pulses")
                 c.check(self.pulse_count != 1 or self.pulse_gap_ms == 0, "pulse_gap_ms",
                         self.pulse_gap_ms, "0 for a single pulse (no gap follows it)")
+                c.check(2 * self.pulse_count - 1 <= MAX_STEPS, "pulse_count", self.pulse_count,
+                        f"at most {(MAX_STEPS + 1) // 2}: the pulses and the gaps between them "
+                        f"are at most {MAX_STEPS} steps (RX-011)")
             else:
                 for name in ("pulse_count", "pulse_on_ms", "pulse_gap_ms"):
                     c.check(getattr(self, name) == 0, name, getattr(self, name),

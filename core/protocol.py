@@ -228,12 +228,12 @@ class Plan:
         if s is None or s.kind != PULSE:
             return True
         if s.charge_uams:
-            avg_na = cmd_na * self.duty // 1000
-            # the average current falls slew x duty x tick a tick (rounded down: the tail is
-            # never underestimated); rounding slew x duty first made 1 uA/s at 50 % fall 1 nA
+            # the average current and its fall per tick in pA (nA x permille), exact: rounding
+            # slew x duty to a whole uA/s first made 1 uA/s at 50 % on a 10 ms tick fall 1 nA
             # a tick instead of 5 and ended the pulse at a third of its charge
-            step_na = max(1, self.slew * self.duty * self.tick_ms // 1000)
-            tail = ramp_down_nominal_uams(avg_na, step_na, self.tick_ms)
+            avg_pa = cmd_na * self.duty
+            step_pa = max(1, self.slew * self.duty * self.tick_ms)
+            tail = ramp_down_nominal_uams(avg_pa, step_pa, self.tick_ms, per_na=1000)
             return self.charge + tail >= s.charge_uams
         self.step_ms += on_target_ms
         return self.step_ms >= s.duration_ms
@@ -319,7 +319,14 @@ class Plan:
         return [self._mark(tick, t, label)]
 
     def _close(self, t: int, valid: bool, reason: str) -> PulseReport:
+        """Close the open pulse's report. A pulse by charge is valid only within 1 % of its
+        charge (DOSE-003): one whose ramp down was cut short (a contact lost after its charge
+        was judged reached, the current following the load down) says so."""
         self.open = False
+        if valid and self.steps[self.pulse_step - 1].charge_uams \
+                and abs(self.charge - self.nominal) * 100 > self.nominal:
+            valid, reason = False, (f"delivered {self.charge} of {self.nominal} uA*ms: not "
+                                    "within 1 % (DOSE-003)")
         report = PulseReport(self.pulse, self.attempt, self.pulse_step, self.start_ms,
                              t - self.t0, self.nominal, self.charge, valid, reason)
         self.reports.append(report)

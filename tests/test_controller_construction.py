@@ -160,3 +160,19 @@ def test_the_charge_cap_is_named_for_what_it_is(family: str, what: str) -> None:
     reasons = [f.reason for f in ctl.faults] + [ctl.end_reason]
     assert ctl.outcome == "stopped" or ctl.state == "fault", reasons
     assert any(f"{what} of {cap} uA*ms" in r for r in reasons), reasons
+
+
+@pytest.mark.req("DOSE-003")
+def test_a_charge_pulse_averaging_less_than_a_microamp_is_refused() -> None:
+    """4 uA at 10 % averages 0.4 uA, which a sensor reading whole uA never sees: the pulse
+    could never end by its charge. Refused, naming the current; 10 uA at 10 % is accepted."""
+    def rx(current: int) -> Prescription:
+        return Prescription(name="q", family="research", target_ua=current, ramp_ms=100,
+                            area_mm2=400, return_area_mm2=400, probe_ua=1, waveform="pulsed",
+                            pulse_hz=1_000, duty_permille=100,
+                            protocol=Protocol((Step(PULSE, charge_uams=10_000),)))
+    Controller(rx(10), DEVICE, SUP, tick_ms=TICK)
+    text, found = _refusal(rx(9), DEVICE, SUP, tick_ms=TICK)
+    assert found == [("protocol.step[1].current_ua", 9, "an average of at least 1 uA at 100 "
+                      "permille (a pulse by charge is counted from the sensor's whole uA)")]
+    assert text.startswith("invalid charge pulses on this tick: ")

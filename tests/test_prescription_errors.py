@@ -165,6 +165,9 @@ CASES: dict[str, Row] = {
     "res-protocol-own-problems": (RES, {"protocol": Protocol((Step(PULSE, duration_ms=1_000, current_ua=100),)), "pulse_count": 0, "pulse_on_ms": 0},
     {"protocol": Protocol((Step(PULSE, duration_ms=1_000, current_ua=101),)), "pulse_count": 0, "pulse_on_ms": 0}, D, [
         ('protocol.step[1].current_ua', 101, 'at most the ceiling (100 uA)')]),
+    "res-short-form-steps": (RES, {"pulse_count": 500, "pulse_gap_ms": 1_000},
+                             {"pulse_count": 501, "pulse_gap_ms": 1_000}, None, [
+        ('pulse_count', 501, 'at most 500: the pulses and the gaps between them are at most 1000 steps (RX-011)')]),
     "res-duration": (RES, {"duration_ms": 0}, {"duration_ms": 1}, None, [
         ('duration_ms', 1, '0 for research (the pulse train sets the time)')]),
     "res-no-reversal": (RES, {}, {"reverse_at_half": True}, None, [
@@ -212,9 +215,9 @@ CASES: dict[str, Row] = {
         ('ramp_ms', 4997, 'at least 4998 ms for 10000 uA (device max slew 2000 uA/s)')]),
     "device-session": (TW, {"duration_ms": 2_400_000}, {"duration_ms": 2_400_001}, D, [
         ('duration_ms', 2400001, 'a session of at most 2400000 ms (device limit); planned 2400001 ms')]),
-    "device-session-research": (dict(RES, area_mm2=4_000, return_area_mm2=4_000), {"pulse_count": 1_000, "pulse_on_ms": 1_401, "pulse_gap_ms": 1_000},
-    {"pulse_count": 1_000, "pulse_on_ms": 1_402, "pulse_gap_ms": 1_000}, D, [
-        ('pulse_count', 1000, 'a session of at most 2400000 ms (device limit); planned 2401000 ms')]),
+    "device-session-research": (dict(RES, area_mm2=4_000, return_area_mm2=4_000), {"pulse_count": 500, "pulse_on_ms": 3_802, "pulse_gap_ms": 1_000},
+    {"pulse_count": 500, "pulse_on_ms": 3_803, "pulse_gap_ms": 1_000}, D, [
+        ('pulse_count', 500, 'a session of at most 2400000 ms (device limit); planned 2400500 ms')]),
     "device-reversal-time": (TW, {"reverse_at_half": True, "duration_ms": 600_000},
     {"reverse_at_half": True, "duration_ms": 599_999}, D, [
         ('duration_ms', 599999, 'at least 600000 ms for a reversal at half time (device minimum)')]),
