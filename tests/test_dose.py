@@ -76,3 +76,35 @@ def test_the_ramp_down_bound_is_the_worst_case_charge_rounded_up(
 def test_display_units() -> None:
     assert UAMS_PER_MA_MIN == 1_000 * 60_000
     assert uams_to_ma_min(90_000_000) == 1.5
+
+
+@pytest.mark.req("DOSE-002", "DOSE-003")
+@given(ramp(), st.sampled_from([1, 7, 1000]), st.integers(1, 100), st.integers(0, 500),
+       st.integers(0, 1_000))
+def test_both_ramp_downs_in_finer_units_are_the_same_sums(cmd_step: tuple[int, int], per_na: int,
+                                                          tick_ms: int, floor_ua: int,
+                                                          permille: int) -> None:
+    """Command and step in 1 / per_na nA (pA for per_na = 1000: a slow slew at a low duty
+    falls a fraction of a nA a tick, which rounding to a whole nA shortened): the nominal is
+    the same sum of the commands to come, and the bound the same worst case, in those units."""
+    cmd, step = cmd_step
+    to_come = ramp_commands(cmd, step)[1:]
+    assert ramp_down_nominal_uams(cmd, step, tick_ms, per_na) == \
+        sum(to_come) * tick_ms // (1000 * per_na)
+    scale = Fraction(1000 + permille, 1000)
+    ramp_ = sum((Fraction(c, 1000 * per_na) * scale + floor_ua) * tick_ms
+                for c in ramp_commands(cmd, step))
+    top = (Fraction(cmd + step, 1000 * per_na) * scale + floor_ua) * tick_ms
+    assert ramp_down_bound_uams(cmd, step, tick_ms, floor_ua, permille, tick_ms, 0, per_na) == \
+        ceil(ramp_) + ceil(top)
+
+
+@pytest.mark.req("DOSE-003")
+def test_a_fall_of_half_a_nanoamp_a_tick_is_kept() -> None:
+    """1 uA/s at 10 % on a 5 ms tick: the average falls 0.5 nA a tick (500 pA). From 10 uA of
+    average the ramp takes 20,000 ticks; counted in whole nA (1 a tick) it took half as long
+    and the charge still to come was half of it."""
+    pa = 10_000_000  # 10 uA in pA
+    by_hand = sum(pa - k * 500 for k in range(1, 20_000)) * 5 // (1000 * 1000)
+    assert ramp_down_nominal_uams(pa, 500, 5, per_na=1_000) == by_hand == 499_975
+    assert ramp_down_nominal_uams(10_000, 1, 5) < by_hand * 2 // 3
