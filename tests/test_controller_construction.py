@@ -176,3 +176,35 @@ def test_a_charge_pulse_averaging_less_than_a_microamp_is_refused() -> None:
     assert found == [("protocol.step[1].current_ua", 9, "an average of at least 1 uA at 100 "
                       "permille (a pulse by charge is counted from the sensor's whole uA)")]
     assert text.startswith("invalid charge pulses on this tick: ")
+
+
+@pytest.mark.req("SUP-004", "SUP-009")
+def test_the_default_tick_and_implausible_samples_counted_from_the_first() -> None:
+    """The tick is 10 ms unless given; implausible samples before any good one count from
+    the first: the fault comes at implausible_max_consecutive of them, not one earlier."""
+    ctl = Controller(RX)
+    assert ctl.tick_ms == 10
+    bad = Sample(0, DEVICE.sensor_max_ua + 1, 0)
+    for _ in range(SUP.implausible_max_consecutive - 1):
+        assert ctl.step(bad) == OFF and ctl.faults == []
+    ctl.step(bad)
+    assert [f.code.value for f in ctl.faults] == ["implausible_sample"]
+
+
+@pytest.mark.req("DOSE-003")
+def test_a_charge_pulse_session_runs_to_its_end() -> None:
+    """A pulse by charge on this controller's tick: the session completes with one valid
+    pulse within 1 % of its charge."""
+    rx = Prescription(name="q", family="research", target_ua=100, ramp_ms=100, area_mm2=400,
+                      return_area_mm2=400, protocol=Protocol((Step(PULSE, charge_uams=200_000),)))
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    for _ in range(10_000):
+        if ctl.finished:
+            break
+        run(ctl, load, 1)
+    assert ctl.outcome == "completed", ctl.end_reason
+    [pulse] = ctl.pulses
+    assert pulse.valid and abs(pulse.delivered_uams - 200_000) * 100 <= 200_000, pulse
