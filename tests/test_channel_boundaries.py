@@ -38,6 +38,21 @@ class Pair:
         for _ in range(ticks):
             self.step()
 
+    @classmethod
+    def first_in_its_own_fault(cls) -> "Pair":
+        """Both channels at their target, then channel 1 reads nothing: its own tracking
+        fault (not shared: channel 2 runs on), on the last sample stepped."""
+        pair = cls()
+        pair.run(1)
+        assert pair.coord.start().accepted
+        pair.run(RX.ramp_ms // TICK + 10)
+        pair.override[0] = 0
+        for _ in range(10_000):
+            pair.step()
+            if pair.ctls[0].state == "fault":
+                break
+        return pair
+
 
 def test_the_device_total_starts_at_zero() -> None:
     pair = Pair()
@@ -64,15 +79,7 @@ def test_a_shared_fault_as_a_channel_s_first_record_ends_every_channel() -> None
 
 @pytest.mark.req("CH-003")
 def test_a_leak_on_a_channel_in_fault_ends_every_channel_exactly_after_the_settle_time() -> None:
-    pair = Pair()
-    pair.run(1)
-    assert pair.coord.start().accepted
-    pair.run(RX.ramp_ms // TICK + 10)
-    pair.override[0] = 0                      # channel 1 reads nothing: its own tracking fault
-    for _ in range(10_000):
-        pair.step()
-        if pair.ctls[0].state == "fault":
-            break
+    pair = Pair.first_in_its_own_fault()
     first_seen = pair.loads[0].t              # the sample on which it was first in fault
     assert pair.ctls[0].faults[-1].code is FaultCode.TRACKING and pair.ctls[1].state == "treat"
     pair.override[0] = 200                    # now current flows with its output off
@@ -137,15 +144,7 @@ def test_faults_recorded_before_the_first_tick_are_judged_on_it() -> None:
 def test_a_leak_is_current_beyond_the_zero_tolerance(leak: int, cut: bool) -> None:
     """On a channel in its own fault, a reading at the zero tolerance is no leak (noise); one
     uA more, held past leak_settle_ms, ends every channel."""
-    pair = Pair()
-    pair.run(1)
-    assert pair.coord.start().accepted
-    pair.run(RX.ramp_ms // TICK + 10)
-    pair.override[0] = 0                      # channel 1 reads nothing: its own tracking fault
-    for _ in range(10_000):
-        pair.step()
-        if pair.ctls[0].state == "fault":
-            break
+    pair = Pair.first_in_its_own_fault()
     assert pair.ctls[0].faults[-1].code is FaultCode.TRACKING
     pair.override[0] = leak
     pair.run(SUP.leak_settle_ms // TICK + 5)
