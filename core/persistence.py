@@ -81,6 +81,15 @@ class Persistence:
     def acc_ms(self) -> int:
         return self._held
 
+    def span_ms(self, t_ms: int) -> int:
+        """The time from the oldest held time within the window to `t_ms`: the first sample
+        of a run weighs the tick before it, so a run of samples from t0 to t spans
+        t - t0 + tick (0 when nothing is held). acc_ms is never more than this."""
+        if not self._runs:
+            return 0
+        run = self._runs[0]
+        return t_ms - run[0] + run[1] if run[1] else t_ms - run[2]
+
     @property
     def held(self) -> bool:
         """Whether any held time is within the window (since_ms >= 0)."""

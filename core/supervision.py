@@ -524,7 +524,7 @@ class Supervisor:
         unsettled = expected == 0 and ai > self.zero_tolerance_ua
         if self.unsettled.update(unsettled, t):
             self.detail = (f"{i} uA still flowing with the command at zero (for "
-                           f"{self.unsettled.acc_ms} ms of the last {t - self.unsettled.since_ms} ms)")
+                           f"{self.unsettled.acc_ms} ms of the last {self.unsettled.span_ms(t)} ms)")
             return FaultCode.UNSETTLED
         # SUP-005 contact: open load = at compliance with a very high impedance.
         # Below the sense current contact cannot be judged: an open contact seen before
@@ -551,7 +551,7 @@ class Supervisor:
         off = over or off_track
         if self.off.update(off, t):
             self.detail = (f"measured {i} uA, expected {expected} uA; off the command, above or "
-                           f"below, on {self.off.acc_ms} ms of the last {t - self.off.since_ms} ms")
+                           f"below, on {self.off.acc_ms} ms of the last {self.off.span_ms(t)} ms")
             return FaultCode.TRACKING
         # SUP-003 stuck sensor: bit-identical readings while the command moves (not at
         # compliance, where the load, not the command, sets the current), or, with a sensor

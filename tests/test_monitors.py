@@ -484,3 +484,69 @@ def test_stuck_sensor_thresholds_are_inclusive_and_start_from_zero_each_time() -
     assert code is None and sup.stuck_moved_ua == 49
 
 
+
+
+def _frozen_supervisor() -> Supervisor:
+    return Supervisor(SupervisionLimits(), 60_000, 20, 10, 20_000, frozen_ms=1_000)
+
+
+@pytest.mark.req("SUP-003")
+def test_a_frozen_reading_is_a_stuck_sensor_exactly_at_sensor_frozen_ms() -> None:
+    """A live sensor's noise changes its reading: the same current and voltage, bit for bit,
+    for sensor_frozen_ms at a non-zero command is a stuck sensor, reported on the sample that
+    completes it (not one earlier), with the reading, the time and the command in its reason."""
+    sup = _frozen_supervisor()
+    on = Command(1_000, True)
+    assert _observe(sup, 0, 1_000, 2_000, on) is None       # the reading from here on
+    for t in range(10, 1_000, 10):                          # 990 ms bit-identical
+        assert _observe(sup, t, 1_000, 2_000, on) is None, t
+    assert _observe(sup, 1_000, 1_000, 2_000, on) is FaultCode.SENSOR_STUCK
+    assert sup.detail == ("reading 1000 uA / 2000 mV bit-identical for 1000 ms at a command of "
+                          "1000 uA (a live sensor's noise changes it within 1000 ms)")
+
+
+@pytest.mark.req("SUP-003")
+@pytest.mark.parametrize("moving", ["current", "voltage", "command off"])
+def test_a_reading_that_moves_or_a_zero_command_restarts_the_frozen_time(moving: str) -> None:
+    """One field changing (the current or the voltage) is a live sensor; a tick at zero
+    command restarts the count (a sensor at rest may repeat itself)."""
+    sup = _frozen_supervisor()
+    on = Command(1_000, True)
+    for t in range(0, 3_000, 10):
+        k = t // 10
+        i = 1_000 + (k % 2 if moving == "current" else 0)
+        v = 2_000 + (k % 2 if moving == "voltage" else 0)
+        cmd = Command(0, True) if moving == "command off" and k % 90 == 89 else on
+        got = _observe(sup, t, i if cmd.setpoint_ua else 0, v if cmd.setpoint_ua else 0, cmd)
+        assert got is None, (t, sup.detail)
+
+
+def _until_code(sup: Supervisor, i: int, v: int, cmd: Command, duty: int = 1000,
+                ticks: int = 200) -> tuple[FaultCode | None, int]:
+    """Observe the same reading each 10 ms tick until a fault code (or `ticks` ticks)."""
+    for k in range(ticks):
+        code = _observe(sup, k * 10, i, v, cmd, duty)
+        if code is not None:
+            return code, k * 10
+    return None, ticks * 10
+
+
+@pytest.mark.req("SUP-001", "SUP-014", "SUP-015")
+@pytest.mark.parametrize("case, i, v, cmd, duty, code, detail", [
+    ("dc over the trip", 22_001, 20_000, Command(20_000, True), 1_000, FaultCode.OVERCURRENT,
+     "measured 22001 uA beyond the trip at 22000 uA"),
+    ("dc uncommanded", 1_200, 2_400, Command(1_000, True), 1_000, FaultCode.UNCOMMANDED_CURRENT,
+     "measured 1200 uA, commanded 1000 uA"),
+    ("pulsed uncommanded", 600, 2_400, Command(1_000, True, 500), 500,
+     FaultCode.UNCOMMANDED_CURRENT, "measured 1200 uA amplitude (600 uA average), commanded 1000 uA"),
+    ("unsettled", 21, 42, Command(0, True), 1_000, FaultCode.UNSETTLED,
+     "21 uA still flowing with the command at zero (for 1010 ms of the last 1010 ms)"),
+])
+def test_each_monitor_names_what_it_measured_and_against_what(
+        case: str, i: int, v: int, cmd: Command, duty: int, code: FaultCode, detail: str) -> None:
+    """The reason a fault records is the reading, the command or limit it broke, and (for a
+    debounced monitor) how long: word for word, in the units the reading has (an amplitude
+    and its average when pulsed)."""
+    sup = supervisor()
+    got, _ = _until_code(sup, i, v, cmd, duty)
+    assert (got, sup.detail) == (code, detail), case

@@ -320,3 +320,24 @@ def test_a_fault_split_between_tracking_and_uncommanded_is_caught(pattern: str) 
             got = j
             break
     assert got == want.index(True)
+
+
+@pytest.mark.req("SUP-015", "SUP-002")
+@given(st.lists(st.booleans(), min_size=1, max_size=80), st.sampled_from([10, 20]))
+def test_the_held_time_never_exceeds_the_span_it_is_reported_over(
+        stream: list[bool], tick: int) -> None:
+    """A fault's reason says 'X ms of the last Y ms': X (acc_ms) is never more than Y
+    (span_ms), Y never more than the window, and an unbroken run of N samples spans N ticks
+    (its first sample weighs the tick before it)."""
+    p = Persistence(100, tick)
+    for k, bad in enumerate(stream):
+        p.update(bad, k * tick)
+        t = k * tick
+        if p.held:
+            assert 0 < p.acc_ms <= p.span_ms(t) <= p.window_ms, (k, p.acc_ms, p.span_ms(t))
+        else:
+            assert p.span_ms(t) == 0
+    q = Persistence(1_000, tick)
+    for k in range(5):
+        q.update(True, k * tick)
+    assert (q.acc_ms, q.span_ms(4 * tick)) == (5 * tick, 5 * tick)
