@@ -5,6 +5,7 @@ prescription and the device and supervision limits, never read from the controll
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from copy import copy
 from dataclasses import replace
 
@@ -463,3 +464,25 @@ def test_the_tick_a_pause_runs_too_long_already_falls_to_zero() -> None:
     assert ctl.state == "ramp_down" and isinstance(last, StateChanged)
     assert (last.trigger, last.reason) == ("stop", f"contact lost for more than {rx.max_pause_ms} ms")
     assert cmd.setpoint_ua == 0, cmd
+
+
+@pytest.mark.req("DOSE-001", "SUP-002", "SUP-014")
+@pytest.mark.parametrize("reading, counts", [
+    (lambda c: c, True),                      # the output does what it is told
+    (lambda c: c * 7 // 10, False),           # short of the command beyond the tolerance
+    (lambda c: c * 13 // 10, False),          # above it: uncommanded current
+])
+def test_treatment_time_counts_only_while_the_output_obeys(reading: Callable[[int], int],
+                                                           counts: bool) -> None:
+    """Treatment time is time the output did what it was told: a reading off the command
+    (either way, beyond the tracking tolerance) stops the clock on that tick, before any
+    monitor's debounce ends the session."""
+    ctl, load = started()
+    run(ctl, load, RX.ramp_ms // TICK + 5)
+    assert ctl.state == "treat"
+    before = ctl.treatment_ms
+    for _ in range(5):
+        s = load(ctl.command)
+        ctl.step(Sample(s.t_ms, reading(ctl.command.setpoint_ua), s.voltage_mv))
+    assert ctl.faults == [] and ctl.state == "treat"
+    assert ctl.treatment_ms - before == (5 * TICK if counts else 0)
