@@ -16,7 +16,7 @@ from iontocore.dose import uams_to_ma_min
 from iontocore.faults import FaultCode
 from iontocore.shaping import polarity_may_change
 from iontocore.supervision import (Supervisor, admit, impedance_above, impedance_below, late,
-                                   short_of, supply_reading)
+                                   short_of, supply_reading, uncommanded)
 
 
 @pytest.mark.req("CTL-003")
@@ -550,3 +550,22 @@ def test_each_monitor_names_what_it_measured_and_against_what(
     sup = supervisor()
     got, _ = _until_code(sup, i, v, cmd, duty)
     assert (got, sup.detail) == (code, detail), case
+
+
+@pytest.mark.req("SUP-014")
+@pytest.mark.parametrize("measured, expected, over", [
+    # zero command: beyond the floor either way
+    (50, 0, False), (51, 0, True), (-50, 0, False), (-51, 0, True),
+    # +1000 uA, floor 50 uA, 100 permille: above 1000 + max(50, 100) = 1100 uA
+    (1_100, 1_000, False), (1_101, 1_000, True), (-50, 1_000, False), (-51, 1_000, True),
+    # -1000 uA: the same along the negative direction
+    (-1_100, -1_000, False), (-1_101, -1_000, True), (50, -1_000, False), (51, -1_000, True),
+    # a small command: the floor decides (2 + 50 uA)
+    (52, 2, False), (53, 2, True), (-1, 1, False), (51, 1, False), (50, 1, False), (52, 1, True),
+    # 100 permille of 1001 uA is 100.1 uA: 1101 is not above 1101.1, 1102 is
+    (1_101, 1_001, False), (1_102, 1_001, True),
+])
+def test_uncommanded_current_at_its_boundaries(measured: int, expected: int, over: bool) -> None:
+    """Exactly at the tolerance is not uncommanded; one uA beyond it is, along the command's
+    direction and against it (SUP-014)."""
+    assert uncommanded(measured, expected, 50, 100) is over
