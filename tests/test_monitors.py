@@ -92,6 +92,17 @@ def test_a_sample_without_a_supply_field_reports_no_supply() -> None:
     assert supply_reading(Sample(1, 2, 3, 1, 12_000)) == 12_000
 
 
+@pytest.mark.req("SUP-019")
+@pytest.mark.parametrize("given, read", [
+    (10**12, 10**12), (10**12 + 1, 10**12), (10**40, 10**12),         # clipped above
+    (-(10**12), -(10**12)), (-(10**12) - 1, -(10**12)), (-(2**63), -(10**12)),
+    (12_000.0, 12_000),                                               # an integral float
+])
+def test_a_supply_reading_is_clipped_to_a_range_no_sensor_reaches(given: int, read: int) -> None:
+    """A huge reading cannot fill a fault reason, and none equals the unreadable sentinel."""
+    assert supply_reading(Sample(1, 2, 3, 1, given)) == read
+
+
 def supervisor(**kw: int) -> Supervisor:
     return Supervisor(SupervisionLimits(**kw), 60_000, 20, 10, 20_000)
 
