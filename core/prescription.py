@@ -169,8 +169,7 @@ class Prescription:
                 f"one of {list(SITES)} (or not given)")
         bad = {p.field for p in c.problems}
         self._check_relations(c, bad, 10_000 if clinical_minimums else 1)
-        if not bad.intersection(("family", "ramp_ms")) and clinical_minimums \
-                and self.family in ("tap-water", "drug"):
+        if "ramp_ms" not in bad and clinical_minimums and self.family in ("tap-water", "drug"):
             c.check(self.ramp_ms >= MIN_CLINICAL_RAMP_MS, "ramp_ms", self.ramp_ms,
                     f">= {MIN_CLINICAL_RAMP_MS} ms for {self.family} (a soft start and stop); "
                     "only research ramps are bounded by the device's slew alone")
@@ -270,8 +269,8 @@ class Prescription:
 
     def _check_areas(self, c: Checker, bad: set[str]) -> None:
         """ENV-003: every prescription knows the contact area its density is judged on."""
-        if bad.intersection(("family", "area_mm2", "return_area_mm2", "site")):
-            return
+        if bad.intersection(("area_mm2", "return_area_mm2", "site")):
+            return  # (a family found bad takes neither branch below)
         if self.family == "tap-water":
             if c.check(self.site in SITES, "site", self.site or "(not given)",
                        f"one of {list(SITES)}: the site sets the contact area the density "
@@ -417,7 +416,7 @@ class Prescription:
             c.check(self.slew_ua_per_s <= device.max_slew_ua_per_s, "ramp_ms", self.ramp_ms,
                     f"at least {shortest} ms for {self.target_ua} uA (device max slew "
                     f"{device.max_slew_ua_per_s} uA/s)")
-        if ok("family", "duration_ms", "pulse_count", "pulse_on_ms", "pulse_gap_ms", "target_ua",
+        if ok("duration_ms", "pulse_count", "pulse_on_ms", "pulse_gap_ms", "target_ua",
               "duty_permille") and self.family in FAMILIES and not self._protocol_bad(bad):
             research = self.family == "research"
             field, value = self._plan_field()
@@ -441,7 +440,7 @@ class Prescription:
                 c.check(device.duty_permille_min <= self.duty_permille <= device.duty_permille_max,
                         "duty_permille", self.duty_permille,
                         f"{device.duty_permille_min} to {device.duty_permille_max} permille (device)")
-        if ok("family") and self.family in FAMILIES:
+        if self.family in FAMILIES:  # (a family found bad is not one of them)
             self._check_envelope(c, bad, device)
 
     def _check_envelope(self, c: Checker, bad: set[str], device: DeviceLimits) -> None:

@@ -360,7 +360,8 @@ BASES = {"tap-water": {**TW, "reverse_at_half": True},
          "pulsed": {**TW, "waveform": "pulsed", "pulse_hz": 1_000, "duty_permille": 500,
                     "max_ua": 12_000, "min_ua": 1_000, "step_ua": 1_000,
                     "max_density_ua_per_cm2": 150},
-         "drug": DRUG, "research": {**RES, "pulse_count": 2, "pulse_gap_ms": 1_000},
+         "drug": DRUG, "drug-own-density": {**DRUG, "max_density_ua_per_cm2": 400},
+         "research": {**RES, "pulse_count": 2, "pulse_gap_ms": 1_000},
          "protocol": {**RES, "pulse_count": 0, "pulse_on_ms": 0, "protocol": P1,
                       "max_charge_uams": 1_000_000, "max_charge_density_uams_per_cm2": 2_000_000}}
 
