@@ -190,7 +190,7 @@ class Prescription:
         if ok("target_ua", "max_ua", "step_ua"):
             c.check(self.step_ua <= self.ceiling_ua, "step_ua", self.step_ua,
                     f"at most the ceiling ({self.ceiling_ua} uA)")
-        if ok("target_ua", "min_ua", "step_ua", "max_ua") and not self.min_ua:
+        if ok("target_ua", "step_ua") and not self.min_ua:
             c.check(self.adjust_step_ua <= t, "step_ua", self.step_ua,
                     f"at most the target ({t} uA) when no minimum is given: the floor is then "
                     "one step")
@@ -206,7 +206,7 @@ class Prescription:
                 c.check(self.duty_permille == 1000, "duty_permille", self.duty_permille,
                         "1000 for DC")
         self._check_areas(c, bad)
-        if ok("area_mm2", "return_area_mm2", "site", "family", "max_density_ua_per_cm2",
+        if ok("area_mm2", "return_area_mm2", "site", "max_density_ua_per_cm2",
               "target_ua", "max_ua") and self.max_density_ua_per_cm2 > 0 and self.contact_area_mm2:
             density_cap = self.max_density_ua_per_cm2 * self.contact_area_mm2 // 100
             c.check(self.ceiling_ua <= density_cap, "max_ua" if self.max_ua else "target_ua",
