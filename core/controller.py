@@ -634,22 +634,28 @@ class Controller:
         return None
 
     @staticmethod
-    def _check_charge_pulses(rx: Prescription, tick_ms: int) -> None:
-        """DOSE-003: a pulse by charge ends on a tick, so it overshoots by up to one tick's
-        charge; within 1 % only when its charge is at least 100 ticks of its current.
-        Refused otherwise (never approximated), naming the step."""
+    def _check_charge_pulses(rx: Prescription, tick_ms: int, base_ua: int | None = None) -> None:
+        """DOSE-003: a pulse by charge is counted from the sensor's whole uA, so its average
+        current (current x duty) must be a whole uA of at least 1 (a fraction is read rounded:
+        1.75 uA read as 1 ran the pulse 75 % long, reported valid); it ends on a tick, so it
+        overshoots by up to one tick's charge: within 1 % only when its charge is at least
+        100 ticks of its current. Refused otherwise (never approximated), naming the step.
+        `base_ua`: the current of the steps without one of their own (the target, or the
+        target with the patient's adjustments: `adjust` asks this again)."""
         if rx.protocol is None:
             return
+        base = rx.target_ua if base_ua is None else base_ua
         c = Checker("charge pulses on this tick")
         for n, step in enumerate(rx.protocol.steps, start=1):
             if step.kind == PULSE and step.charge_uams:
-                current = step.current_ua or rx.target_ua
-                if not c.check(current * rx.duty_permille >= 1000, f"protocol.step[{n}].current_ua",
-                               current, f"an average of at least 1 uA at {rx.duty_permille} "
-                               "permille (a pulse by charge is counted from the sensor's whole "
-                               "uA)"):
+                current = step.current_ua or base
+                avg = current * rx.duty_permille
+                if not c.check(avg >= 1000 and avg % 1000 == 0, f"protocol.step[{n}].current_ua",
+                               current, f"an average (x {rx.duty_permille} permille) of a whole "
+                               "uA, at least 1 (a pulse by charge is counted from the sensor's "
+                               "whole uA)"):
                     continue
-                least = -(-100 * current * rx.duty_permille * tick_ms // 1000)  # exact, up
+                least = 100 * avg * tick_ms // 1000
                 c.check(step.charge_uams >= least, f"protocol.step[{n}].charge_uams",
                         step.charge_uams, f"at least 100 ticks of its current ({least} uA*ms at "
                         f"{current} uA and {tick_ms} ms a tick): a pulse ends on a tick, so "
@@ -979,6 +985,10 @@ class Controller:
         if not rx.floor_ua <= new <= min(rx.ceiling_ua, self.limit_ua):
             return Reply(False, f"set-point {new} uA: allowed {rx.floor_ua} to "
                                 f"{min(rx.ceiling_ua, self.limit_ua)} uA")
+        try:  # DOSE-003: the pulses by charge still to run must stay countable at the new current
+            self._check_charge_pulses(rx, self.tick_ms, self._base_ua + delta_ua)
+        except InvalidSettings as exc:
+            return Reply(False, f"set-point {new} uA: {exc}")
         self.setpoint_ua = new
         self._base_ua += delta_ua
         return Reply(True)

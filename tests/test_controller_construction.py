@@ -163,19 +163,45 @@ def test_the_charge_cap_is_named_for_what_it_is(family: str, what: str) -> None:
 
 
 @pytest.mark.req("DOSE-003")
-def test_a_charge_pulse_averaging_less_than_a_microamp_is_refused() -> None:
-    """4 uA at 10 % averages 0.4 uA, which a sensor reading whole uA never sees: the pulse
-    could never end by its charge. Refused, naming the current; 10 uA at 10 % is accepted."""
-    def rx(current: int) -> Prescription:
-        return Prescription(name="q", family="research", target_ua=current, ramp_ms=100,
-                            area_mm2=400, return_area_mm2=400, probe_ua=1, waveform="pulsed",
-                            pulse_hz=1_000, duty_permille=100,
-                            protocol=Protocol((Step(PULSE, charge_uams=10_000),)))
-    Controller(rx(10), DEVICE, SUP, tick_ms=TICK)
-    text, found = _refusal(rx(9), DEVICE, SUP, tick_ms=TICK)
-    assert found == [("protocol.step[1].current_ua", 9, "an average of at least 1 uA at 100 "
-                      "permille (a pulse by charge is counted from the sensor's whole uA)")]
+@pytest.mark.parametrize("current, accepted", [(10, True), (20, True), (9, False), (15, False)])
+def test_a_charge_pulse_needs_an_average_of_whole_microamps(current: int, accepted: bool) -> None:
+    """At 10 % duty: 10 uA averages 1 uA (accepted); 9 uA averages 0.9 uA, which a sensor
+    reading whole uA never sees (the pulse could never end by its charge); 15 uA averages
+    1.5 uA, read rounded (a hostile review saw such a pulse run 75 % long, reported valid).
+    Refused, naming the current."""
+    rx = Prescription(name="q", family="research", target_ua=current, ramp_ms=100,
+                      area_mm2=400, return_area_mm2=400, probe_ua=1, waveform="pulsed",
+                      pulse_hz=1_000, duty_permille=100,
+                      protocol=Protocol((Step(PULSE, charge_uams=10_000),)))
+    if accepted:
+        Controller(rx, DEVICE, SUP, tick_ms=TICK)
+        return
+    text, found = _refusal(rx, DEVICE, SUP, tick_ms=TICK)
+    assert found == [("protocol.step[1].current_ua", current, "an average (x 100 permille) of "
+                      "a whole uA, at least 1 (a pulse by charge is counted from the sensor's "
+                      "whole uA)")]
     assert text.startswith("invalid charge pulses on this tick: ")
+
+
+@pytest.mark.req("DOSE-003", "RX-004")
+def test_an_adjustment_that_would_make_a_charge_pulse_uncountable_is_refused() -> None:
+    """The patient's adjustment moves the current of the pulses without one of their own: a
+    new set-point whose average is no whole uA (or under 1 uA) is refused and changes
+    nothing (a hostile review turned 10 uA at 20 % down to 1 uA: 0.2 uA never seen, the
+    pulse ran 40 minutes, 24 times its charge)."""
+    rx = Prescription(name="q", family="research", target_ua=10, min_ua=1, max_ua=100,
+                      step_ua=1, ramp_ms=100, area_mm2=400, return_area_mm2=400, probe_ua=1,
+                      waveform="pulsed", pulse_hz=1_000, duty_permille=200,
+                      protocol=Protocol((Step(PULSE, charge_uams=20_000),)))
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    reply = ctl.adjust(-9)
+    assert not reply.accepted and ctl.setpoint_ua == 10
+    assert reply.reason == ("set-point 1 uA: invalid charge pulses on this tick: "
+                            "protocol.step[1].current_ua = 1: allowed an average (x 200 "
+                            "permille) of a whole uA, at least 1 (a pulse by charge is counted "
+                            "from the sensor's whole uA)")
+    assert not ctl.adjust(-8).accepted              # 2 uA: 0.4 uA average
+    assert ctl.adjust(-5).accepted and ctl.setpoint_ua == 5   # 5 uA: 1 uA average
 
 
 @pytest.mark.req("SUP-004", "SUP-009")
