@@ -668,15 +668,16 @@ class Controller:
         what that command delivers: a sensor reading low (a glitch on one sample in seven,
         too rare for the tracking monitor) must not let the true charge pass a rating or a
         ceiling. Within the tolerance the measurement counts; for the research charge
-        ceiling plus the sensor's resolution while the output is on (it reads whole uA: the
-        true current is below the reading + 1 uA; a small pulsed average read rounded down
-        let a research session pass its ceiling in true charge). A drug's milliamps make the
-        resolution 0.1 % of the rating or less; it is not added there, so that a dose equal to
-        the electrode's rating can complete (SAFETY.md, residual risks)."""
+        ceiling, while the commanded average is not a whole uA (pulsed: current x duty), plus
+        the sensor's resolution (it reads whole uA, so such an average is read rounded: the
+        true current is below the reading + 1 uA; 6.7 uA read as 6 let a research session
+        pass its ceiling by 8 % in true charge). A whole-uA average is read as it is (a real
+        sensor's noise is bounded by the tolerance above); a drug's milliamps make the
+        resolution 0.1 % of the rating or less (SAFETY.md, residual risks)."""
         cmd = self._command
         if not cmd.enabled or dt <= 0:
             return q
-        if self.prescription.family == "research":
+        if self.prescription.family == "research" and abs(cmd.setpoint_ua) * cmd.duty_permille % 1000:
             q += dt  # one uA of resolution over the interval
         expected = abs(cmd.setpoint_ua) * cmd.duty_permille // 1000
         low = expected - max(self._follow_margin_ua, expected * self._follow_margin_permille // 1000)
