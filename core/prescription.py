@@ -349,13 +349,24 @@ class Prescription:
         if self.family == "drug":
             return self.electrode_max_uams
         if self.family == "research":
-            area = self.contact_area_mm2
-            per_cm2 = device.family_limits("research").max_charge_density_uams_per_cm2
-            if self.max_charge_density_uams_per_cm2:
-                per_cm2 = min(per_cm2, self.max_charge_density_uams_per_cm2)
-            cap = per_cm2 * area // 100
-            return min(cap, self.max_charge_uams) if self.max_charge_uams else cap
+            return self._research_cap(device)[0]
         return 0
+
+    def _research_cap(self, device: DeviceLimits) -> tuple[int, str]:
+        """research: the session charge ceiling and, in words with its numbers, what sets it
+        (the family's charge density or the prescription's own, x the smaller electrode, or
+        the prescription's max_charge_uams below that)."""
+        area = self.contact_area_mm2
+        per_cm2 = device.family_limits("research").max_charge_density_uams_per_cm2
+        source = "device research.max_charge_density_uams_per_cm2"
+        own = self.max_charge_density_uams_per_cm2
+        if own and own < per_cm2:
+            per_cm2, source = own, "the prescription's max_charge_density_uams_per_cm2"
+        by_density = per_cm2 * area // 100
+        if self.max_charge_uams and self.max_charge_uams < by_density:
+            return (self.max_charge_uams,
+                    f"the prescription's max_charge_uams, below {by_density} uA*ms by density")
+        return by_density, f"{per_cm2} uA*ms/cm2, {source}, x {area} mm2, the smaller electrode"
 
     @property
     def ceiling_ua(self) -> int:
@@ -488,23 +499,11 @@ class Prescription:
                 "area_mm2", "return_area_mm2", "max_charge_uams",
                 "max_charge_density_uams_per_cm2") and not self._protocol_bad(bad):
             planned = self.planned_charge_bound_uams()
-            cap = self.charge_cap_uams(device)
+            cap, source = self._research_cap(device)
             field, value = self._plan_field()
             c.check(planned <= cap, field, value,
-                    f"a protocol of at most {cap} uA*ms, the session charge ceiling "
-                    f"({self._charge_cap_source(per_cm2, area)}); planned up to {planned} uA*ms "
-                    "(ramps at the ceiling included)")
-
-    def _charge_cap_source(self, family_per_cm2: int, area_mm2: int) -> str:
-        """What sets `charge_cap_uams` (research), in words with its numbers."""
-        per_cm2, source = family_per_cm2, "device research.max_charge_density_uams_per_cm2"
-        own = self.max_charge_density_uams_per_cm2
-        if own and own < per_cm2:
-            per_cm2, source = own, "the prescription's max_charge_density_uams_per_cm2"
-        by_density = per_cm2 * area_mm2 // 100
-        if self.max_charge_uams and self.max_charge_uams < by_density:
-            return f"the prescription's max_charge_uams, below {by_density} uA*ms by density"
-        return f"{per_cm2} uA*ms/cm2, {source}, x {area_mm2} mm2, the smaller electrode"
+                    f"a protocol of at most {cap} uA*ms, the session charge ceiling ({source}); "
+                    f"planned up to {planned} uA*ms (ramps at the ceiling included)")
 
     def _protocol_bad(self, bad: set[str]) -> bool:
         """Whether the protocol (or the prescription's fields it depends on) has a problem."""
