@@ -473,7 +473,7 @@ class Controller:
             self._fire("contact_back", f"contact stable for {rx.contact_stable_ms} ms")
             if self._plan is not None and self._plan.interrupted:  # RX-009: repeat or skip
                 self.events.extend(self._plan.resume(self.tick, t, self._base_ua))
-                return self._after_step()
+                return self._after_step(self._plan)
             return self._load_target()
         return probe
 
@@ -489,7 +489,7 @@ class Controller:
         if not plan.rest_done(dt if quiet else 0):
             return 0
         self.events.extend(plan.next(self.tick, t, self._base_ua))
-        return self._after_step()
+        return self._after_step(plan)
 
     def _h_ramp_down(self, t: int, i: int, dt: int) -> int:
         if self._cmd_na == 0 and abs(i) <= self.zero_tolerance_ua and self._pending < 0:
@@ -512,18 +512,16 @@ class Controller:
             if not plan.pulse_done(self._cmd_na, on_target_ms):
                 return False
             self.events.extend(plan.next(self.tick, t, self._base_ua))
-        self._after_step()
+        self._after_step(plan)
         return True
 
-    def _after_step(self) -> int:
+    def _after_step(self, plan: Plan) -> int:
         """Fire what the protocol's step now in force asks for; the target for this tick."""
-        plan = self._plan
-        step = None if plan is None else plan.step
+        step = plan.step
         state = self._model.state
-        if plan is None or step is None:
-            done = 0 if plan is None else plan.completed
-            planned = 0 if plan is None else plan.pulses_planned
-            self._end("finish", COMPLETED, f"protocol done: {done} of {planned} pulses delivered")
+        if step is None:
+            self._end("finish", COMPLETED, f"protocol done: {plan.completed} of "
+                                           f"{plan.pulses_planned} pulses delivered")
             return 0
         if step.kind == PULSE:
             self.setpoint_ua = plan.current_for(self._base_ua)
