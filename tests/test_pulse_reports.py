@@ -4,6 +4,8 @@ The Plan is driven directly with the charge of each tick, as the controller coun
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
 from iontocore.protocol import PULSE, Plan, Protocol, Step
@@ -42,3 +44,35 @@ def test_a_pulse_by_time_is_not_judged_on_its_charge() -> None:
     plan.next(2, 10, 100)
     (report,) = plan.quiet(20)
     assert report.valid and report.reason == ""  # type: ignore[union-attr]
+
+
+def _tail_oracle(cmd_na: int, slew: int, duty: int, tick_ms: int) -> int:
+    """The nominal ramp down still to come from a command of `cmd_na` (DOSE-003): the average
+    current of every later tick, falling slew x duty a tick, x the tick, summed while positive;
+    whole uA*ms rounded down. Exact fractions, tick by tick."""
+    avg = Fraction(cmd_na * duty, 10**6)            # uA
+    fall = Fraction(slew * tick_ms * duty, 10**6)    # uA a tick
+    total, c = Fraction(0), avg - fall
+    while c > 0:
+        total += c * tick_ms
+        c -= fall
+    return int(total)  # rounded down (non-negative)
+
+
+@pytest.mark.req("DOSE-003")
+@pytest.mark.parametrize("slew, duty, tick_ms, cmd_na", [
+    (1_000, 1_000, 10, 2_000_000), (7, 500, 10, 1_000_000), (1, 1, 1, 20_000),
+    (3, 100, 3, 100_000)])
+def test_a_charge_pulse_is_done_when_its_charge_and_the_nominal_ramp_down_reach_it(
+        slew: int, duty: int, tick_ms: int, cmd_na: int) -> None:
+    """Done exactly when the charge counted plus the nominal ramp down still to come reaches
+    the pulse's charge: one uA*ms short it is not done (even at the slowest fall, 1 pA of
+    average current a tick: 1 uA/s at 1 permille on a 1 ms tick)."""
+    tail = _tail_oracle(cmd_na, slew, duty, tick_ms)
+    charge = 10 * tail + 1_000_000
+    for counted, done in ((charge - tail - 1, False), (charge - tail, True)):
+        plan = Plan(Protocol((Step(PULSE, charge_uams=charge),)), slew_ua_per_s=slew,
+                    duty_permille=duty, tick_ms=tick_ms)
+        plan.begin(1, 0, 100)
+        plan.count(counted)
+        assert plan.pulse_done(cmd_na, 0) is done, (counted, tail)
