@@ -11,12 +11,14 @@ polarity behind the swap's back) to show the output's own guards hold without it
 
 from __future__ import annotations
 
+from copy import copy
 from dataclasses import replace
 
 import pytest
 
 from iontocore import Command, Controller, DeviceLimits, Prescription, Sample
 from iontocore.faults import FaultCode
+from iontocore.protocol import GAP, PULSE, Protocol, Step
 from iontocore.supervision import tracking_floor_ua
 
 from clone import clone
@@ -269,3 +271,80 @@ def test_the_tracking_margin_of_a_fall_is_counted_from_the_whole_ua_command(perm
         ctl.step(Sample(t, prev_na // 1000, COMPLIANCE))  # on track: fall one step
         prev_na -= step_na
         assert ctl.command.setpoint_ua == prev_na // 1000 and ctl.state == "ramp_down"
+
+
+# ------------------------------------------------------------------ CTL-002: ending on an open load
+
+def _open_sample(load: Load, cmd: Command) -> Sample:
+    """The load's answer with the electrodes lifted: no current, the voltage at the rail."""
+    load.open = True
+    try:
+        return load(cmd)
+    finally:
+        load.open = False
+
+
+RESEARCH = Prescription(name="edges", family="research", target_ua=200, ramp_ms=1_000,
+                        area_mm2=400, return_area_mm2=400,
+                        protocol=Protocol((Step(PULSE, duration_ms=1_000),
+                                           Step(GAP, duration_ms=500),
+                                           Step(PULSE, duration_ms=500))))
+ENDINGS = {
+    # name: (prescription, the state the ending leaves). The time-based endings of treat (the
+    # treatment time, the half-time reversal) cannot fall on a collapsed tick: treatment time
+    # counts only while the output does what it was told.
+    "pulse done": (RESEARCH, "treat"),
+    "last pulse done": (replace(RESEARCH, protocol=Protocol((Step(PULSE, duration_ms=1_000),))),
+                        "treat"),
+}
+
+
+@pytest.mark.req("CTL-002", "CTL-006")
+@pytest.mark.parametrize("ending", sorted(ENDINGS))
+def test_an_ending_on_a_collapsed_current_drops_to_zero_not_to_a_current_of_its_own(
+        ending: str) -> None:
+    """On the tick the output is to go to zero (a protocol pulse done, the last one or not),
+    with the current collapsed at the rail (the electrodes lifted on
+    that very tick), the command follows the current down to zero: it never stops at a
+    current of its own (1 uA) on the way."""
+    rx, leaves = ENDINGS[ending]
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    for _ in range(20_000):
+        if ctl.state == leaves:
+            probe, probe_load = clone(ctl), copy(load)
+            probe.step(_open_sample(probe_load, probe.command))
+            if probe.state != leaves:       # the ending falls on this tick
+                cmd = ctl.step(_open_sample(load, ctl.command))
+                assert ctl.state == probe.state and cmd.setpoint_ua == 0, (ctl.state, cmd)
+                return
+        run(ctl, load, 1)
+    raise AssertionError(f"no ending from {leaves}")
+
+
+@pytest.mark.req("CTL-002", "RX-008", "RX-009")
+@pytest.mark.parametrize("limit", ["pauses", "pause time", "interrupt ends"])
+def test_a_session_ended_by_a_lost_contact_drops_to_zero_on_that_tick(limit: str) -> None:
+    """Contact lost beyond the pauses allowed, a pause past max_pause_ms, or a protocol pulse
+    interrupted with on_interrupt = end: on the tick the session ends the command follows the
+    collapsed current to zero, never to a current of its own."""
+    if limit == "interrupt ends":
+        rx = replace(RESEARCH,
+                     protocol=Protocol((Step(PULSE, duration_ms=5_000),), on_interrupt="end"))
+    else:
+        # paused, the command is the probe and falls at the slew: a probe of one step falls
+        # to zero in one tick
+        rx = replace(RX, max_pauses=0 if limit == "pauses" else 3, max_pause_ms=1_000,
+                     probe_ua=STEP_UA)
+    ctl, load = started(rx)
+    run(ctl, load, rx.ramp_ms // TICK + 5)
+    load.open = True
+    for _ in range(rx.max_pause_ms // TICK + 100):
+        state = ctl.state
+        cmd = run(ctl, load, 1)[0]
+        if ctl.state == "ramp_down":
+            assert cmd.setpoint_ua == 0, (state, cmd)
+            return
+    raise AssertionError(f"the session did not end: {ctl.state}")
