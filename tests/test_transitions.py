@@ -206,3 +206,55 @@ def test_a_sensor_that_must_change_within_sensor_frozen_ms_faults_when_it_does_n
         ctl.step(s._replace(t_ms=t))
     assert [f.code for f in ctl.faults] == [FaultCode.SENSOR_STUCK] and ctl.state == "ramp_down"
     assert t - first == frozen, (t, first)   # identical for frozen ms after the first
+
+
+# ------------------------------------------------------------------ SUP-015 deadlines
+
+def _deadline(swap: bool, dt: int) -> tuple[int, Controller]:
+    """A ramp-down (or a swap's way down) whose handler never ends it (a defect standing in:
+    the ramp-down holds the set-point, the swap never flips), samples every `dt` ms on an ideal
+    load; returns the number of ticks in the phase when the output was cut, and the controller."""
+    rx = replace(RX, reverse_at_half=swap)
+    device = replace(DEVICE, min_reversal_session_ms=rx.duration_ms)
+    ctl = Controller(rx, device, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    run(ctl, load, RX.ramp_ms // TICK + 2)
+    if swap:
+        ctl._handlers["polarity_swap"] = lambda t, i, dt: 0  # type: ignore[attr-defined]
+        while ctl.state != "polarity_swap":
+            run(ctl, load, 1)
+    else:
+        ctl._handlers["ramp_down"] = lambda t, i, dt: RX.target_ua  # type: ignore[attr-defined]
+        assert ctl.stop().accepted
+    t = load.t
+    for n in range(1, 2_000):
+        t += dt
+        load.t = t - TICK   # the load answers at t
+        ctl.step(load(ctl.command))
+        if ctl.state == "fault":
+            return n, ctl
+    raise AssertionError("never cut")
+
+
+@pytest.mark.req("SUP-015")
+@pytest.mark.parametrize("swap", [False, True])
+@pytest.mark.parametrize("dt", [TICK, TICK * (1000 + SUP.late_tolerance_permille) // 1000, TICK // 2])
+def test_a_phase_that_never_ends_is_cut_once_past_both_its_tick_and_time_bounds(
+        swap: bool, dt: int) -> None:
+    """The bound from the command at the phase's start, the slew, settle_ms (and the dead time
+    for a swap) with two ticks of margin: the ramp at the slew takes ceil(command / slew) ms
+    and ceil(command / (slew x tick)) ticks. The cut comes on the first tick past both: with
+    punctual late ticks the tick bound decides, with early ticks the time bound."""
+    slew = RX.target_ua * 1000 // RX.ramp_ms
+    extra = SUP.settle_ms + (DEVICE.dead_time_ms if swap else 0)
+    bound_ms = -(-RX.target_ua * 1000 // slew) + extra + 2 * TICK
+    bound_ticks = -(-RX.target_ua * 1000 // (slew * TICK)) + -(-extra // TICK) + 2
+    want = max(bound_ticks + 1, bound_ms // dt + 1)
+    n, ctl = _deadline(swap, dt)
+    assert n == want, (n, want)
+    assert ctl.faults[-1].code is FaultCode.UNSETTLED
+    what = "polarity swap" if swap else "ramp-down"
+    assert f"{what} did not settle" in ctl.faults[-1].reason
+    assert f"(bound {bound_ms} ms, {bound_ticks} ticks)" in ctl.faults[-1].reason
