@@ -210,7 +210,7 @@ def test_a_sensor_that_must_change_within_sensor_frozen_ms_faults_when_it_does_n
 
 # ------------------------------------------------------------------ SUP-015 deadlines
 
-def _deadline(swap: bool, dt: int) -> tuple[int, Controller]:
+def _deadline(swap: bool, dt: int) -> tuple[int, Controller, Sample]:
     """A ramp-down (or a swap's way down) whose handler never ends it (a defect standing in:
     the ramp-down holds the set-point, the swap never flips), samples every `dt` ms on an ideal
     load; returns the number of ticks in the phase when the output was cut, and the controller."""
@@ -232,9 +232,11 @@ def _deadline(swap: bool, dt: int) -> tuple[int, Controller]:
     for n in range(1, 2_000):
         t += dt
         load.t = t - TICK   # the load answers at t
-        ctl.step(load(ctl.command))
+        cmd = ctl.command
+        s = load(cmd)
+        ctl.step(s)
         if ctl.state == "fault":
-            return n, ctl
+            return n, ctl, s
     raise AssertionError("never cut")
 
 
@@ -252,9 +254,43 @@ def test_a_phase_that_never_ends_is_cut_once_past_both_its_tick_and_time_bounds(
     bound_ms = -(-RX.target_ua * 1000 // slew) + extra + 2 * TICK
     bound_ticks = -(-RX.target_ua * 1000 // (slew * TICK)) + -(-extra // TICK) + 2
     want = max(bound_ticks + 1, bound_ms // dt + 1)
-    n, ctl = _deadline(swap, dt)
+    n, ctl, last = _deadline(swap, dt)
     assert n == want, (n, want)
     assert ctl.faults[-1].code is FaultCode.UNSETTLED
     what = "polarity swap" if swap else "ramp-down"
-    assert f"{what} did not settle" in ctl.faults[-1].reason
-    assert f"(bound {bound_ms} ms, {bound_ticks} ticks)" in ctl.faults[-1].reason
+    held = 0 if swap else RX.target_ua   # the command the defective handler kept
+    assert ctl.faults[-1].reason == (
+        f"{what} did not settle: command {held} uA, measured {last.current_ua} uA after "
+        f"{n * dt} ms and {n} ticks (bound {bound_ms} ms, {bound_ticks} ticks)"), ctl.faults[-1].reason
+
+
+# ------------------------------------------------------------------ CTL-007 device session time
+
+@pytest.mark.req("CTL-007")
+@pytest.mark.parametrize("first", [0, 1_000])
+def test_the_device_session_time_counts_from_the_last_sample_before_start(first: int) -> None:
+    """The device's maximum session time runs from the last sample before the start (stamped
+    0 or later): the ramp-down begins on the sample exactly max_session_ms after it, with the
+    outcome stopped and the reason naming both times. A pause pushes the treatment past it."""
+    device = replace(DEVICE, max_session_ms=12_000)
+    rx = replace(RX, duration_ms=10_000, max_pause_ms=5_000)
+    ctl = Controller(rx, device, SUP, tick_ms=TICK)
+    load = Load()
+    load.t = first - TICK
+    run(ctl, load, 1)
+    assert load.t == first and ctl.start().accepted
+    run(ctl, load, rx.ramp_ms // TICK + 2)
+    load.open = True
+    run(ctl, load, 300)
+    load.open = False
+    ended = None
+    for _ in range(device.max_session_ms // TICK + 5):
+        run(ctl, load, 1)
+        if ctl.state == "ramp_down":
+            ended = load.t
+            break
+    assert ended == first + device.max_session_ms, (ended, first)
+    run(ctl, load, rx.target_ua // STEP_UA + 5)
+    assert ctl.state == "idle" and ctl.outcome == "stopped"
+    assert ctl.end_reason == (f"device maximum session time of {device.max_session_ms} ms reached "
+                              f"({device.max_session_ms} ms since start)"), ctl.end_reason
