@@ -106,6 +106,17 @@ SITES: dict[str, Site] = {
 foot or pad in turn, so each sees all of it)."""
 
 
+def known_site(site: object) -> bool:
+    """Whether `site` names one of SITES. Any value may be asked about: a list or a table
+    (unhashable) is no site name, never an error."""
+    return isinstance(site, str) and site in SITES
+
+
+def known_family(family: object) -> bool:
+    """Whether `family` names one of ENVELOPE's families (any value, as known_site)."""
+    return isinstance(family, str) and family in ENVELOPE
+
+
 @dataclass(frozen=True)
 class FamilyLimits:
     """One family's envelope on a device, in the units FAMILY_FIELDS gives. Validated on
@@ -119,7 +130,7 @@ class FamilyLimits:
 
     def __post_init__(self) -> None:
         c = Checker("device limits")
-        if not c.check(self.family in ENVELOPE, "family", self.family, f"one of {list(ENVELOPE)}"):
+        if not c.check(known_family(self.family), "family", self.family, f"one of {list(ENVELOPE)}"):
             c.raise_if_any()
         prefix = self.family.replace("-", "_")
         for name, (unit, _) in FAMILY_FIELDS.items():
@@ -135,7 +146,7 @@ class FamilyLimits:
     @classmethod
     def default(cls, family: str) -> "FamilyLimits":
         """The sourced defaults of `family`."""
-        if family not in ENVELOPE:
+        if not known_family(family):
             return cls(family, 0, 0, 0, 0)  # raises, naming the family
         return cls(family, **{name: b.default for name, b in ENVELOPE[family].items()})
 
@@ -170,4 +181,5 @@ def render_spec() -> list[str]:
     return lines
 
 
-__all__ = ["Bound", "ENVELOPE", "FAMILY_FIELDS", "FAMILY_SLOTS", "FamilyLimits", "SITES", "Site"]
+__all__ = ["Bound", "ENVELOPE", "FAMILY_FIELDS", "FAMILY_SLOTS", "FamilyLimits", "SITES", "Site",
+           "known_family", "known_site"]

@@ -4,12 +4,15 @@ recovers with its channels (each reset and started again runs normally)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from iontocore import Controller, Sample
+from iontocore import Controller, Prescription, Sample
 from iontocore.coordinator import ChannelLimits, Coordinator
 from iontocore.errors import InvalidSettings
 from iontocore.faults import FaultCode
+from iontocore.protocol import PULSE, Protocol, Step
 
 from short_session import DEVICE, RX, SUP, TICK
 
@@ -49,3 +52,37 @@ def test_after_a_malformed_tick_cut_every_channel_they_recover_normally() -> Non
                  for c in chans])
     assert [c.state for c in chans] == ["ramp_up", "ramp_up"], [c.faults for c in chans]
     assert [len(c.faults) for c in chans] == [1, 1]
+
+
+@pytest.mark.req("CH-003")
+def test_the_leak_watch_of_a_channel_in_fault_counts_from_a_reading_stamped_zero() -> None:
+    """A channel cut on the tick stamped 0 by a fault of its own path (its charge ceiling,
+    carried past by a defect standing in) and still carrying current is judged from that
+    reading on: leak_settle_ms later every channel is cut (the common rail may carry it)."""
+    research = Prescription(name="leak", family="research", target_ua=200, ramp_ms=1_000,
+                            area_mm2=400, return_area_mm2=400, max_charge_uams=1_000_000,
+                            protocol=Protocol((Step(PULSE, duration_ms=1_000),)))
+    chans = [Controller(research, DEVICE, SUP, tick_ms=TICK), Controller(RX, DEVICE, SUP, tick_ms=TICK)]
+    co = Coordinator(chans, LIMITS)
+    assert chans[0].start().accepted
+    chans[0].bound_uams = research.max_charge_uams + 1  # type: ignore[misc]
+    leak = DEVICE.zero_tolerance_ua + 1
+    t = 0
+    while t < SUP.leak_settle_ms:
+        co.step([Sample(t, leak, 0), Sample(t, (t // TICK) % 2, 0)])
+        assert chans[0].faults[0].code is FaultCode.DOSE_LIMIT
+        assert chans[1].state == "idle", t
+        t += TICK
+    co.step([Sample(t, leak, 0), Sample(t, 0, 0)])
+    assert chans[1].state == "fault" and chans[1].faults[-1].code is FaultCode.DEVICE_FAULT
+
+
+@pytest.mark.req("CH-001")
+def test_a_channel_with_its_output_off_adds_its_reading_as_it_is_to_the_total() -> None:
+    """The device total adds pulse amplitudes for channels delivering pulsed current, but a
+    channel with its output off pulses nothing: its reading counts as it is."""
+    pulsed = replace(RX, waveform="pulsed", pulse_hz=1_000, duty_permille=500)
+    chans = [Controller(pulsed, DEVICE, SUP, tick_ms=TICK), Controller(RX, DEVICE, SUP, tick_ms=TICK)]
+    co = Coordinator(chans, LIMITS)
+    co.step([Sample(0, 15, 0), Sample(0, 3, 0)])        # both idle: outputs off
+    assert co.total_ua == 18

@@ -367,14 +367,18 @@ BASES = {"tap-water": {**TW, "reverse_at_half": True},
 
 
 @pytest.mark.req("RX-001")
+@pytest.mark.parametrize("kind", ["scalar", "list", "dict", "none"])
 @pytest.mark.parametrize("base", BASES)
 @pytest.mark.parametrize("field", FIELDS)
-def test_a_value_of_the_wrong_type_is_its_only_problem(base: str, field: str) -> None:
+def test_a_value_of_the_wrong_type_is_its_only_problem(base: str, field: str, kind: str) -> None:
     """Every rule that involves a field already found bad is skipped, on the device too: the
-    wrong value is reported once, nothing trips over it, nothing else is blamed."""
+    wrong value is reported once, nothing trips over it, nothing else is blamed. Of every
+    kind a draft or a profile can hold: a scalar of the other type, a list, a table (dict;
+    unhashable: a membership test in a dict or a set must not raise on it), None."""
     assert _problems(BASES[base], D) == []
-    value = 1.5 if field in ("name", "family", "electrode_a", "waveform", "site",
-                             "description", "reverse_at_half") else "1"
+    scalar = 1.5 if field in ("name", "family", "electrode_a", "waveform", "site",
+                              "description", "reverse_at_half") else "1"
+    value = {"scalar": scalar, "list": [scalar], "dict": {"a": scalar}, "none": None}[kind]
     found = _problems({**BASES[base], field: value}, D)
     assert [(f, v) for f, v, _ in found] == [(field, value)], found
 

@@ -14,9 +14,10 @@ from dataclasses import replace
 
 import pytest
 
-from iontocore import Controller, Sample
+from iontocore import Controller, Prescription, Sample
 from iontocore.faults import FaultCode
 from iontocore.limits import trip_threshold_ua
+from iontocore.protocol import PULSE, Protocol, Step
 
 from short_session import DEVICE, RX, STEP_UA, SUP, TICK, Load, run, started
 
@@ -221,3 +222,43 @@ def test_an_impedance_fall_is_judged_at_a_steady_command_only(phase: str) -> Non
     run(ctl, load, (SUP.impedance_window_ms + SUP.impedance_debounce_ms) // TICK + 5)
     fell = [f.code for f in ctl.faults] == [FaultCode.IMPEDANCE_FALL]
     assert fell is (phase == "treat"), (ctl.faults, ctl.state)
+
+
+# ------------------------------------------------------------------ SUP-007 a hold at zero
+
+@pytest.mark.req("SUP-007")
+def test_a_compliance_hold_at_zero_is_counted_and_released_like_any_other() -> None:
+    """Below the contact sense current an open load cannot be told from a compliance limit:
+    at the rail with nothing flowing, the command is held at what flows, 0 uA. The held time
+    counts as compliance-limited time, and the hold is released hold_release_ms after the
+    first tick off the rail, as for any hold (the command then rises again at the slew)."""
+    rx = Prescription(name="tiny", family="research", target_ua=5, ramp_ms=100, area_mm2=400,
+                      return_area_mm2=400, probe_ua=5,
+                      protocol=Protocol((Step(PULSE, duration_ms=20_000),)))
+    assert rx.target_ua < SUP.contact_sense_ua
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    run(ctl, load, 20)
+    assert ctl.state == "treat" and ctl.command.setpoint_ua == rx.target_ua
+    t = load.t
+    held = 0
+    for k in range(5):                    # at the rail, nothing flows
+        t += TICK
+        cmd = ctl.step(Sample(t, k % 2, DEVICE.compliance_mv))
+        held += 1
+        assert ctl.compliance_limited_ms == held * TICK
+    assert cmd.setpoint_ua == 0
+    off_rail = t + TICK                   # the load is back: the current follows, off the rail
+    rose = None
+    for _ in range(SUP.hold_release_ms // TICK + 20):
+        t += TICK
+        c = ctl.command
+        cmd = ctl.step(Sample(t, c.setpoint_ua + (t // TICK) % 2, c.setpoint_ua * 2_000))
+        if cmd.setpoint_ua > 0:
+            rose = t
+            break
+    slew_na = rx.slew_ua_per_s * TICK      # the rise from zero to the first whole uA
+    assert rose == off_rail + SUP.hold_release_ms + (-(-1000 // slew_na) - 1) * TICK, \
+        (rose, off_rail)
