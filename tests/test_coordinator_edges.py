@@ -86,3 +86,17 @@ def test_a_channel_with_its_output_off_adds_its_reading_as_it_is_to_the_total() 
     co = Coordinator(chans, LIMITS)
     co.step([Sample(0, 15, 0), Sample(0, 3, 0)])        # both idle: outputs off
     assert co.total_ua == 18
+
+
+@pytest.mark.req("CH-001")
+@pytest.mark.parametrize("n, ok", [(16, True), (17, False)])
+def test_a_coordinator_takes_up_to_sixteen_channels(n: int, ok: bool) -> None:
+    chans = [Controller(RX, DEVICE, SUP, tick_ms=TICK) for _ in range(n)]
+    limits = ChannelLimits(total_max_ua=1_000_000, total_trip_ua=1_100_000)
+    if ok:
+        assert len(Coordinator(chans, limits).channels) == n
+        return
+    with pytest.raises(InvalidSettings) as err:
+        Coordinator(chans, limits)
+    assert [(p.field, p.value, p.allowed) for p in err.value.problems] == [
+        ("channels", n, "from 1 to 16 controllers")]

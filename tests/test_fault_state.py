@@ -186,3 +186,25 @@ def test_after_a_break_the_run_starts_again_at_zero(breaker: str) -> None:
     _quiet_run(ctl, t, [TICK])
     assert _reset_ok(ctl)
     assert [f.code for f in ctl.faults] == [FaultCode.OVERCURRENT]
+
+
+@pytest.mark.req("SUP-010", "SUP-013")
+def test_the_leak_watch_after_a_reset_counts_from_when_the_output_first_went_off() -> None:
+    """Idle (output off) since a sample stamped 0, a fault at 50 ms, a reset at once (no quiet
+    time asked here): a leak is judged from 0, when the output went off, not from the fault."""
+    sup = replace(SUP, reset_quiet_ms=0, leak_settle_ms=200)
+    ctl = Controller(_rx(), DEVICE, sup, tick_ms=TICK)
+    ctl.step(Sample(0, 0, 0))
+    t = 0
+    while t < 50:
+        t += TICK
+        ctl.step(Sample(t, (t // TICK) % 2, 0))
+    assert ctl.emergency_stop().accepted
+    t += TICK
+    ctl.step(Sample(t, 0, 0))
+    assert ctl.reset().accepted and ctl.state == "idle"
+    leak = DEVICE.zero_tolerance_ua + 1
+    while ctl.state == "idle" and t < 1_000:
+        t += TICK
+        ctl.step(Sample(t, leak, 0))
+    assert ctl.faults[-1].code is FaultCode.LEAK and t == sup.leak_settle_ms, t
