@@ -106,14 +106,9 @@ SITES: dict[str, Site] = {
 foot or pad in turn, so each sees all of it)."""
 
 
-def known_site(site: object) -> bool:
-    """Whether `site` names one of SITES. Any value may be asked about: a list or a table
-    (unhashable) is no site name, never an error."""
-    return isinstance(site, str) and site in SITES
-
-
 def known_family(family: object) -> bool:
-    """Whether `family` names one of ENVELOPE's families (any value, as known_site)."""
+    """Whether `family` names one of ENVELOPE's families. Any value may be asked about: a
+    list or a table (unhashable) is no family name, never an error."""
     return isinstance(family, str) and family in ENVELOPE
 
 
@@ -181,5 +176,4 @@ def render_spec() -> list[str]:
     return lines
 
 
-__all__ = ["Bound", "ENVELOPE", "FAMILY_FIELDS", "FAMILY_SLOTS", "FamilyLimits", "SITES", "Site",
-           "known_family", "known_site"]
+__all__ = ["Bound", "ENVELOPE", "FAMILY_FIELDS", "FAMILY_SLOTS", "FamilyLimits", "SITES", "Site"]

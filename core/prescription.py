@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .envelope import SITES, known_site
+from .envelope import SITES
 from .errors import Checker, InvalidSettings, Problem
 from .limits import DeviceLimits, effective_limit_ua
 from .protocol import MAX_STEPS, PULSE, Protocol, Step
@@ -165,7 +165,7 @@ class Prescription:
                 "true or false")
         c.check(self.waveform in WAVEFORMS, "waveform", self.waveform, f"one of {list(WAVEFORMS)}")
         c.check(isinstance(self.description, str), "description", self.description, "a string")
-        c.check(self.site == "" or known_site(self.site), "site", self.site,
+        c.check(self.site == "" or self._known_site(), "site", self.site,
                 f"one of {list(SITES)} (or not given)")
         bad = {p.field for p in c.problems}
         self._check_relations(c, bad, 10_000 if clinical_minimums else 1)
@@ -272,7 +272,7 @@ class Prescription:
         if bad.intersection(("area_mm2", "return_area_mm2", "site")):
             return  # (a family found bad takes neither branch below)
         if self.family == "tap-water":
-            if c.check(known_site(self.site), "site", self.site or "(not given)",
+            if c.check(self._known_site(), "site", self.site or "(not given)",
                        f"one of {list(SITES)}: the site sets the contact area the density "
                        "limit is judged on"):
                 assumed = SITES[self.site].area_mm2
@@ -298,7 +298,7 @@ class Prescription:
         """Area the density is judged on: the smaller electrode (drug, research), or the
         site's assumed area narrowed by a given area (tap-water). 0 when unknown (invalid)."""
         if self.family == "tap-water":
-            assumed = SITES[self.site].area_mm2 if known_site(self.site) else 0
+            assumed = SITES[self.site].area_mm2 if self._known_site() else 0
             return min(assumed, self.area_mm2) if self.area_mm2 else assumed
         if self.area_mm2 and self.return_area_mm2:
             return min(self.area_mm2, self.return_area_mm2)
