@@ -32,7 +32,7 @@ from . import machine as sm
 from .machine import (FAULT, IDLE, PAUSED, POLARITY_SWAP, PULSE_GAP, RAMP_DOWN, RAMP_UP, TREAT,
                       State)
 from .dose import ramp_down_bound_uams
-from .errors import Checker, InvalidSettings
+from .errors import Checker, InvalidSettings, described, quoted, shown
 from .events import Marker, PulseReport, Reply, StateChanged
 from .faults import BY_CODE, EXTERNAL_CODES, FaultCode, FaultRecord, Reaction
 from .interface import OFF, Command, Sample
@@ -95,7 +95,7 @@ class Controller:
         # minimums (ramp >= 1 s, session >= 10 s) are not relied on here.
         problems = prescription.problems(device, clinical_minimums=False)
         if problems:
-            raise InvalidSettings(problems, f"prescription '{prescription.name}' on this device")
+            raise InvalidSettings(problems, f"prescription {quoted(prescription.name)} on this device")
         supervision.check_tick(tick_ms)
         supervision.check_supply(device.supply_min_mv, device.supply_max_mv)
         self._check_charge_pulses(prescription, tick_ms)
@@ -859,7 +859,7 @@ class Controller:
     def _crash(self, exc: BaseException) -> Command:
         """CTL-005: an exception anywhere ends in fault with the output off."""
         try:
-            return self._cut(FaultCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}",
+            return self._cut(FaultCode.INTERNAL_ERROR, described(exc),
                              self.t_ms)
         except Exception:  # noqa: BLE001 - even the fault path failed: force the safe state
             self._model.state = FAULT
@@ -906,7 +906,7 @@ class Controller:
             return fn()
         except Exception as exc:  # noqa: BLE001
             self._crash(exc)
-            return Reply(False, f"internal error, output off: {type(exc).__name__}: {exc}")
+            return Reply(False, f"internal error, output off: {described(exc)}")
 
     def _start(self) -> Reply:
         state = self._model.state
@@ -942,11 +942,14 @@ class Controller:
 
     def _report(self, code: FaultCode, reason: str) -> Reply:
         if type(code) is not FaultCode or code not in EXTERNAL_CODES:  # not its string value
-            return Reply(False, f"code = {code!r}: allowed one of "
+            return Reply(False, f"code = {shown(code)}: allowed one of "
                                 f"{sorted(c.value for c in EXTERNAL_CODES)}")
         if self._model.state == FAULT:
             return Reply(True, "already in fault, output off")
-        self._cut(code, str(reason)[:200] or code.value, self.t_ms)
+        # the HAL's reason as it is when it is text, else as a message shows a value: a reason
+        # that cannot be made into text must not turn the reported fault into another one
+        text = reason if type(reason) is str else shown(reason)
+        self._cut(code, text[:200] or code.value, self.t_ms)
         return Reply(True)
 
     def _reset(self, acknowledge_overcurrent: bool) -> Reply:
@@ -978,16 +981,16 @@ class Controller:
             return Reply(False, f"no adjustment in state '{state}'")
         step = rx.adjust_step_ua
         if type(delta_ua) is not int or delta_ua == 0 or delta_ua % step:
-            return Reply(False, f"delta_ua = {delta_ua!r}: allowed a non-zero multiple of the "
+            return Reply(False, f"delta_ua = {shown(delta_ua)}: allowed a non-zero multiple of the "
                                 f"step {step} uA")
         new = self.setpoint_ua + delta_ua
         if not rx.floor_ua <= new <= min(rx.ceiling_ua, self.limit_ua):
-            return Reply(False, f"set-point {new} uA: allowed {rx.floor_ua} to "
+            return Reply(False, f"set-point {shown(new)} uA: allowed {rx.floor_ua} to "
                                 f"{min(rx.ceiling_ua, self.limit_ua)} uA")
         try:  # DOSE-003: the pulses by charge still to run must stay countable at the new current
             self._check_charge_pulses(rx, self.tick_ms, self._base_ua + delta_ua)
         except InvalidSettings as exc:
-            return Reply(False, f"set-point {new} uA: {exc}")
+            return Reply(False, f"set-point {shown(new)} uA: {exc}")
         self.setpoint_ua = new
         self._base_ua += delta_ua
         return Reply(True)

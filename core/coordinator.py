@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .controller import Controller
-from .errors import Checker
+from .errors import Checker, described
 from .events import Reply
 from .faults import FaultCode, FaultRecord
 from .interface import OFF, Command, Sample
@@ -152,7 +152,7 @@ class Coordinator:
                                  f"({len(self.channels)})")
             return self._step(samples)
         except Exception as exc:  # noqa: BLE001 - any failure: every output off
-            reason = f"coordinator: {type(exc).__name__}: {exc}"[:200]
+            reason = f"coordinator: {described(exc)}"[:200]
             for ctl in self.channels:
                 try:
                     if ctl.state != "fault":

@@ -109,7 +109,7 @@ foot or pad in turn, so each sees all of it)."""
 def known_family(family: object) -> bool:
     """Whether `family` names one of ENVELOPE's families. Any value may be asked about: a
     list or a table (unhashable) is no family name, never an error."""
-    return isinstance(family, str) and family in ENVELOPE
+    return type(family) is str and family in ENVELOPE
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,8 @@ class FamilyLimits:
             bound = ENVELOPE[self.family][name]
             value = getattr(self, name)
             if bound.ceiling == 0:
-                c.check(value == 0, f"{prefix}.{name}", value, f"0 ({_NOT_USED})")
+                c.check(type(value) is int and value == 0, f"{prefix}.{name}", value,
+                        f"0 ({_NOT_USED})")
             elif type(value) is not int or not 1 <= value <= bound.ceiling:
                 c.add(f"{prefix}.{name}", value, f"an integer from 1 to {bound.ceiling} {unit} "
                       f"(a maker may narrow, not widen: {bound.source})")

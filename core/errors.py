@@ -8,6 +8,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SHOWN_MAX = 200
+"""The most characters of a refused value a message shows."""
+
+
+def shown(value: object) -> str:
+    """`value` as a message shows it: its repr, cut to SHOWN_MAX characters. Never raises: an
+    integer too long to print (Python refuses over 4300 digits), a repr that raises or
+    recurses too deep, show as a placeholder naming the type (bad input is refused by name
+    whatever it holds; a message must not be the thing that fails)."""
+    try:
+        if isinstance(value, int) and int.bit_length(value) > 640:  # about 190 digits
+            return f"<an integer of {int.bit_length(value)} bits>"
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - any failure to show the value: name its type
+        return f"<a {type(value).__qualname__} that cannot be shown>"
+    if type(text) is not str:
+        return f"<a {type(value).__qualname__} that cannot be shown>"
+    return text if len(text) <= SHOWN_MAX else text[:SHOWN_MAX - 3] + "..."
+
+
+def quoted(name: object) -> str:
+    """A name as a message quotes it: 'text' (cut to SHOWN_MAX characters), or any other
+    value quoted as `shown` gives it; never raises."""
+    text = name if type(name) is str else shown(name)
+    return f"'{text[:SHOWN_MAX]}'"
+
+
+def described(exc: BaseException) -> str:
+    """An exception as a fault reason shows it, `Type: message`, cut to SHOWN_MAX characters;
+    never raises (an exception whose message cannot be made still has a type)."""
+    name = type(exc).__qualname__
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - the reason must be made whatever the exception holds
+        text = "<message cannot be shown>"
+    if type(text) is not str:
+        text = "<message cannot be shown>"
+    return f"{name}: {text}"[:SHOWN_MAX]
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -25,7 +64,11 @@ class Problem:
                             "allowed must be named")
 
     def __str__(self) -> str:
-        return f"{self.field} = {self.value!r}: allowed {self.allowed}"
+        return f"{self.field} = {shown(self.value)}: allowed {self.allowed}"
+
+    def __repr__(self) -> str:
+        """As the dataclass would, with the value as `shown` gives it (never raises)."""
+        return f"Problem(field={self.field!r}, value={shown(self.value)}, allowed={self.allowed!r})"
 
 
 class InvalidSettings(ValueError):

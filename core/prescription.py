@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .envelope import SITES
-from .errors import Checker, InvalidSettings, Problem
+from .errors import Checker, InvalidSettings, Problem, quoted
 from .limits import DeviceLimits, effective_limit_ua
 from .protocol import MAX_STEPS, PULSE, Protocol, Step
 
@@ -131,7 +131,7 @@ class Prescription:
     def __post_init__(self) -> None:
         problems = self.problems()
         if problems:
-            raise InvalidSettings(problems, f"prescription '{self.name}'")
+            raise InvalidSettings(problems, f"prescription {quoted(self.name)}")
 
     @classmethod
     def draft(cls, **fields: Any) -> "Prescription":
@@ -150,22 +150,25 @@ class Prescription:
         twice and no rule trips over a value of the wrong type. `clinical_minimums=False`
         leaves out the clinical minimums the controller does not rely on (CLINICAL_MINIMUMS
         and the 10 s session); the Controller checks everything else."""
-        c = Checker(f"prescription '{self.name}'")
+        c = Checker(f"prescription {quoted(self.name)}")
         c.check(isinstance(self.name, str) and 0 < len(self.name) <= 64
                 and all(ch.isascii() and (ch.isalnum() or ch == "-") for ch in self.name),
                 "name", self.name, "1 to 64 letters, digits and dashes")
-        c.check(self.family in FAMILIES, "family", self.family, f"one of {list(FAMILIES)}")
+        c.check(type(self.family) is str and self.family in FAMILIES, "family", self.family,
+                f"one of {list(FAMILIES)}")
         for name, (lo, hi, unit) in INT_RANGES.items():
             if name in CLINICAL_MINIMUMS and not clinical_minimums:
                 lo = 1
             c.int_range(name, getattr(self, name), lo, hi, unit)
-        c.check(self.electrode_a in (ANODE, CATHODE), "electrode_a", self.electrode_a,
+        c.check(type(self.electrode_a) is str and self.electrode_a in (ANODE, CATHODE),
+                "electrode_a", self.electrode_a,
                 f"'{ANODE}' or '{CATHODE}'")
         c.check(type(self.reverse_at_half) is bool, "reverse_at_half", self.reverse_at_half,
                 "true or false")
-        c.check(self.waveform in WAVEFORMS, "waveform", self.waveform, f"one of {list(WAVEFORMS)}")
+        c.check(type(self.waveform) is str and self.waveform in WAVEFORMS, "waveform", self.waveform,
+                f"one of {list(WAVEFORMS)}")
         c.check(isinstance(self.description, str), "description", self.description, "a string")
-        c.check(self.site == "" or self._known_site(), "site", self.site,
+        c.check(self._known_site() or (type(self.site) is str and self.site == ""), "site", self.site,
                 f"one of {list(SITES)} (or not given)")
         bad = {p.field for p in c.problems}
         self._check_relations(c, bad, 10_000 if clinical_minimums else 1)
@@ -173,7 +176,8 @@ class Prescription:
             c.check(self.ramp_ms >= MIN_CLINICAL_RAMP_MS, "ramp_ms", self.ramp_ms,
                     f">= {MIN_CLINICAL_RAMP_MS} ms for {self.family} (a soft start and stop); "
                     "only research ramps are bounded by the device's slew alone")
-        if device is not None:
+        if device is not None and c.check(isinstance(device, DeviceLimits), "device",
+                                          type(device).__name__, "a DeviceLimits"):
             self._check_device(c, bad, device)
         return c.problems
 
@@ -190,7 +194,7 @@ class Prescription:
         if ok("target_ua", "max_ua", "step_ua"):
             c.check(self.step_ua <= self.ceiling_ua, "step_ua", self.step_ua,
                     f"at most the ceiling ({self.ceiling_ua} uA)")
-        if ok("target_ua", "step_ua") and not self.min_ua:
+        if ok("target_ua", "step_ua", "min_ua") and not self.min_ua:
             c.check(self.adjust_step_ua <= t, "step_ua", self.step_ua,
                     f"at most the target ({t} uA) when no minimum is given: the floor is then "
                     "one step")
@@ -292,6 +296,11 @@ class Prescription:
                     "the density is judged on the smaller (ENV-003)")
 
     # Derived values -----------------------------------------------------------------
+
+    def _known_site(self) -> bool:
+        """Whether `site` names one of SITES. Any value may be asked about: a list or a table
+        (unhashable) is no site name, never an error."""
+        return type(self.site) is str and self.site in SITES
 
     @property
     def contact_area_mm2(self) -> int:
@@ -410,7 +419,7 @@ class Prescription:
 
     def check_against(self, device: DeviceLimits) -> None:
         """Raise InvalidSettings listing every way this prescription exceeds the device."""
-        c = Checker(f"prescription '{self.name}' on this device")
+        c = Checker(f"prescription {quoted(self.name)} on this device")
         self._check_device(c, set(), device)
         c.raise_if_any()
 
@@ -451,7 +460,7 @@ class Prescription:
                 c.check(device.duty_permille_min <= self.duty_permille <= device.duty_permille_max,
                         "duty_permille", self.duty_permille,
                         f"{device.duty_permille_min} to {device.duty_permille_max} permille (device)")
-        if self.family in FAMILIES:  # (a family found bad is not one of them)
+        if "family" not in bad:  # (a family found bad is not one of them)
             self._check_envelope(c, bad, device)
 
     def _check_envelope(self, c: Checker, bad: set[str], device: DeviceLimits) -> None:
@@ -461,7 +470,7 @@ class Prescription:
 
         fam = device.family_limits(self.family)
         slot = self.family.replace("-", "_")
-        current = "max_ua" if self.max_ua else "target_ua"
+        current = "max_ua" if "max_ua" not in bad and self.max_ua else "target_ua"
         if ok("target_ua", "max_ua"):
             c.check(self.ceiling_ua <= fam.max_current_ua, current, self.ceiling_ua,
                     f"at most {fam.max_current_ua} uA for {self.family} (device "

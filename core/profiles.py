@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
-from .errors import InvalidSettings, Problem
+from .errors import InvalidSettings, Problem, described
 from .limits import DeviceLimits
 from .prescription import Prescription
 from .protocol import DEFAULT_ON_INTERRUPT, KINDS, ON_INTERRUPT, PULSE, STEP_RANGES, Protocol, Step
@@ -138,13 +138,25 @@ def builtin_text(name: str) -> str:
     return (resources.files("iontocore") / "builtin_profiles" / f"{name}.toml").read_text("utf-8")
 
 
-def load(name_or_path: str, device: DeviceLimits | None = None) -> Prescription:
-    """A built-in profile by name, or a TOML file by path, validated (against `device` too
-    when given). Raises InvalidSettings (or FileNotFoundError for a missing file)."""
+def load(name_or_path: str | PurePath, device: DeviceLimits | None = None) -> Prescription:
+    """A built-in profile by name, or a TOML file by path (a str or a path object), validated
+    (against `device` too when given). Raises InvalidSettings, naming what is wrong (a file
+    that cannot be read as UTF-8 text too), or FileNotFoundError for a missing file."""
+    if isinstance(name_or_path, PurePath):
+        name_or_path = str(name_or_path)
+    if type(name_or_path) is not str:
+        raise InvalidSettings([Problem("profile", name_or_path, "a built-in profile name or a "
+                                                                "path to a .toml file")], "profile")
     if name_or_path in builtin_names():
         text, origin = builtin_text(name_or_path), name_or_path
     elif name_or_path.endswith(".toml") or "/" in name_or_path:
-        text, origin = Path(name_or_path).read_text("utf-8"), name_or_path
+        try:
+            text, origin = Path(name_or_path).read_text("utf-8"), name_or_path
+        except FileNotFoundError:
+            raise
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # a directory, not UTF-8, NUL
+            raise InvalidSettings([Problem("file", name_or_path, "a readable UTF-8 text file "
+                                           f"({described(exc)})")], "profile") from None
     else:
         raise InvalidSettings([Problem("profile", name_or_path,
                                        f"a built-in profile ({', '.join(builtin_names())}) "
@@ -154,9 +166,12 @@ def load(name_or_path: str, device: DeviceLimits | None = None) -> Prescription:
 
 def parse(text: str, device: DeviceLimits | None = None, origin: str = "profile") -> Prescription:
     """Parse and validate profile TOML text. Every problem is reported at once."""
+    if type(text) is not str:
+        raise InvalidSettings([Problem("file", origin, f"TOML text (a str), not "
+                                                       f"{type(text).__name__}")], origin)
     try:
         data = tomllib.loads(text, parse_float=Decimal)  # decimals exactly as written
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # TOMLDecodeError, or an integer past Python's 4300 digits
         raise InvalidSettings([Problem("file", origin, f"valid TOML ({exc})")], origin) from None
     fields, written, problems = _convert(data)
     named = {p.field for p in problems}
@@ -234,8 +249,8 @@ def _take(section: str, key: str, value: Any, fields: dict[str, Any],
         problems.append(Problem(path, value, f"only one of the keys for {spec.field} "
                                              f"(also given as {written[spec.field][0]})"))
         return
-    if spec.units is None:
-        fields[spec.field] = value
+    if spec.units is None:  # text or true/false as written: a number is no name (nan, 1e400)
+        fields[spec.field] = raw
         written[spec.field] = (path, 0)
         return
     converted = _exact(raw, scale)
@@ -371,7 +386,8 @@ def _exact(value: Any, scale: int) -> int | None:
     a decimal is taken as written, never with a float's rounding; a bool is no number."""
     if type(value) is int:
         return value * scale
-    if isinstance(value, Decimal) and value.is_finite():
+    if isinstance(value, Decimal) and value.is_finite() and abs(value.adjusted()) <= 30:
+        # (1e-999999999 is 13 bytes of TOML; made exact it would take hours)
         exact = Fraction(value) * scale
         return int(exact) if exact.denominator == 1 else None
     return None

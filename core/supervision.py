@@ -305,7 +305,8 @@ def late(dt_ms: int, tick_ms: int, tolerance_permille: int) -> bool:
 
 def admit(sample: object, max_ua: int, max_mv: int) -> tuple[int, int, int, int | None] | None:
     """The sample's first four fields (t, current, voltage, relay) as integers, or None when
-    it is implausible: not four or five fields, a field missing, not a number, a non-finite
+    it is implausible: not a tuple or a list (a Sample is a tuple) of four or five fields,
+    a field missing, not a number, a non-finite
     or non-integral float, a bool, or beyond the sensor range. The fifth field, the supply
     voltage, is read by `supply_reading` (an unreadable supply does not make the current
     and voltage implausible)."""
@@ -313,11 +314,13 @@ def admit(sample: object, max_ua: int, max_mv: int) -> tuple[int, int, int, int 
     i: Any
     v: Any
     relay: Any
+    if not isinstance(sample, (tuple, list)):  # bytes, a dict's keys, a string: no sample
+        return None
     try:
-        if len(sample) == 5:  # type: ignore[arg-type]
-            t, i, v, relay, _ = sample  # type: ignore[misc]
+        if len(sample) == 5:
+            t, i, v, relay, _ = sample
         else:
-            t, i, v, relay = sample  # type: ignore[misc]
+            t, i, v, relay = sample
     except (TypeError, ValueError):
         return None
     clean = type(t) is int and type(i) is int and type(v) is int
