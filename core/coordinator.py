@@ -85,6 +85,12 @@ class Coordinator:
 
     def __init__(self, channels: Sequence[Controller], limits: ChannelLimits) -> None:
         c = Checker("channels")
+        if not c.check(isinstance(channels, (list, tuple))
+                       and all(isinstance(ctl, Controller) for ctl in channels),
+                       "channels", channels, "a list of Controllers"):
+            c.raise_if_any()
+        c.check(isinstance(limits, ChannelLimits), "limits", type(limits).__name__,
+                "a ChannelLimits")
         n = len(channels)
         c.check(1 <= n <= 16, "channels", n, "from 1 to 16 controllers")
         c.check(len({id(ctl) for ctl in channels}) == n, "channels", n,
@@ -92,7 +98,7 @@ class Coordinator:
         ticks = {ctl.tick_ms for ctl in channels}
         c.check(len(ticks) <= 1, "tick_ms", sorted(ticks), "the same tick on every channel")
         total = sum(ctl.limit_ua for ctl in channels)
-        if total > limits.total_max_ua:
+        if isinstance(limits, ChannelLimits) and total > limits.total_max_ua:
             each = ", ".join(f"channel {k + 1}: {ctl.limit_ua} uA" for k, ctl in enumerate(channels))
             c.add("effective limits (sum)", total,
                   f"at most total_max_ua ({limits.total_max_ua} uA); {each}")

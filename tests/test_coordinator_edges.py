@@ -100,3 +100,22 @@ def test_a_coordinator_takes_up_to_sixteen_channels(n: int, ok: bool) -> None:
         Coordinator(chans, limits)
     assert [(p.field, p.value, p.allowed) for p in err.value.problems] == [
         ("channels", n, "from 1 to 16 controllers")]
+
+
+@pytest.mark.req("CH-001")
+@pytest.mark.parametrize("channels, limits, field", [
+    (["x"], LIMITS, "channels"), ("ab", LIMITS, "channels"), (5, LIMITS, "channels"),
+    (None, LIMITS, "channels"), ("controllers", "limits", "channels")])
+def test_channels_or_limits_of_the_wrong_kind_are_refused_by_name(channels: object,
+                                                                   limits: object,
+                                                                   field: str) -> None:
+    with pytest.raises(InvalidSettings) as err:
+        Coordinator(channels, limits)  # type: ignore[arg-type]
+    assert [p.field for p in err.value.problems] == [field]
+
+
+@pytest.mark.req("CH-001")
+def test_limits_of_the_wrong_kind_are_refused_by_name() -> None:
+    with pytest.raises(InvalidSettings) as err:
+        Coordinator([Controller(RX, DEVICE, SUP, tick_ms=TICK)], {"total_max_ua": 1})  # type: ignore[arg-type]
+    assert [p.field for p in err.value.problems] == ["limits"]
