@@ -505,7 +505,7 @@ class Prescription:
                     "a session ceiling may only narrow it")
         if self.family == "research" and area and ok(
                 "target_ua", "max_ua", "ramp_ms", "duty_permille", "pulse_count", "pulse_on_ms",
-                "area_mm2", "return_area_mm2", "max_charge_uams",
+                "pulse_gap_ms", "area_mm2", "return_area_mm2", "max_charge_uams",
                 "max_charge_density_uams_per_cm2") and not self._protocol_bad(bad):
             planned = self.planned_charge_bound_uams()
             cap, source = self._research_cap(device)

@@ -105,14 +105,20 @@ def test_a_value_that_cannot_be_printed_is_still_refused_by_name(value: object) 
 
 
 @pytest.mark.req("RX-001")
-@pytest.mark.parametrize("field, value", [("family", _LieEq()), ("waveform", _LieEq()),
-                                          ("min_ua", _BadBool()), ("max_ua", _BadBool())])
-def test_objects_that_lie_or_raise_when_compared_are_refused_by_name(field: str,
-                                                                      value: object) -> None:
-    found = Prescription.draft(**{**PALMS_FIELDS, field: value}).problems(DeviceLimits())
-    assert [p.field for p in found] == [field], found
-    with pytest.raises(InvalidSettings):
-        Prescription(**{**PALMS_FIELDS, field: value})
+@pytest.mark.parametrize("base", profiles.builtin_names())
+@pytest.mark.parametrize("kind", ["lies", "raises"])
+def test_objects_that_lie_or_raise_when_compared_are_refused_by_name(base: str, kind: str) -> None:
+    """On every field of every built-in profile: an object whose truth value raises, and one
+    equal to everything, are refused by name and never make a check raise (a rule that asks
+    `family == "drug"`, or whether a protocol is given, may then also speak)."""
+    rx = profiles.load(base)
+    fields = {f.name: getattr(rx, f.name) for f in dataclasses.fields(rx)}
+    for field in fields:
+        value = _LieEq() if kind == "lies" else _BadBool()
+        found = [p.field for p in Prescription.draft(**{**fields, field: value}).problems(DeviceLimits())]
+        assert field in found, (field, found)
+        with pytest.raises(InvalidSettings):
+            Prescription(**{**fields, field: value})
 
 
 @pytest.mark.req("RX-001")
