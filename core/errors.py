@@ -20,10 +20,8 @@ def shown(value: object) -> str:
     try:
         if isinstance(value, int) and int.bit_length(value) > 640:  # about 190 digits
             return f"<an integer of {int.bit_length(value)} bits>"
-        text = repr(value)
+        text = repr(value)  # (a __repr__ that returns no str raises TypeError here)
     except Exception:  # noqa: BLE001 - any failure to show the value: name its type
-        return f"<a {type(value).__qualname__} that cannot be shown>"
-    if type(text) is not str:
         return f"<a {type(value).__qualname__} that cannot be shown>"
     return text if len(text) <= SHOWN_MAX else text[:SHOWN_MAX - 3] + "..."
 
@@ -40,10 +38,8 @@ def described(exc: BaseException) -> str:
     never raises (an exception whose message cannot be made still has a type)."""
     name = type(exc).__qualname__
     try:
-        text = str(exc)
+        text = str(exc)  # (a __str__ that returns no str raises TypeError here)
     except Exception:  # noqa: BLE001 - the reason must be made whatever the exception holds
-        text = "<message cannot be shown>"
-    if type(text) is not str:
         text = "<message cannot be shown>"
     return f"{name}: {text}"[:SHOWN_MAX]
 
