@@ -52,3 +52,29 @@ def test_a_reported_fault_keeps_its_reason_as_given(reason: object, recorded: st
     assert ctl.report_fault(FaultCode.LINK_LOST, reason).accepted  # type: ignore[arg-type]
     assert ctl.faults[-1].reason == recorded, ctl.faults[-1].reason
     assert ctl.end_reason == f"link_lost: {recorded}"
+
+
+@pytest.mark.req("SUP-004", "CTL-006")
+def test_a_ramp_towards_a_fault_closes_its_own_record_not_an_earlier_one() -> None:
+    """A fault before the session (reset), then a ramp-then-fault reaction in the session:
+    the reaction's record is the one closed at zero; the earlier record is left as it was."""
+    ctl = Controller(RX, DEVICE, SUP, tick_ms=TICK)
+    ctl.step(Sample(0, 0, 0))
+    assert ctl.emergency_stop().accepted
+    first = ctl.faults[0]
+    t = 0
+    for _ in range(SUP.reset_quiet_ms // TICK + 1):
+        t += TICK
+        ctl.step(Sample(t, (t // TICK) % 2, 0))
+    assert ctl.reset().accepted and ctl.start().accepted
+    load = Load()
+    load.t = t
+    run(ctl, load, RX.ramp_ms // TICK + 2)
+    t = load.t
+    for k in range(1, SUP.implausible_max_consecutive + 1):
+        ctl.step(Sample(t + k * TICK, "garbage", 0))  # type: ignore[arg-type]
+    load.t = t + SUP.implausible_max_consecutive * TICK
+    while ctl.state != "fault":
+        run(ctl, load, 1)
+    assert ctl.faults[0] == first
+    assert ctl.faults[1].code is FaultCode.IMPLAUSIBLE_SAMPLE and ctl.faults[1].zero_tick == ctl.tick
