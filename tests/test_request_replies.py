@@ -78,3 +78,26 @@ def test_a_ramp_towards_a_fault_closes_its_own_record_not_an_earlier_one() -> No
         run(ctl, load, 1)
     assert ctl.faults[0] == first
     assert ctl.faults[1].code is FaultCode.IMPLAUSIBLE_SAMPLE and ctl.faults[1].zero_tick == ctl.tick
+
+
+@pytest.mark.req("SUP-012", "SUP-004")
+def test_a_hard_cut_during_a_ramp_towards_a_fault_closes_both_records_on_that_tick() -> None:
+    """A ramp-then-fault reaction is ramping down; an emergency stop cuts at once: the
+    reaction's record is closed on that tick (its ramp ended there), and the cut's own too."""
+    ctl, load = started()
+    run(ctl, load, RX.ramp_ms // TICK + 2)
+    t = load.t
+    for k in range(1, SUP.implausible_max_consecutive + 1):
+        ctl.step(Sample(t + k * TICK, "garbage", 0))  # type: ignore[arg-type]
+    load.t = t + SUP.implausible_max_consecutive * TICK
+    run(ctl, load, 3)
+    assert ctl.state == "ramp_down" and ctl.faults[0].zero_tick is None
+    assert ctl.emergency_stop().accepted
+    assert [(f.code, f.zero_tick) for f in ctl.faults] == [
+        (FaultCode.IMPLAUSIBLE_SAMPLE, ctl.tick), (FaultCode.EMERGENCY_STOP, ctl.tick)]
+    first = ctl.faults[0]
+    for _ in range(SUP.reset_quiet_ms // TICK + 1):     # in fault nothing reopens the ramp
+        load.t += TICK
+        ctl.step(Sample(load.t, (load.t // TICK) % 2, 0))
+    assert [f.zero_tick for f in ctl.faults] == [first.zero_tick, first.zero_tick]
+    assert ctl.reset().accepted and ctl.state == "idle"

@@ -9,7 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from iontocore import Controller, Prescription
+from iontocore import Controller, Prescription, Sample
+from iontocore.faults import FaultCode
 from iontocore.protocol import BASELINE, GAP, PULSE, Protocol, Step
 
 from short_session import DEVICE, RX, STEP_UA, SUP, TICK, Load, run, started
@@ -53,3 +54,27 @@ def test_a_baseline_after_a_gap_keeps_the_output_at_zero() -> None:
     rise = next(k for k in range(first_zero, len(values)) if values[k] > 0)
     assert (rise - first_zero) * TICK >= 500 - TICK, (first_zero, rise)
     assert all(v == 0 for v in values[first_zero:rise])
+
+
+@pytest.mark.req("SUP-015")
+@pytest.mark.parametrize("sign", [1, -1])
+def test_current_of_either_sign_with_the_command_at_zero_is_unsettled(sign: int) -> None:
+    """Commanded zero (enabled) with more than the zero tolerance flowing for settle_ms cuts
+    the output, whichever way the current flows; at the tolerance it is settled."""
+    for reading, cuts in ((DEVICE.zero_tolerance_ua + 1, True), (DEVICE.zero_tolerance_ua, False)):
+        rx = replace(RX, reverse_at_half=True)
+        device = replace(DEVICE, min_reversal_session_ms=rx.duration_ms, dead_time_ms=5_000)
+        ctl = Controller(rx, device, SUP, tick_ms=TICK)
+        load = Load()
+        run(ctl, load, 1)
+        assert ctl.start().accepted
+        while not (ctl.state == "polarity_swap" and ctl.command.setpoint_ua == 0):
+            run(ctl, load, 1)
+        t = load.t
+        for _ in range((SUP.settle_ms + 500) // TICK):
+            t += TICK
+            ctl.step(Sample(t, sign * reading, 0 + (t // TICK) % 2))
+            if ctl.state == "fault":
+                break
+        got = [f.code for f in ctl.faults]
+        assert got == ([FaultCode.UNSETTLED] if cuts else []), (reading, got)
