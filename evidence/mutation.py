@@ -12,9 +12,9 @@ per-function time budget, target). Stages:
 2. stage: the package in build/mutation with the conventional `src/iontocore` layout
    (mutmut names modules after their paths), tests and specs beside it;
 3. generate the mutants, then mutmut's stats phase (each test run once, recording which
-   mutated functions it calls); the per-function selection is pruned to the budget: the
-   tests of the files that own the function's module first, then the fastest others
-   (evidence/mutation_select.py);
+   mutated functions it calls); the per-function selection is every calling test of the
+   targeted files, then, within the budget, the tests of the files that own the function's
+   module first, then the fastest others (evidence/mutation_select.py);
 4. run the stale mutants in parallel (`--max-children`), each against its function's
    selection, fastest test first, stopping at the first failure; progress is printed;
 5. report: every survivor is explained in specs/equivalent_mutants.toml (matched by
@@ -241,7 +241,8 @@ def run(out: Path, jobs: int, workdir: Path, use_cache: bool = True,
         generated = meta_codes(workdir)
         stats_file = workdir / "mutants" / "mutmut-stats.json"
         selection = mutation_select.prune(stats_file, CONFIG["selection"]["budget_s"],
-                                          CONFIG["selection"].get("owners", {}))
+                                          CONFIG["selection"].get("owners", {}),
+                                          frozenset(CONFIG["selection"].get("targeted", [])))
         by_fn: dict[str, list[str]] = {}
         for name in generated:
             by_fn.setdefault(function_of(name), []).append(name)

@@ -8,9 +8,13 @@ in evidence/mutation.toml, [selection.owners]), fastest first, then the fastest 
 others. A function nearly every test calls (Persistence.update, Controller.step) is reached
 by hundreds of quick scenario tests; without the owners first the budget filled with those
 and the tests written to check the function (test_persistence.py) were left out.
-Contract: every function keeps at least one test if it had any; owners' tests come before
-any other; within each group the kept tests are the fastest; the stats file stays in
-mutmut's format.
+Besides the budget, every test of the *targeted* files ([selection] targeted: quick files of
+tests written against particular rules and mutants, whatever module they own) that calls the
+function is kept: owner-first still left out the controller's edge tests that kill mutants
+of Supervisor.observe, because supervision's own owners filled its budget.
+Contract: every function keeps at least one test if it had any; every targeted test that
+called it is kept; of the rest, owners' tests come before any other and within each group
+the kept tests are the fastest, within the budget; the stats file stays in mutmut's format.
 """
 
 from __future__ import annotations
@@ -32,12 +36,15 @@ def owned(test: str, files: Set[str]) -> bool:
 
 
 def choose(tests: list[str], durations: dict[str, float], budget_s: float,
-           owners: Set[str] = frozenset()) -> list[str]:
-    """Tests of `tests` whose durations sum to at most `budget_s` (one at least): those in
-    the `owners` files first, fastest first, then the fastest others."""
-    chosen: list[str] = []
+           owners: Set[str] = frozenset(), targeted: Set[str] = frozenset()) -> list[str]:
+    """Every test of `tests` in the `targeted` files, then others whose durations sum to at
+    most `budget_s` (one at least): those in the `owners` files first, fastest first, then
+    the fastest others."""
+    chosen = sorted((t for t in tests if owned(t, targeted)),
+                    key=lambda t: (durations.get(t, 0.0), t))
     total = 0.0
-    order = sorted(tests, key=lambda t: (not owned(t, owners), durations.get(t, 0.0), t))
+    order = sorted((t for t in tests if not owned(t, targeted)),
+                   key=lambda t: (not owned(t, owners), durations.get(t, 0.0), t))
     for test in order:
         cost = durations.get(test, 0.0)
         if chosen and total + cost > budget_s:
@@ -53,12 +60,15 @@ def owners_of(function: str, table: dict[str, list[str]]) -> set[str]:
 
 
 def prune(stats_path: Path, budget_s: float,
-          table: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+          table: dict[str, list[str]] | None = None,
+          targeted: Set[str] = frozenset()) -> dict[str, list[str]]:
     """Rewrite mutmut's stats file with the pruned selection; return it (function -> tests).
-    `table`: module -> the test files that own it, besides tests/test_<module>.py."""
+    `table`: module -> the test files that own it, besides tests/test_<module>.py;
+    `targeted`: the files whose every calling test is kept."""
     data = json.loads(stats_path.read_text("utf-8"))
     durations = data["duration_by_test"]
-    selection = {fn: choose(list(tests), durations, budget_s, owners_of(fn, table or {}))
+    selection = {fn: choose(list(tests), durations, budget_s, owners_of(fn, table or {}),
+                            targeted)
                  for fn, tests in data["tests_by_mangled_function_name"].items()}
     data["tests_by_mangled_function_name"] = selection
     stats_path.write_text(json.dumps(data, indent=1), "utf-8")

@@ -143,6 +143,38 @@ def test_selection_takes_the_tests_of_the_owning_module_first() -> None:
     assert "tests/test_persistence.py::b" not in mutation_select.choose(tests, durations, 2.0)
 
 
+def test_selection_keeps_every_targeted_test_beyond_the_budget() -> None:
+    """Supervisor.observe's budget filled with supervision's own owners, and the controller's
+    edge tests that kill its mutants (targeted files) never ran against them."""
+    fn = "iontocore.supervision.xǁSupervisorǁobserve"
+    owners = mutation_select.owners_of(fn, {})
+    tests = [f"tests/test_supervision.py::o{i}" for i in range(5)] + [
+        "tests/test_step_edges.py::slow", "tests/test_step_edges.py::quick",
+        "tests/test_bounds.py::other"]
+    durations = {t: 1.0 for t in tests} | {"tests/test_step_edges.py::slow": 3.0,
+                                           "tests/test_step_edges.py::quick": 0.5}
+    targeted = {"tests/test_step_edges.py"}
+    chosen = mutation_select.choose(tests, durations, 3.0, owners, targeted)
+    # every targeted test, fastest first, then the owners within the budget, no others
+    assert chosen == ["tests/test_step_edges.py::quick", "tests/test_step_edges.py::slow",
+                      "tests/test_supervision.py::o0", "tests/test_supervision.py::o1",
+                      "tests/test_supervision.py::o2"]
+    # without targeted files the edge tests fall out of the budget
+    assert "tests/test_step_edges.py::slow" not in mutation_select.choose(tests, durations, 3.0,
+                                                                         owners)
+    # targeted tests do not count against the budget of the rest
+    assert mutation_select.choose(["tests/test_step_edges.py::slow", "tests/test_bounds.py::other"],
+                                  durations, 1.0, owners, targeted) == [
+        "tests/test_step_edges.py::slow", "tests/test_bounds.py::other"]
+
+
+def test_the_targeted_files_are_selected_files() -> None:
+    import tomllib
+    config = tomllib.loads((ROOT / "evidence" / "mutation.toml").read_text("utf-8"))["selection"]
+    assert config["targeted"] and set(config["targeted"]) <= set(config["files"])
+    assert len(config["files"]) == len(set(config["files"]))
+
+
 def test_prune_rewrites_the_stats_with_owners_first(tmp_path: Path) -> None:
     stats = tmp_path / "mutmut-stats.json"
     fn = "iontocore.trend.xǁImpedanceTrendǁupdate"

@@ -9,7 +9,6 @@ samples fed, never from the controller's attributes."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import pytest
 
@@ -19,7 +18,8 @@ from iontocore.events import PulseReport, StateChanged
 from iontocore.faults import FaultCode, FaultRecord
 from iontocore.protocol import GAP, PULSE, Protocol, Step
 
-from short_session import DEVICE, RX, SUP, TICK, Load, run, started
+from short_session import (DEVICE, RESET_QUIET_TICKS, RX, SUP, TICK, Load, in_swap_at_zero, quiet,
+                           run, started)
 
 
 @pytest.mark.req("CTL-008")
@@ -33,9 +33,7 @@ def test_a_second_start_is_refused_naming_how_the_session_ended(how: str, outcom
     while not (ctl.state in ("idle", "fault") and ctl.outcome):
         run(ctl, load, 1)
     if ctl.state == "fault":
-        for _ in range(SUP.reset_quiet_ms // TICK + 1):
-            load.t += TICK
-            ctl.step(Sample(load.t, (load.t // TICK) % 2, 0))
+        load.t = quiet(ctl, load.t, RESET_QUIET_TICKS)
         assert ctl.reset().accepted
     reply = ctl.start()
     assert not reply.accepted
@@ -51,9 +49,7 @@ def test_a_start_after_a_fault_before_any_session_clears_the_record_and_names_it
     ctl.step(Sample(0, 0, 0))
     assert ctl.emergency_stop().accepted and ctl.end_reason
     t = 0
-    for _ in range(SUP.reset_quiet_ms // TICK + 1):
-        t += TICK
-        ctl.step(Sample(t, (t // TICK) % 2, 0))
+    t = quiet(ctl, t, RESET_QUIET_TICKS)
     assert ctl.reset().accepted
     assert ctl.start().accepted
     assert ctl.outcome is None and ctl.end_reason == ""
@@ -113,13 +109,9 @@ def test_a_reaction_before_any_start_ends_in_fault_and_recovers_after_a_reset() 
         ctl.step(Sample(k * TICK, "garbage", 0))  # type: ignore[arg-type]
     assert ctl.state == "fault" and [f.code for f in ctl.faults] == [FaultCode.IMPLAUSIBLE_SAMPLE]
     t = SUP.implausible_max_consecutive * TICK
-    for _ in range(SUP.reset_quiet_ms // TICK + 1):
-        t += TICK
-        ctl.step(Sample(t, (t // TICK) % 2, 0))
+    t = quiet(ctl, t, RESET_QUIET_TICKS)
     assert ctl.reset().accepted
-    for _ in range(SUP.leak_settle_ms // TICK + 5):
-        t += TICK
-        ctl.step(Sample(t, (t // TICK) % 2, 0))
+    t = quiet(ctl, t, SUP.leak_settle_ms // TICK + 5)
     assert ctl.state == "idle" and len(ctl.faults) == 1
     assert ctl.start().accepted
 
@@ -186,25 +178,14 @@ def test_every_charge_pulse_the_device_cannot_count_is_named() -> None:
 def test_a_reaction_in_a_swap_at_zero_ends_in_fault_and_recovers_after_a_reset() -> None:
     """Implausible samples while a polarity swap holds the output at zero (enabled): fault on
     that tick; after the quiet time a reset leaves it idle and quiet, with no other fault."""
-    rx = replace(RX, reverse_at_half=True)
-    device = replace(DEVICE, min_reversal_session_ms=rx.duration_ms)
-    ctl = Controller(rx, device, SUP, tick_ms=TICK)
-    load = Load()
-    run(ctl, load, 1)
-    assert ctl.start().accepted
-    while not (ctl.state == "polarity_swap" and ctl.command.setpoint_ua == 0):
-        run(ctl, load, 1)
+    ctl, load = in_swap_at_zero()
     assert ctl.command.enabled
     t = load.t
     for k in range(1, SUP.implausible_max_consecutive + 1):
         ctl.step(Sample(t + k * TICK, "garbage", 0))  # type: ignore[arg-type]
     assert ctl.state == "fault" and [f.code for f in ctl.faults] == [FaultCode.IMPLAUSIBLE_SAMPLE]
     t += SUP.implausible_max_consecutive * TICK
-    for _ in range(SUP.reset_quiet_ms // TICK + 1):
-        t += TICK
-        ctl.step(Sample(t, (t // TICK) % 2, 0))
+    t = quiet(ctl, t, RESET_QUIET_TICKS)
     assert ctl.reset().accepted
-    for _ in range(SUP.leak_settle_ms // TICK + 5):
-        t += TICK
-        ctl.step(Sample(t, (t // TICK) % 2, 0))
+    t = quiet(ctl, t, SUP.leak_settle_ms // TICK + 5)
     assert ctl.state == "idle" and len(ctl.faults) == 1, ctl.faults

@@ -10,7 +10,7 @@ import pytest
 from iontocore import Controller, Sample
 from iontocore.faults import FaultCode
 
-from short_session import DEVICE, RX, SUP, TICK, Load, run, started
+from short_session import DEVICE, RESET_QUIET_TICKS, RX, SUP, TICK, Load, quiet, run, started
 
 
 def _treat() -> Controller:
@@ -63,9 +63,7 @@ def test_a_ramp_towards_a_fault_closes_its_own_record_not_an_earlier_one() -> No
     assert ctl.emergency_stop().accepted
     first = ctl.faults[0]
     t = 0
-    for _ in range(SUP.reset_quiet_ms // TICK + 1):
-        t += TICK
-        ctl.step(Sample(t, (t // TICK) % 2, 0))
+    t = quiet(ctl, t, RESET_QUIET_TICKS)
     assert ctl.reset().accepted and ctl.start().accepted
     load = Load()
     load.t = t
@@ -96,8 +94,6 @@ def test_a_hard_cut_during_a_ramp_towards_a_fault_closes_both_records_on_that_ti
     assert [(f.code, f.zero_tick) for f in ctl.faults] == [
         (FaultCode.IMPLAUSIBLE_SAMPLE, ctl.tick), (FaultCode.EMERGENCY_STOP, ctl.tick)]
     first = ctl.faults[0]
-    for _ in range(SUP.reset_quiet_ms // TICK + 1):     # in fault nothing reopens the ramp
-        load.t += TICK
-        ctl.step(Sample(load.t, (load.t // TICK) % 2, 0))
+    load.t = quiet(ctl, load.t, RESET_QUIET_TICKS)     # in fault nothing reopens the ramp
     assert [f.zero_tick for f in ctl.faults] == [first.zero_tick, first.zero_tick]
     assert ctl.reset().accepted and ctl.state == "idle"

@@ -18,7 +18,7 @@ from iontocore.events import StateChanged
 from iontocore.faults import FaultCode
 from iontocore.protocol import BASELINE, GAP, PULSE, Protocol, Step
 
-from short_session import DEVICE, RX, STEP_UA, SUP, TICK, Load, run, started
+from short_session import DEVICE, RESET_QUIET_TICKS, RX, STEP_UA, SUP, TICK, Load, quiet, run, started
 
 ZERO = DEVICE.zero_tolerance_ua
 
@@ -69,13 +69,9 @@ def test_a_ramp_towards_a_fault_ends_in_fault_never_in_idle() -> None:
     assert ctl.outcome == "fault" and [f.code for f in ctl.faults] == [FaultCode.IMPLAUSIBLE_SAMPLE]
     # the fault's record is closed at zero, and the controller recovers cleanly after a reset
     assert ctl.faults[0].zero_tick == ctl.tick
-    for _ in range(SUP.reset_quiet_ms // TICK + 1):
-        t += TICK
-        ctl.step(Sample(t, (t // TICK) % 2, 0))
+    t = quiet(ctl, t, RESET_QUIET_TICKS)
     assert ctl.reset().accepted and ctl.state == "idle"
-    for _ in range(SUP.leak_settle_ms // TICK + 5):   # idle, quiet: nothing happens
-        t += TICK
-        ctl.step(Sample(t, (t // TICK) % 2, 0))
+    t = quiet(ctl, t, SUP.leak_settle_ms // TICK + 5)   # idle, quiet: nothing happens
     assert ctl.state == "idle" and len(ctl.faults) == 1
 
 

@@ -13,7 +13,7 @@ from iontocore import Controller, Prescription, Sample
 from iontocore.faults import FaultCode
 from iontocore.protocol import BASELINE, GAP, PULSE, Protocol, Step
 
-from short_session import DEVICE, RX, STEP_UA, SUP, TICK, Load, run, started
+from short_session import DEVICE, RX, STEP_UA, SUP, TICK, Load, in_swap_at_zero, run, started
 
 
 @pytest.mark.req("CTL-002", "RX-008")
@@ -62,14 +62,7 @@ def test_current_of_either_sign_with_the_command_at_zero_is_unsettled(sign: int)
     """Commanded zero (enabled) with more than the zero tolerance flowing for settle_ms cuts
     the output, whichever way the current flows; at the tolerance it is settled."""
     for reading, cuts in ((DEVICE.zero_tolerance_ua + 1, True), (DEVICE.zero_tolerance_ua, False)):
-        rx = replace(RX, reverse_at_half=True)
-        device = replace(DEVICE, min_reversal_session_ms=rx.duration_ms, dead_time_ms=5_000)
-        ctl = Controller(rx, device, SUP, tick_ms=TICK)
-        load = Load()
-        run(ctl, load, 1)
-        assert ctl.start().accepted
-        while not (ctl.state == "polarity_swap" and ctl.command.setpoint_ua == 0):
-            run(ctl, load, 1)
+        ctl, load = in_swap_at_zero(replace(DEVICE, dead_time_ms=5_000))
         t = load.t
         for _ in range((SUP.settle_ms + 500) // TICK):
             t += TICK

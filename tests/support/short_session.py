@@ -6,6 +6,8 @@ controller."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from iontocore import OFF, Command, Controller, DeviceLimits, Prescription, Sample
 from iontocore.supervision import SupervisionLimits
 
@@ -48,9 +50,31 @@ def run(ctl: Controller, load: Load, ticks: int, cmd: Command | None = None) -> 
     return out
 
 
-def started(rx: Prescription = RX) -> tuple[Controller, Load]:
-    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+def started(rx: Prescription = RX, device: DeviceLimits = DEVICE) -> tuple[Controller, Load]:
+    ctl = Controller(rx, device, SUP, tick_ms=TICK)
     load = Load()
     run(ctl, load, 1)
     assert ctl.start().accepted
+    return ctl, load
+
+
+RESET_QUIET_TICKS = SUP.reset_quiet_ms // TICK + 1  # a fault's quiet time, and one tick more
+
+
+def quiet(ctl: Controller, t: int, ticks: int) -> int:
+    """`ticks` samples after time `t` with nothing flowing (one LSB of noise, no voltage);
+    returns the last one's time."""
+    for _ in range(ticks):
+        t += TICK
+        ctl.step(Sample(t, (t // TICK) % 2, 0))
+    return t
+
+
+def in_swap_at_zero(device: DeviceLimits = DEVICE) -> tuple[Controller, Load]:
+    """A started session reversing at half time (allowed by `device` for this duration), run
+    until the polarity swap holds the output at zero."""
+    rx = replace(RX, reverse_at_half=True)
+    ctl, load = started(rx, replace(device, min_reversal_session_ms=rx.duration_ms))
+    while not (ctl.state == "polarity_swap" and ctl.command.setpoint_ua == 0):
+        run(ctl, load, 1)
     return ctl, load
