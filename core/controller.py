@@ -509,7 +509,8 @@ class Controller:
         with the ramp down still to come, DOSE-003). The transition has been fired then."""
         step = plan.step
         if step is not None and step.kind == PULSE:
-            if not plan.pulse_done(self._cmd_na, on_target_ms):
+            if not plan.pulse_done(self._cmd_na, on_target_ms,
+                                   self._load_target() < self.setpoint_ua):
                 return False
             self.events.extend(plan.next(self.tick, t, self._base_ua))
         self._after_step(plan)

@@ -188,6 +188,7 @@ class Plan:
         self.pulse_step = 0        # the step of the open pulse (counted from 1)
         self.step_ms = 0           # on-time (pulse by time) or rest time counted so far
         self.charge = 0            # charge of the open pulse (uA*ms)
+        self.limited_ms = 0        # on-time of the open pulse counted under a compliance hold
         self.open = False          # a pulse report is open (the pulse or its ramp down)
         self.in_force = False      # the open pulse's step is still in force (not yet done)
         self.start_ms = 0
@@ -221,9 +222,11 @@ class Plan:
         if self.open:
             self.charge += charge_uams
 
-    def pulse_done(self, cmd_na: int, on_target_ms: int) -> bool:
+    def pulse_done(self, cmd_na: int, on_target_ms: int, limited: bool = False) -> bool:
         """Whether the pulse in force is done: its on-time at the set current, or its charge
-        with the nominal ramp down from the command `cmd_na` still to come (DOSE-003)."""
+        with the nominal ramp down from the command `cmd_na` still to come (DOSE-003).
+        `limited`: the load holds the current below the pulse's (the compliance hold,
+        SUP-007); on-time counted so is on record, and a pulse by time with any is invalid."""
         s = self.step
         if s is None or s.kind != PULSE:
             return True
@@ -236,6 +239,8 @@ class Plan:
             tail = ramp_down_nominal_uams(avg_pa, step_pa, self.tick_ms, per_na=1000)
             return self.charge + tail >= s.charge_uams
         self.step_ms += on_target_ms
+        if limited:
+            self.limited_ms += on_target_ms
         return self.step_ms >= s.duration_ms
 
     def rest_done(self, quiet_ms: int) -> bool:
@@ -313,6 +318,7 @@ class Plan:
         self.open = self.in_force = True
         self.pulse_step = self.index + 1
         self.charge = 0
+        self.limited_ms = 0
         self.start_ms = t - self.t0
         self.nominal = nominal_uams(s, current, self.slew, self.duty)
         label = f"pulse {self.pulse}" + (f" (attempt {self.attempt})" if self.attempt > 1 else "")
@@ -321,12 +327,19 @@ class Plan:
     def _close(self, t: int, valid: bool, reason: str) -> PulseReport:
         """Close the open pulse's report. A pulse by charge is valid only within 1 % of its
         charge (DOSE-003): one whose ramp down was cut short (a contact lost after its charge
-        was judged reached, the current following the load down) says so."""
+        was judged reached, the current following the load down) says so. A pulse by time
+        is valid only if none of its on-time was counted with the load holding the current
+        below the pulse's (RX-009): it ran its time but not at its current (an electrode
+        lifted below the contact sense current is held at 0 uA)."""
         self.open = False
-        if valid and self.steps[self.pulse_step - 1].charge_uams \
-                and abs(self.charge - self.nominal) * 100 > self.nominal:
+        by_charge = self.steps[self.pulse_step - 1].charge_uams
+        if valid and by_charge and abs(self.charge - self.nominal) * 100 > self.nominal:
             valid, reason = False, (f"delivered {self.charge} of {self.nominal} uA*ms: not "
                                     "within 1 % (DOSE-003)")
+        elif valid and self.limited_ms:  # counted for pulses by time only
+            valid, reason = False, (f"the load held the current below the pulse's for "
+                                    f"{self.limited_ms} ms of its on-time (compliance hold): "
+                                    f"delivered {self.charge} of {self.nominal} uA*ms")
         report = PulseReport(self.pulse, self.attempt, self.pulse_step, self.start_ms,
                              t - self.t0, self.nominal, self.charge, valid, reason)
         self.reports.append(report)

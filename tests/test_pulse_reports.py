@@ -1,5 +1,6 @@
 """DOSE-003: a pulse by charge is reported valid only within 1 % of its charge, at exactly
-1 % still valid, one uA*ms beyond it not; a pulse by time is judged on its on-time alone.
+1 % still valid, one uA*ms beyond it not; a pulse by time is not judged on its charge (its
+on-time and the load are: tests/test_limited_pulses.py).
 The Plan is driven directly with the charge of each tick, as the controller counts it."""
 
 from __future__ import annotations

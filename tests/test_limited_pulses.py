@@ -1,0 +1,113 @@
+"""RX-009: a research pulse by time is valid only if it ran at its current. On-time counted
+while the load held the current below the pulse's (the compliance hold, SUP-007) makes it
+invalid, with the reason and the charge it delivered. Below the contact sense current an
+electrode lifted off the skin cannot be told from a compliance limit: the command is held at
+what flows, 0 uA, and the pulse used to run its time and be reported valid with nothing
+delivered. A pulse by charge stays judged on its charge alone (DOSE-003).
+Expected verdicts come from the load and the protocol, never from the controller."""
+
+from __future__ import annotations
+
+import pytest
+
+from iontocore import Controller, Prescription
+from iontocore.events import PulseReport
+from iontocore.protocol import GAP, PULSE, Plan, Protocol, Step
+
+from short_session import DEVICE, SUP, TICK, Load, run
+
+REASON = ("the load held the current below the pulse's for {ms} ms of its on-time "
+          "(compliance hold): delivered {q} of {n} uA*ms")
+
+
+def _plan(step: Step) -> Plan:
+    plan = Plan(Protocol((step,)), slew_ua_per_s=1_000, duty_permille=1_000, tick_ms=TICK)
+    plan.begin(1, 0, 100)
+    return plan
+
+
+@pytest.mark.req("RX-009")
+@pytest.mark.parametrize("held_ticks", [0, 1, 3])
+def test_a_pulse_by_time_with_on_time_under_a_hold_is_invalid(held_ticks: int) -> None:
+    plan = _plan(Step(PULSE, duration_ms=5 * TICK))
+    done = [plan.pulse_done(100_000, TICK, k < held_ticks) for k in range(5)]
+    assert done == [False] * 4 + [True]          # the on-time runs the same, held or not
+    plan.count(4_000)
+    plan.next(2, 50, 100)
+    (report,) = plan.quiet(60)
+    assert isinstance(report, PulseReport)
+    assert report.valid is (held_ticks == 0)
+    assert report.reason == ("" if held_ticks == 0 else REASON.format(
+        ms=held_ticks * TICK, q=4_000, n=report.nominal_uams))
+
+
+@pytest.mark.req("RX-009")
+def test_the_held_time_of_one_pulse_does_not_carry_to_the_next() -> None:
+    plan = Plan(Protocol((Step(PULSE, duration_ms=TICK), Step(GAP, duration_ms=TICK),
+                          Step(PULSE, duration_ms=TICK))),
+                slew_ua_per_s=1_000, duty_permille=1_000, tick_ms=TICK)
+    plan.begin(1, 0, 100)
+    assert plan.pulse_done(100_000, TICK, True)
+    plan.next(2, 10, 100)
+    (first,) = plan.quiet(20)
+    assert plan.rest_done(TICK)
+    plan.next(3, 30, 100)
+    assert plan.pulse_done(100_000, TICK, False)
+    plan.next(4, 40, 100)
+    (second,) = plan.quiet(50)
+    assert isinstance(first, PulseReport) and isinstance(second, PulseReport)
+    assert (first.valid, second.valid) == (False, True)
+
+
+@pytest.mark.req("RX-009", "DOSE-003")
+def test_a_pulse_by_charge_under_a_hold_is_judged_on_its_charge() -> None:
+    plan = _plan(Step(PULSE, charge_uams=50_000))
+    assert not plan.pulse_done(100_000, TICK, True)
+    plan.count(50_000)
+    plan.next(2, 10, 100)
+    (report,) = plan.quiet(20)
+    assert isinstance(report, PulseReport) and report.valid and report.reason == ""
+
+
+def _session(target_ua: int, lift_at_ms: int = -1, ohm: int = 2_000) -> list[PulseReport]:
+    """One pulse by time of 2 s at `target_ua`, then a gap, on the short session's load;
+    the electrodes lifted `lift_at_ms` after the start (never if negative)."""
+    rx = Prescription(name="held", family="research", target_ua=target_ua, ramp_ms=500,
+                      area_mm2=max(400, target_ua), return_area_mm2=max(400, target_ua),
+                      probe_ua=min(50, target_ua),
+                      protocol=Protocol((Step(PULSE, duration_ms=2_000),
+                                         Step(GAP, duration_ms=1_000))))
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    load = Load(ohm)
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    start = load.t
+    while not ctl.finished and load.t < start + 60_000:
+        load.open = 0 <= lift_at_ms <= load.t - start
+        run(ctl, load, 1)
+    assert ctl.finished
+    return list(ctl.pulses)
+
+
+@pytest.mark.req("RX-009", "SUP-005")
+def test_an_electrode_lifted_below_the_contact_sense_current_invalidates_a_pulse_by_time() -> None:
+    target = SUP.contact_sense_ua // 2           # contact cannot be judged at this current
+    (ok,) = _session(target)
+    assert ok.valid and ok.delivered_uams > 0
+    (lifted,) = _session(target, lift_at_ms=1_000)
+    assert not lifted.valid
+    assert "compliance hold" in lifted.reason and f"of {lifted.nominal_uams} uA*ms" in lifted.reason
+    assert lifted.delivered_uams < ok.delivered_uams * 3 // 4   # half its time with nothing
+
+
+@pytest.mark.req("RX-009", "SUP-007")
+def test_a_pulse_by_time_the_load_cannot_take_is_invalid() -> None:
+    """A load so resistive that compliance allows less than the pulse's current: the session
+    runs on at what the load takes (SUP-007), and the pulse says it was not given. The
+    load's impedance stays below the open-contact threshold: it is skin, not an open."""
+    target = 500
+    ohm = DEVICE.compliance_mv * 1000 // (target * 4 // 5)    # 80 % of the current at compliance
+    assert ohm < SUP.contact_open_ohm
+    (report,) = _session(target, ohm=ohm)
+    assert not report.valid and "compliance hold" in report.reason, report
+    assert report.delivered_uams < report.nominal_uams * 9 // 10
