@@ -98,7 +98,7 @@ class Controller:
             raise InvalidSettings(problems, f"prescription {quoted(prescription.name)} on this device")
         supervision.check_tick(tick_ms)
         supervision.check_supply(device.supply_min_mv, device.supply_max_mv)
-        self._check_charge_pulses(prescription, tick_ms)
+        self._check_pulses(prescription, tick_ms, supervision.contact_sense_ua)
 
         self.prescription = prescription
         self.device = device
@@ -633,23 +633,36 @@ class Controller:
         return None
 
     @staticmethod
-    def _check_charge_pulses(rx: Prescription, tick_ms: int, base_ua: int | None = None) -> None:
-        """DOSE-003: a pulse by charge is counted from the sensor's whole uA, so its average
+    def _check_pulses(rx: Prescription, tick_ms: int, sense_ua: int,
+                      base_ua: int | None = None) -> None:
+        """research. RX-009: every pulse's current is at least the contact sense current
+        `sense_ua`: below it an electrode lifted off the skin cannot be told from skin (the
+        command is held at what flows, 0 uA), so a pulse there could not be verified.
+        DOSE-003: a pulse by charge is counted from the sensor's whole uA, so its average
         current (current x duty) must be a whole uA of at least 1 (a fraction is read rounded:
         1.75 uA read as 1 ran the pulse 75 % long, reported valid); it ends on a tick, so it
         overshoots by up to one tick's charge: within 1 % only when its charge is at least
         100 ticks of its current. Refused otherwise (never approximated), naming the step.
         `base_ua`: the current of the steps without one of their own (the target, or the
         target with the patient's adjustments: `adjust` asks this again)."""
-        if rx.protocol is None:
+        proto = rx.research_protocol()
+        if proto is None:
             return
         base = rx.target_ua if base_ua is None else base_ua
-        c = Checker("charge pulses on this tick")
-        for n, step in enumerate(rx.protocol.steps, start=1):
-            if step.kind == PULSE and step.charge_uams:
-                current = step.current_ua or base
+        c = Checker("pulses on this controller")
+        for n, step in enumerate(proto.steps, start=1):
+            if step.kind != PULSE:
+                continue
+            field = f"protocol.step[{n}].current_ua" if rx.protocol is not None else "target_ua"
+            current = step.current_ua or base
+            if not c.check(current >= sense_ua, field, current, f"at least the contact sense "
+                           f"current {sense_ua} uA (supervision contact_sense_ua): below it an "
+                           "electrode lifted off the skin cannot be seen, and the pulse could "
+                           "not be verified"):
+                continue
+            if step.charge_uams:
                 avg = current * rx.duty_permille
-                if not c.check(avg >= 1000 and avg % 1000 == 0, f"protocol.step[{n}].current_ua",
+                if not c.check(avg >= 1000 and avg % 1000 == 0, field,
                                current, f"an average (x {rx.duty_permille} permille) of a whole "
                                "uA, at least 1 (a pulse by charge is counted from the sensor's "
                                "whole uA)"):
@@ -988,8 +1001,9 @@ class Controller:
         if not rx.floor_ua <= new <= min(rx.ceiling_ua, self.limit_ua):
             return Reply(False, f"set-point {shown(new)} uA: allowed {rx.floor_ua} to "
                                 f"{min(rx.ceiling_ua, self.limit_ua)} uA")
-        try:  # DOSE-003: the pulses by charge still to run must stay countable at the new current
-            self._check_charge_pulses(rx, self.tick_ms, self._base_ua + delta_ua)
+        try:  # RX-009, DOSE-003: the pulses still to run must stay verifiable at the new current
+            self._check_pulses(rx, self.tick_ms, self.supervision.contact_sense_ua,
+                               self._base_ua + delta_ua)
         except InvalidSettings as exc:
             return Reply(False, f"set-point {shown(new)} uA: {exc}")
         self.setpoint_ua = new

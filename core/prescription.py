@@ -436,7 +436,9 @@ class Prescription:
             c.check(self.slew_ua_per_s <= device.max_slew_ua_per_s, "ramp_ms", self.ramp_ms,
                     f"at least {shortest} ms for {self.target_ua} uA (device max slew "
                     f"{device.max_slew_ua_per_s} uA/s)")
-        if ok("duration_ms", "pulse_count", "pulse_on_ms", "pulse_gap_ms", "target_ua",
+        # the planned time: the duration, the short form's pulses, or a protocol's steps (its
+        # pulses by charge at their current x duty; a bad target_ua makes _protocol_bad)
+        if ok("duration_ms", "pulse_count", "pulse_on_ms", "pulse_gap_ms",
               "duty_permille") and self.family in FAMILIES and not self._protocol_bad(bad):
             research = self.family == "research"
             field, value = self._plan_field()
@@ -480,7 +482,9 @@ class Prescription:
                     "max_density_ua_per_cm2", self.max_density_ua_per_cm2,
                     f"at most {fam.max_density_ua_per_cm2} uA/cm2 for {self.family} (device "
                     f"{slot}.max_density_ua_per_cm2)")
-        area = self.contact_area_mm2 if ok("area_mm2", "return_area_mm2", "site") else 0
+        # a bad site is no contact area (contact_area_mm2 is 0 for it); drug and research
+        # areas are the electrodes', whatever was said about a site
+        area = self.contact_area_mm2 if ok("area_mm2", "return_area_mm2") else 0
         if ok("target_ua", "max_ua") and area:
             cap = fam.max_density_ua_per_cm2 * area // 100
             c.check(self.ceiling_ua <= cap, current, self.ceiling_ua,
@@ -497,15 +501,15 @@ class Prescription:
                     "max_charge_density_uams_per_cm2", self.max_charge_density_uams_per_cm2,
                     f"at most {per_cm2} uA*ms/cm2 (device research."
                     "max_charge_density_uams_per_cm2): a session ceiling may only narrow it")
-        if self.family == "research" and area and ok("max_charge_uams", "area_mm2",
-                                                       "return_area_mm2"):
+        # `area` is 0 when area_mm2 or return_area_mm2 is bad: the rules below need it
+        if self.family == "research" and area and ok("max_charge_uams"):
             c.check(self.max_charge_uams <= per_cm2 * area // 100, "max_charge_uams",
                     self.max_charge_uams, f"at most {per_cm2 * area // 100} uA*ms = {per_cm2} "
                     f"uA*ms/cm2 (device research.max_charge_density_uams_per_cm2) x {area} mm2: "
                     "a session ceiling may only narrow it")
         if self.family == "research" and area and ok(
                 "target_ua", "max_ua", "ramp_ms", "duty_permille", "pulse_count", "pulse_on_ms",
-                "pulse_gap_ms", "area_mm2", "return_area_mm2", "max_charge_uams",
+                "pulse_gap_ms", "max_charge_uams",
                 "max_charge_density_uams_per_cm2") and not self._protocol_bad(bad):
             planned = self.planned_charge_bound_uams()
             cap, source = self._research_cap(device)
@@ -518,7 +522,7 @@ class Prescription:
         """Whether the protocol (or the prescription's fields it depends on) has a problem."""
         if self.protocol is None:
             return False
-        if any(b.startswith("protocol") for b in bad) or bad & {"target_ua", "max_ua", "ramp_ms"}:
+        if bad & {"target_ua", "max_ua", "ramp_ms"}:  # `bad` holds the single fields only
             return True
         return not isinstance(self.protocol, Protocol) or bool(
             self.protocol.problems(self.ceiling_ua, self.target_ua, self.slew_ua_per_s))

@@ -164,6 +164,19 @@ def nominal_uams(step: Step, current_ua: int, slew_ua_per_s: int, duty_permille:
         * duty_permille // 1000
 
 
+def time_pulse_slack_uams(nominal_uams: int, span_ms: int, current_ua: int, duty_permille: int,
+                          tick_ms: int) -> int:
+    """How far a pulse by time's measured charge may be from its nominal and still be the
+    pulse prescribed (RX-009): 5 % of the nominal, the sensor's resolution (1 uA of average
+    current) over the pulse's time `span_ms`, and two ticks at its average current (the
+    on-time and the ramps end on ticks).
+
+    pre: nominal_uams >= 0 and span_ms >= 0 and current_ua >= 0 and 1 <= duty_permille <= 1000 and tick_ms >= 1
+    post: __return__ >= nominal_uams // 20 + span_ms
+    """
+    return nominal_uams // 20 + span_ms + 2 * tick_ms * current_ua * duty_permille // 1000
+
+
 class Plan:
     """Walks a protocol during one session. The controller calls `begin` at the first tick
     of the session, `count` with the charge of every tick, `pulse_done` / `rest_done` in
@@ -192,6 +205,7 @@ class Plan:
         self.open = False          # a pulse report is open (the pulse or its ramp down)
         self.in_force = False      # the open pulse's step is still in force (not yet done)
         self.start_ms = 0
+        self.current_ua = 0        # the open pulse's current (its step's, or the set-point)
         self.nominal = 0
         self.interrupted = False   # the pulse in force was interrupted (awaiting resume)
         self.ended = False
@@ -320,6 +334,7 @@ class Plan:
         self.charge = 0
         self.limited_ms = 0
         self.start_ms = t - self.t0
+        self.current_ua = current
         self.nominal = nominal_uams(s, current, self.slew, self.duty)
         label = f"pulse {self.pulse}" + (f" (attempt {self.attempt})" if self.attempt > 1 else "")
         return [self._mark(tick, t, label)]
@@ -340,6 +355,15 @@ class Plan:
             valid, reason = False, (f"the load held the current below the pulse's for "
                                     f"{self.limited_ms} ms of its on-time (compliance hold): "
                                     f"delivered {self.charge} of {self.nominal} uA*ms")
+        elif valid and not by_charge:
+            span = t - self.t0 - self.start_ms
+            slack = time_pulse_slack_uams(self.nominal, span, self.current_ua, self.duty,
+                                          self.tick_ms)
+            if abs(self.charge - self.nominal) > slack:
+                valid, reason = False, (
+                    f"delivered {self.charge} of {self.nominal} uA*ms: off by more than "
+                    f"{slack} uA*ms (5 %, the sensor's 1 uA over the pulse's {span} ms and "
+                    "two ticks at its current)")
         report = PulseReport(self.pulse, self.attempt, self.pulse_step, self.start_ms,
                              t - self.t0, self.nominal, self.charge, valid, reason)
         self.reports.append(report)

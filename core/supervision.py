@@ -516,8 +516,11 @@ class Supervisor:
         # SUP-014 uncommanded current: more than commanded (or against the commanded
         # polarity), beyond the tracking tolerance, debounced; judged in every enabled state
         # and at compliance too (the load can only limit a current, never raise it).
-        # Pulsed: judged on the amplitude, so the floor is not diluted by the duty.
-        over = uncommanded(amp, command, self.tracking_floor_ua, lim.tracking_tolerance_permille)
+        # Pulsed: judged on the amplitude, so the floor is not diluted by the duty; but one
+        # whole uA of the sensed average is 1000 / duty uA of amplitude, which the floor must
+        # allow (10 uA at 50 % read 6 uA on average, one LSB of noise, looked like 12 uA).
+        floor = max(self.tracking_floor_ua, -(-1000 // duty_permille))
+        over = uncommanded(amp, command, floor, lim.tracking_tolerance_permille)
         if self.over.update(over, t):
             self.detail = (f"measured {amp} uA, commanded {command} uA" if not pulsed else
                            f"measured {amp} uA amplitude ({i} uA average), commanded {command} uA")

@@ -95,7 +95,7 @@ def test_a_charge_pulse_shorter_than_100_ticks_is_refused_on_this_tick() -> None
     assert found == [("protocol.step[3].charge_uams", 99_999,
                       "at least 100 ticks of its current (100000 uA*ms at 100 uA and 10 ms a "
                       "tick): a pulse ends on a tick, so its charge is within 1 % only from there")]
-    assert text.startswith("invalid charge pulses on this tick: ")
+    assert text.startswith("invalid pulses on this controller: ")
 
 
 @pytest.mark.req("CTL-001", "CTL-003")
@@ -173,14 +173,15 @@ def test_a_charge_pulse_needs_an_average_of_whole_microamps(current: int, accept
                       area_mm2=400, return_area_mm2=400, probe_ua=1, waveform="pulsed",
                       pulse_hz=1_000, duty_permille=100,
                       protocol=Protocol((Step(PULSE, charge_uams=10_000),)))
+    sup = replace(SUP, contact_sense_ua=1)   # the sense-current rule (RX-009) aside
     if accepted:
-        Controller(rx, DEVICE, SUP, tick_ms=TICK)
+        Controller(rx, DEVICE, sup, tick_ms=TICK)
         return
-    text, found = _refusal(rx, DEVICE, SUP, tick_ms=TICK)
+    text, found = _refusal(rx, DEVICE, sup, tick_ms=TICK)
     assert found == [("protocol.step[1].current_ua", current, "an average (x 100 permille) of "
                       "a whole uA, at least 1 (a pulse by charge is counted from the sensor's "
                       "whole uA)")]
-    assert text.startswith("invalid charge pulses on this tick: ")
+    assert text.startswith("invalid pulses on this controller: ")
 
 
 @pytest.mark.req("DOSE-003", "RX-004")
@@ -193,10 +194,10 @@ def test_an_adjustment_that_would_make_a_charge_pulse_uncountable_is_refused() -
                       step_ua=1, ramp_ms=100, area_mm2=400, return_area_mm2=400, probe_ua=1,
                       waveform="pulsed", pulse_hz=1_000, duty_permille=200,
                       protocol=Protocol((Step(PULSE, charge_uams=20_000),)))
-    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    ctl = Controller(rx, DEVICE, replace(SUP, contact_sense_ua=1), tick_ms=TICK)  # RX-009 aside
     reply = ctl.adjust(-9)
     assert not reply.accepted and ctl.setpoint_ua == 10
-    assert reply.reason == ("set-point 1 uA: invalid charge pulses on this tick: "
+    assert reply.reason == ("set-point 1 uA: invalid pulses on this controller: "
                             "protocol.step[1].current_ua = 1: allowed an average (x 200 "
                             "permille) of a whole uA, at least 1 (a pulse by charge is counted "
                             "from the sensor's whole uA)")

@@ -1,16 +1,25 @@
-"""RX-009: a research pulse by time is valid only if it ran at its current. On-time counted
-while the load held the current below the pulse's (the compliance hold, SUP-007) makes it
-invalid, with the reason and the charge it delivered. Below the contact sense current an
-electrode lifted off the skin cannot be told from a compliance limit: the command is held at
-what flows, 0 uA, and the pulse used to run its time and be reported valid with nothing
-delivered. A pulse by charge stays judged on its charge alone (DOSE-003).
+"""RX-009: a research pulse is reported valid only if it was given as prescribed, and only
+pulses that can be verified are run.
+
+- Below the contact sense current an electrode lifted off the skin cannot be told from a
+  compliance limit (the command is held at what flows, 0 uA): a pulse of such a current was
+  run and reported valid with nothing delivered. The controller now refuses it, naming the
+  step, the current and the limit, when it is made and when an adjustment would make it so.
+- A pulse by time with on-time counted while the load held the current below the pulse's
+  (the compliance hold, SUP-007) is invalid, with the held time and the charge delivered.
+- A pulse by time is judged on its charge too, within its slack (tests/test_pulse_reports.py):
+  the scenarios below fail it when the load takes less than the pulse's current.
+- A pulse by charge stays judged on its charge alone (DOSE-003).
 Expected verdicts come from the load and the protocol, never from the controller."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from iontocore import Controller, Prescription
+from iontocore.errors import InvalidSettings
 from iontocore.events import PulseReport
 from iontocore.protocol import GAP, PULSE, Plan, Protocol, Step
 
@@ -32,13 +41,14 @@ def test_a_pulse_by_time_with_on_time_under_a_hold_is_invalid(held_ticks: int) -
     plan = _plan(Step(PULSE, duration_ms=5 * TICK))
     done = [plan.pulse_done(100_000, TICK, k < held_ticks) for k in range(5)]
     assert done == [False] * 4 + [True]          # the on-time runs the same, held or not
-    plan.count(4_000)
+    nominal = 100 * 5 * TICK + 100 * 100          # on-time and one ramp time at 1000 uA/s
+    plan.count(nominal)                            # its charge as nominal: only the hold speaks
     plan.next(2, 50, 100)
     (report,) = plan.quiet(60)
     assert isinstance(report, PulseReport)
     assert report.valid is (held_ticks == 0)
     assert report.reason == ("" if held_ticks == 0 else REASON.format(
-        ms=held_ticks * TICK, q=4_000, n=report.nominal_uams))
+        ms=held_ticks * TICK, q=nominal, n=nominal))
 
 
 @pytest.mark.req("RX-009")
@@ -47,12 +57,15 @@ def test_the_held_time_of_one_pulse_does_not_carry_to_the_next() -> None:
                           Step(PULSE, duration_ms=TICK))),
                 slew_ua_per_s=1_000, duty_permille=1_000, tick_ms=TICK)
     plan.begin(1, 0, 100)
+    nominal = 100 * TICK + 100 * 100               # on-time and one ramp time at 1000 uA/s
     assert plan.pulse_done(100_000, TICK, True)
+    plan.count(nominal)
     plan.next(2, 10, 100)
     (first,) = plan.quiet(20)
     assert plan.rest_done(TICK)
     plan.next(3, 30, 100)
     assert plan.pulse_done(100_000, TICK, False)
+    plan.count(nominal)
     plan.next(4, 40, 100)
     (second,) = plan.quiet(50)
     assert isinstance(first, PulseReport) and isinstance(second, PulseReport)
@@ -89,14 +102,62 @@ def _session(target_ua: int, lift_at_ms: int = -1, ohm: int = 2_000) -> list[Pul
     return list(ctl.pulses)
 
 
+def _research(target_ua: int, *steps: Step, **fields: object) -> Prescription:
+    return Prescription(name="low", family="research", target_ua=target_ua, ramp_ms=500,
+                        area_mm2=400, return_area_mm2=400, probe_ua=min(50, target_ua),
+                        protocol=Protocol(steps) if steps else None, **fields)  # type: ignore[arg-type]
+
+
+SENSE = SUP.contact_sense_ua
+BELOW = (f"at least the contact sense current {SENSE} uA (supervision contact_sense_ua): below "
+         "it an electrode lifted off the skin cannot be seen, and the pulse could not be verified")
+
+
 @pytest.mark.req("RX-009", "SUP-005")
-def test_an_electrode_lifted_below_the_contact_sense_current_invalidates_a_pulse_by_time() -> None:
-    target = SUP.contact_sense_ua // 2           # contact cannot be judged at this current
-    (ok,) = _session(target)
+@pytest.mark.parametrize("rx, field, value", [
+    (_research(SENSE - 1, Step(PULSE, duration_ms=1_000)), "protocol.step[1].current_ua", SENSE - 1),
+    (_research(100, Step(PULSE, duration_ms=1_000), Step(GAP, duration_ms=100),
+               Step(PULSE, duration_ms=1_000, current_ua=SENSE - 1)),
+     "protocol.step[3].current_ua", SENSE - 1),
+    (_research(100, Step(PULSE, charge_uams=100_000, current_ua=1)), "protocol.step[1].current_ua", 1),
+    (_research(SENSE - 1, pulse_count=3, pulse_on_ms=1_000, pulse_gap_ms=1_000), "target_ua",
+     SENSE - 1),
+])
+def test_a_pulse_below_the_contact_sense_current_is_refused(rx: Prescription, field: str,
+                                                            value: int) -> None:
+    """Below the contact sense current an electrode lifted off the skin is held at what
+    flows (0 uA) and taken for a compliance limit: such a pulse could not be verified, so
+    the controller refuses it, naming the step, the current and the limit."""
+    with pytest.raises(InvalidSettings) as err:
+        Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    assert [(p.field, p.value, p.allowed) for p in err.value.problems] == [(field, value, BELOW)]
+    # at the sense current itself the same plan is accepted
+    Controller(rx, DEVICE, replace(SUP, contact_sense_ua=value), tick_ms=TICK)
+
+
+@pytest.mark.req("RX-009", "RX-005")
+def test_an_adjustment_below_the_contact_sense_current_is_refused_and_changes_nothing() -> None:
+    rx = _research(SENSE + 5, Step(PULSE, duration_ms=5_000), min_ua=1, max_ua=100, step_ua=5)
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    run(ctl, load, 20)
+    assert ctl.adjust(-5).accepted and ctl.setpoint_ua == SENSE      # down to the sense current
+    reply = ctl.adjust(-5)
+    assert not reply.accepted and ctl.setpoint_ua == SENSE
+    assert reply.reason == (f"set-point {SENSE - 5} uA: invalid pulses on this controller: "
+                            f"protocol.step[1].current_ua = {SENSE - 5}: allowed {BELOW}")
+    run(ctl, load, 20)
+    assert ctl.state in ("ramp_up", "treat") and ctl.setpoint_ua == SENSE
+
+
+@pytest.mark.req("RX-009", "SUP-005")
+def test_an_electrode_lifted_at_the_contact_sense_current_invalidates_the_pulse() -> None:
+    (ok,) = _session(SENSE)
     assert ok.valid and ok.delivered_uams > 0
-    (lifted,) = _session(target, lift_at_ms=1_000)
-    assert not lifted.valid
-    assert "compliance hold" in lifted.reason and f"of {lifted.nominal_uams} uA*ms" in lifted.reason
+    (lifted,) = _session(SENSE, lift_at_ms=1_000)
+    assert not lifted.valid and lifted.reason, lifted
     assert lifted.delivered_uams < ok.delivered_uams * 3 // 4   # half its time with nothing
 
 

@@ -9,6 +9,7 @@ from fractions import Fraction
 
 import pytest
 
+from iontocore.events import PulseReport
 from iontocore.protocol import PULSE, Plan, Protocol, Step
 
 CHARGE = 50_000  # uA*ms: 1 % of it is 500
@@ -36,15 +37,42 @@ def test_a_charge_pulse_is_valid_within_one_percent_inclusive(delivered: int, va
         is (not valid)
 
 
-@pytest.mark.req("DOSE-003")
-def test_a_pulse_by_time_is_not_judged_on_its_charge() -> None:
-    plan = Plan(Protocol((Step(PULSE, duration_ms=1_000),)), slew_ua_per_s=1_000,
-                duty_permille=1_000, tick_ms=10)
-    plan.begin(1, 0, 100)
-    plan.count(1)                  # far from its nominal charge
-    plan.next(2, 10, 100)
-    (report,) = plan.quiet(20)
-    assert report.valid and report.reason == ""  # type: ignore[union-attr]
+@pytest.mark.req("RX-009")
+@pytest.mark.parametrize("off", [-1, 0, 1])
+def test_a_pulse_by_time_is_valid_within_its_slack_inclusive(off: int) -> None:
+    """A pulse by time of 1 s at its own 100 uA (the set-point is 60 uA), in a session begun
+    at 500 ms, closed 1,200 ms after it began: its slack is 5 % of the nominal, 1 uA over
+    1,200 ms and two 10 ms ticks at 100 uA (the oracle, from the rule as stated in RX-009);
+    a charge that far off is valid, one uA*ms further is not."""
+    plan = Plan(Protocol((Step(PULSE, duration_ms=1_000, current_ua=100),)),
+                slew_ua_per_s=1_000, duty_permille=1_000, tick_ms=10)
+    plan.begin(1, 500, 60)
+    nominal = 100 * 1_000 + 100 * 100 * 1000 // 1_000        # on-time and one ramp time
+    slack = nominal * 5 // 100 + 1_200 + 2 * 10 * 100
+    delivered = nominal - slack - off
+    plan.count(delivered)
+    plan.next(2, 1_600, 60)
+    (report,) = plan.quiet(1_700)
+    assert isinstance(report, PulseReport) and report.nominal_uams == nominal
+    assert report.valid is (off <= 0)
+    assert report.reason == ("" if off <= 0 else (
+        f"delivered {delivered} of {nominal} uA*ms: off by more than {slack} uA*ms (5 %, the "
+        "sensor's 1 uA over the pulse's 1200 ms and two ticks at its current)"))
+
+
+@pytest.mark.req("RX-009")
+def test_a_pulse_by_time_delivering_more_than_its_slack_is_invalid() -> None:
+    """At 50 % duty the nominal and the ticks' share are the average current's."""
+    nominal = (100 * 1_000 + 100 * 100 * 1000 // 1_000) * 500 // 1000
+    slack = nominal * 5 // 100 + 1_200 + 2 * 10 * 100 * 500 // 1000
+    for extra, valid in ((slack, True), (slack + 1, False)):
+        plan = Plan(Protocol((Step(PULSE, duration_ms=1_000),)), slew_ua_per_s=1_000,
+                    duty_permille=500, tick_ms=10)
+        plan.begin(1, 0, 100)
+        plan.count(nominal + extra)
+        plan.next(2, 1_100, 100)
+        (report,) = plan.quiet(1_200)
+        assert isinstance(report, PulseReport) and report.valid is valid, (extra, report)
 
 
 def _tail_oracle(cmd_na: int, slew: int, duty: int, tick_ms: int) -> int:

@@ -146,7 +146,8 @@ def test_a_session_ended_during_a_pulse_reports_it_invalid_with_the_reason(how: 
 @pytest.mark.req("RX-010")
 def test_a_fault_while_a_done_pulse_ramps_down_closes_its_report_at_once() -> None:
     """The pulse is done (its on-time reached) and ramps down; a fault cuts the output: the
-    report closes on that tick (valid: the pulse was done), not at a zero that never comes."""
+    report closes on that tick, not at a zero that never comes. Its ramp down was cut, so its
+    measured charge is short of its nominal by more than its slack: not valid (RX-009)."""
     ctl = Controller(_protocol_rx(), DEVICE, SUP, tick_ms=TICK)
     load = Load()
     run(ctl, load, 1)
@@ -157,7 +158,9 @@ def test_a_fault_while_a_done_pulse_ramps_down_closes_its_report_at_once() -> No
     assert not [e for e in ctl.events if isinstance(e, PulseReport)]
     assert ctl.emergency_stop().accepted
     reports = [e for e in ctl.events if isinstance(e, PulseReport)]
-    assert len(reports) == 1 and reports[0].valid and reports[0].pulse == 1
+    assert len(reports) == 1 and reports[0].pulse == 1
+    assert not reports[0].valid and reports[0].reason.startswith(
+        f"delivered {reports[0].delivered_uams} of {reports[0].nominal_uams} uA*ms: off by more")
 
 
 @pytest.mark.req("DOSE-003", "RX-001")

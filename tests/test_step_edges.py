@@ -14,10 +14,9 @@ from dataclasses import replace
 
 import pytest
 
-from iontocore import Controller, Prescription, Sample
+from iontocore import Controller, Sample
 from iontocore.faults import FaultCode
 from iontocore.limits import trip_threshold_ua
-from iontocore.protocol import PULSE, Protocol, Step
 
 from short_session import DEVICE, RX, STEP_UA, SUP, TICK, Load, run, started
 
@@ -232,16 +231,15 @@ def test_a_compliance_hold_at_zero_is_counted_and_released_like_any_other() -> N
     at the rail with nothing flowing, the command is held at what flows, 0 uA. The held time
     counts as compliance-limited time, and the hold is released hold_release_ms after the
     first tick off the rail, as for any hold (the command then rises again at the slew)."""
-    rx = Prescription(name="tiny", family="research", target_ua=5, ramp_ms=100, area_mm2=400,
-                      return_area_mm2=400, probe_ua=5,
-                      protocol=Protocol((Step(PULSE, duration_ms=20_000),)))
-    assert rx.target_ua < SUP.contact_sense_ua
-    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    rx = RX                               # research pulses below it are refused (RX-009):
+    sup = replace(SUP, contact_sense_ua=rx.target_ua + 1)   # a sense current above this target
+    ctl = Controller(rx, DEVICE, sup, tick_ms=TICK)
     load = Load()
     run(ctl, load, 1)
     assert ctl.start().accepted
-    run(ctl, load, 20)
-    assert ctl.state == "treat" and ctl.command.setpoint_ua == rx.target_ua
+    while ctl.state != "treat":
+        run(ctl, load, 1)
+    assert ctl.command.setpoint_ua == rx.target_ua
     t = load.t
     held = 0
     for k in range(5):                    # at the rail, nothing flows
