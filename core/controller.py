@@ -637,9 +637,10 @@ class Controller:
                       base_ua: int | None = None) -> None:
         """research. RX-009: every pulse's current is at least the contact sense current
         `sense_ua`: below it an electrode lifted off the skin cannot be told from skin (the
-        command is held at what flows, 0 uA), so a pulse there could not be verified.
+        command is held at what flows, 0 uA), so a pulse there could not be verified; and its
+        average current (current x duty) is at least 3 uA, three of the sensor's whole uA.
         DOSE-003: a pulse by charge is counted from the sensor's whole uA, so its average
-        current (current x duty) must be a whole uA of at least 1 (a fraction is read rounded:
+        current must be a whole uA (a fraction is read rounded:
         1.75 uA read as 1 ran the pulse 75 % long, reported valid); it ends on a tick, so it
         overshoots by up to one tick's charge: within 1 % only when its charge is at least
         100 ticks of its current. Refused otherwise (never approximated), naming the step.
@@ -648,6 +649,10 @@ class Controller:
         proto = rx.research_protocol()
         if proto is None:
             return
+        # RX-009: the least average current (current x duty) of a pulse: three of the sensor's
+        # whole uA, so that a pulse that delivered nothing (a reading of noise, a uA at most)
+        # is off its nominal by more than its slack
+        least_avg_ua = 3
         base = rx.target_ua if base_ua is None else base_ua
         c = Checker("pulses on this controller")
         for n, step in enumerate(proto.steps, start=1):
@@ -660,12 +665,17 @@ class Controller:
                            "electrode lifted off the skin cannot be seen, and the pulse could "
                            "not be verified"):
                 continue
+            least_ua = -(-least_avg_ua * 1000 // rx.duty_permille)
+            if not c.check(current >= least_ua, field, current, f"at least {least_ua} uA at "
+                           f"{rx.duty_permille} permille (an average of {least_avg_ua} uA, three "
+                           "of the sensor's whole uA): nearer its resolution a pulse that "
+                           "delivered nothing could not be told from one that did"):
+                continue
             if step.charge_uams:
                 avg = current * rx.duty_permille
-                if not c.check(avg >= 1000 and avg % 1000 == 0, field,
+                if not c.check(avg % 1000 == 0, field,
                                current, f"an average (x {rx.duty_permille} permille) of a whole "
-                               "uA, at least 1 (a pulse by charge is counted from the sensor's "
-                               "whole uA)"):
+                               "uA (a pulse by charge is counted from the sensor's whole uA)"):
                     continue
                 least = 100 * avg * tick_ms // 1000
                 c.check(step.charge_uams >= least, f"protocol.step[{n}].charge_uams",
@@ -998,14 +1008,22 @@ class Controller:
             return Reply(False, f"delta_ua = {shown(delta_ua)}: allowed a non-zero multiple of the "
                                 f"step {step} uA")
         new = self.setpoint_ua + delta_ua
-        if not rx.floor_ua <= new <= min(rx.ceiling_ua, self.limit_ua):
-            return Reply(False, f"set-point {shown(new)} uA: allowed {rx.floor_ua} to "
-                                f"{min(rx.ceiling_ua, self.limit_ua)} uA")
+        high = min(rx.ceiling_ua, self.limit_ua)
+        if not rx.floor_ua <= new <= high:
+            return Reply(False, f"set-point {shown(new)} uA: allowed {rx.floor_ua} to {high} uA")
+        base = self._base_ua + delta_ua
+        if not rx.floor_ua <= base <= high:  # research: in a pulse with a current of its own
+            return Reply(False, f"set-point {shown(new)} uA: the steps without a current of "
+                                f"their own would run at {base} uA; allowed {rx.floor_ua} to "
+                                f"{high} uA")
+        sense = self.supervision.contact_sense_ua
+        if self._plan is not None and new < sense:  # RX-009: the pulse in force, too
+            return Reply(False, f"set-point {shown(new)} uA: allowed at least the contact sense "
+                                f"current {sense} uA in a research session")
         try:  # RX-009, DOSE-003: the pulses still to run must stay verifiable at the new current
-            self._check_pulses(rx, self.tick_ms, self.supervision.contact_sense_ua,
-                               self._base_ua + delta_ua)
+            self._check_pulses(rx, self.tick_ms, sense, base)
         except InvalidSettings as exc:
             return Reply(False, f"set-point {shown(new)} uA: {exc}")
         self.setpoint_ua = new
-        self._base_ua += delta_ua
+        self._base_ua = base
         return Reply(True)

@@ -519,7 +519,8 @@ class Supervisor:
         # Pulsed: judged on the amplitude, so the floor is not diluted by the duty; but one
         # whole uA of the sensed average is 1000 / duty uA of amplitude, which the floor must
         # allow (10 uA at 50 % read 6 uA on average, one LSB of noise, looked like 12 uA).
-        floor = max(self.tracking_floor_ua, -(-1000 // duty_permille))
+        floor = max(self.tracking_floor_ua, -(-1000 // duty_permille)) if command else \
+            self.tracking_floor_ua  # at a zero command the reading itself is judged
         over = uncommanded(amp, command, floor, lim.tracking_tolerance_permille)
         if self.over.update(over, t):
             self.detail = (f"measured {amp} uA, commanded {command} uA" if not pulsed else

@@ -119,7 +119,8 @@ BELOW = (f"at least the contact sense current {SENSE} uA (supervision contact_se
     (_research(100, Step(PULSE, duration_ms=1_000), Step(GAP, duration_ms=100),
                Step(PULSE, duration_ms=1_000, current_ua=SENSE - 1)),
      "protocol.step[3].current_ua", SENSE - 1),
-    (_research(100, Step(PULSE, charge_uams=100_000, current_ua=1)), "protocol.step[1].current_ua", 1),
+    (_research(100, Step(PULSE, charge_uams=100_000, current_ua=SENSE - 1)),
+     "protocol.step[1].current_ua", SENSE - 1),
     (_research(SENSE - 1, pulse_count=3, pulse_on_ms=1_000, pulse_gap_ms=1_000), "target_ua",
      SENSE - 1),
 ])
@@ -146,8 +147,8 @@ def test_an_adjustment_below_the_contact_sense_current_is_refused_and_changes_no
     assert ctl.adjust(-5).accepted and ctl.setpoint_ua == SENSE      # down to the sense current
     reply = ctl.adjust(-5)
     assert not reply.accepted and ctl.setpoint_ua == SENSE
-    assert reply.reason == (f"set-point {SENSE - 5} uA: invalid pulses on this controller: "
-                            f"protocol.step[1].current_ua = {SENSE - 5}: allowed {BELOW}")
+    assert reply.reason == (f"set-point {SENSE - 5} uA: allowed at least the contact sense "
+                            f"current {SENSE} uA in a research session")
     run(ctl, load, 20)
     assert ctl.state in ("ramp_up", "treat") and ctl.setpoint_ua == SENSE
 
@@ -172,3 +173,70 @@ def test_a_pulse_by_time_the_load_cannot_take_is_invalid() -> None:
     (report,) = _session(target, ohm=ohm)
     assert not report.valid and "compliance hold" in report.reason, report
     assert report.delivered_uams < report.nominal_uams * 9 // 10
+
+
+@pytest.mark.req("RX-009")
+@pytest.mark.parametrize("duty, least", [(1000, 3), (700, 5), (500, 6), (300, 10), (100, 30)])
+def test_a_pulse_of_less_than_three_uA_on_average_is_refused(duty: int, least: int) -> None:
+    """Three of the sensor's whole uA of average current (current x duty), the current
+    rounded up: below it a pulse that delivered nothing (a reading of noise) is within its
+    slack. The contact sense current is set to 1 uA here, so that this rule speaks alone."""
+    sup = replace(SUP, contact_sense_ua=1)
+    pulsed = {"waveform": "pulsed", "pulse_hz": 1_000, "duty_permille": duty} if duty < 1000 else {}
+    for current, accepted in ((least, True), (least - 1, False)):
+        rx = _research(100, Step(PULSE, duration_ms=1_000, current_ua=current), **pulsed)
+        if accepted:
+            Controller(rx, DEVICE, sup, tick_ms=TICK)
+            continue
+        with pytest.raises(InvalidSettings) as err:
+            Controller(rx, DEVICE, sup, tick_ms=TICK)
+        assert [(p.field, p.value, p.allowed) for p in err.value.problems] == [(
+            "protocol.step[1].current_ua", current,
+            f"at least {least} uA at {duty} permille (an average of 3 uA, three of the "
+            "sensor's whole uA): nearer its resolution a pulse that delivered nothing could "
+            "not be told from one that did")]
+
+
+def _in_own_pulse(**fields: object) -> tuple[Controller, Load]:
+    """A research session whose first pulse has a current of its own (60 uA; the target,
+    100 uA, is the next pulse's), run into that pulse."""
+    rx = _research(100, Step(PULSE, duration_ms=5_000, current_ua=60), Step(GAP, duration_ms=1_000),
+                   Step(PULSE, duration_ms=1_000), **fields)
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    run(ctl, load, 50)
+    assert ctl.setpoint_ua == 60
+    return ctl, load
+
+
+@pytest.mark.req("RX-009", "RX-005")
+def test_an_adjustment_in_a_pulse_of_its_own_current_keeps_the_later_pulses_in_range() -> None:
+    """The adjustment moves the pulse in force and the steps without a current of their own
+    alike: it is refused when either would leave the floor-to-ceiling range (a hostile review
+    moved a 60 uA pulse up by 440 uA to the 500 uA ceiling, the next pulse then asked for
+    540 uA, was capped at 500 and never began its on-time: a 1 s pulse ran 59 s)."""
+    ctl, load = _in_own_pulse(max_ua=400, step_ua=20)
+    reply = ctl.adjust(320)
+    assert not reply.accepted and ctl.setpoint_ua == 60
+    assert reply.reason == ("set-point 380 uA: the steps without a current of their own would "
+                            "run at 420 uA; allowed 20 to 400 uA")
+    assert ctl.adjust(300).accepted and ctl.setpoint_ua == 360       # base 400: at the ceiling
+    later = []
+    while not ctl.finished and load.t < 60_000:
+        run(ctl, load, 1)
+        if len(ctl.pulses) == 1:
+            later.append(ctl.setpoint_ua)
+    assert ctl.outcome == "completed" and max(later) == 400        # the next pulse: the base
+    assert [p.valid for p in ctl.pulses] == [False, True]            # the first was adjusted
+
+
+@pytest.mark.req("RX-009", "RX-005")
+def test_an_adjustment_of_a_pulse_of_its_own_current_below_the_sense_current_is_refused() -> None:
+    ctl, load = _in_own_pulse(min_ua=5, step_ua=5)
+    reply = ctl.adjust(-55)                  # 60 -> 5 uA for the pulse in force
+    assert not reply.accepted and ctl.setpoint_ua == 60
+    assert reply.reason == (f"set-point 5 uA: allowed at least the contact sense current "
+                            f"{SENSE} uA in a research session")
+    assert ctl.adjust(-50).accepted and ctl.setpoint_ua == SENSE      # 60 -> 10: at it
