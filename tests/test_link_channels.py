@@ -299,7 +299,8 @@ def test_ionto_channels_against_ionto_emulate_with_two_channels(tmp_path: Path) 
         files.append(tmp_path / f"{s}.toml")
         files[-1].write_text(two_pulses(f"short-{s}", ua))
     port = tmp_path / "dev"
-    emu = subprocess.Popen([IONTO, "emulate", "--lockstep", "--channels", "2", "--link", str(port)],
+    emu = subprocess.Popen([IONTO, "emulate", "--lockstep", "--channels", "2", "--link", str(port),
+                            "--watchdog-grace-ms", str(GRACE_MS)],  # a loaded machine: no hang
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert emu.stdout is not None and emu.stdout.readline().strip() == str(port)

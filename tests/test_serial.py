@@ -251,7 +251,8 @@ def test_the_device_limits_come_from_the_device(tmp_path: Path) -> None:
 @pytest.mark.req("LINK-002")
 def test_cli_against_ionto_emulate(tmp_path: Path) -> None:
     port = tmp_path / "dev"
-    emu = subprocess.Popen([IONTO, "emulate", "--lockstep", "--link", str(port)],
+    emu = subprocess.Popen([IONTO, "emulate", "--lockstep", "--link", str(port),
+                            "--watchdog-grace-ms", str(GRACE_MS)],  # a loaded machine: no hang
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert emu.stdout is not None and emu.stdout.readline().strip() == str(port)
