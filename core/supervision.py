@@ -473,8 +473,7 @@ class Supervisor:
                 self.detail = supply.detail
                 return code
         if not enabled:
-            if self.trend.command is not None:
-                self.trend.reset()
+            self.trend.reset()  # a session resumed at the same command starts a new window
             self.at_compliance = self.contact_open = self.compliance_limited = False
             self.off_command = False
             self.tracking.clear()
@@ -483,8 +482,7 @@ class Supervisor:
             self.unsettled.clear()
             self.short.clear()
             self.contact.clear()
-            self._last_i = self._last_v = None
-            self.frozen_ms = 0
+            self._last_i = self._last_v = None  # (the next reading then restarts frozen_ms)
             # SUP-010 leak: current while commanded off, once the output had time to settle.
             if off_for_ms >= lim.leak_settle_ms and abs(i) > self.zero_tolerance_ua:
                 self.detail = f"{i} uA flowing with the output off for {off_for_ms} ms"

@@ -1,0 +1,166 @@
+"""Supervisor.observe at the edges of the monitors nothing else reached (mutation testing's
+survivors), driven sample by sample:
+
+- SUP-010 relay: a negative command wants the relay at -1; +1 there is a mismatch;
+- SUP-003 frozen sensor: bit-identical readings at any non-zero command (1 uA included)
+  for sensor_frozen_ms cut the output, counted afresh after a zero command;
+- SUP-018 impedance trend: the window starts afresh when the output was off or the command
+  was not steady (a pause shorter than the horizon must not compare the resumed load with
+  the one before it), the fault names the fall, and a caller that does not say the command
+  is steady never gets one;
+- SUP-006 short: the impedance in the fault's text at the smallest sense current.
+Expected values come from the supervision limits and the samples, not from the supervisor."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from iontocore import OFF, Command
+from iontocore.faults import FaultCode
+from iontocore.supervision import Supervisor, SupervisionLimits
+
+from short_session import DEVICE, SUP
+
+TICK = 10
+
+
+def _sup(limits: SupervisionLimits = SUP, tick_ms: int = TICK, frozen_ms: int = 0) -> Supervisor:
+    return Supervisor(limits, DEVICE.compliance_mv, DEVICE.zero_tolerance_ua, tick_ms, 5_000,
+                      frozen_ms=frozen_ms)
+
+
+def _feed(sup: Supervisor, t: int, ms: int, cmd: Command, i: int, v: int, *, dt: int = TICK,
+          steady: bool = True, relay: int | None = None, noise: bool = True
+          ) -> tuple[int, FaultCode | None]:
+    """Samples every `dt` ms for `ms` ms from `t` (one LSB of noise on the current unless
+    `noise` is off); returns the time reached and the first fault (its time is then `t`)."""
+    for k in range(ms // dt):
+        t += dt
+        lsb = (t // dt) % 2 if noise else 0
+        code = sup.observe(t, i + lsb, v, relay, dt, cmd, cmd.duty_permille, 100_000,
+                           -1 if cmd.enabled else 10 * (k + 1), None, steady)
+        if code is not None:
+            return t, code
+    return t, None
+
+
+# ------------------------------------------------------------------ SUP-010 relay polarity
+
+@pytest.mark.req("SUP-010")
+def test_a_negative_command_wants_the_relay_at_minus_one() -> None:
+    cmd = Command(-1_000, True, 1_000)
+    _, code = _feed(_sup(), 0, 1_000, cmd, -1_000, -2_000, relay=-1)
+    assert code is None
+    t, code = _feed(_sup(), 0, 1_000, cmd, -1_000, -2_000, relay=1)
+    assert code is FaultCode.RELAY_MISMATCH and t == SUP.relay_debounce_ms + TICK
+
+
+# ------------------------------------------------------------------ SUP-003 frozen sensor
+
+@pytest.mark.req("SUP-003")
+@pytest.mark.parametrize("command, dt", [(1, TICK), (5, TICK), (-5, TICK), (5, 1)])
+def test_a_frozen_reading_at_any_non_zero_command_cuts_after_the_frozen_time(command: int,
+                                                                             dt: int) -> None:
+    """The first sample is the reference; each identical one after it adds its interval."""
+    sup = _sup(tick_ms=dt, frozen_ms=1_000)
+    cmd = Command(command, True, 1_000)
+    t, code = _feed(sup, 0, 3_000, cmd, command, command * 2, dt=dt, noise=False)
+    assert code is FaultCode.SENSOR_STUCK and t == dt + 1_000
+
+
+@pytest.mark.req("SUP-003")
+def test_at_a_zero_command_a_frozen_reading_is_no_fault() -> None:
+    _, code = _feed(_sup(frozen_ms=1_000), 0, 3_000, Command(0, True, 1_000), 0, 0, noise=False)
+    assert code is None
+
+
+@pytest.mark.req("SUP-003")
+def test_the_frozen_time_counts_afresh_after_a_zero_command() -> None:
+    """1 ms samples: 500 ms frozen at 5 uA, one sample at a zero command (same reading), then
+    5 uA again: the cut comes exactly sensor_frozen_ms after that sample, not before."""
+    sup = _sup(tick_ms=1, frozen_ms=1_000)
+    cmd = Command(5, True, 1_000)
+    t, code = _feed(sup, 0, 500, cmd, 5, 10, dt=1, noise=False)
+    assert code is None
+    t, code = _feed(sup, t, 1, Command(0, True, 1_000), 5, 10, dt=1, noise=False)
+    assert code is None
+    back = t
+    t, code = _feed(sup, t, 2_000, cmd, 5, 10, dt=1, noise=False)
+    assert code is FaultCode.SENSOR_STUCK and t == back + 1_000
+
+
+@pytest.mark.req("SUP-003")
+def test_after_the_output_was_off_the_first_reading_is_a_new_reference() -> None:
+    sup = _sup(frozen_ms=1_000)
+    cmd = Command(5, True, 1_000)
+    t, _ = _feed(sup, 0, 500, cmd, 5, 10, noise=False)
+    t, _ = _feed(sup, t, 50, OFF, 0, 0, noise=False)
+    back = t
+    t, code = _feed(sup, t, 3_000, cmd, 5, 10, noise=False)
+    assert code is FaultCode.SENSOR_STUCK and t == back + TICK + 1_000
+
+
+# ------------------------------------------------------------------ SUP-018 impedance trend
+
+CMD = Command(1_000, True, 1_000)   # 1 mA, at the impedance sense current or above
+HIGH, LOW = 2_000, 800              # mV at 1 mA: 2 kOhm, then 800 Ohm (a fall of 60 %)
+
+
+def _steady_then(sup: Supervisor, **kw: object) -> int:
+    t, code = _feed(sup, 0, SUP.impedance_window_ms + 1_000, CMD, 1_000, HIGH, **kw)  # type: ignore[arg-type]
+    assert code is None
+    return t
+
+
+@pytest.mark.req("SUP-018")
+def test_an_impedance_fall_names_the_fall() -> None:
+    sup = _sup()
+    t = _steady_then(sup)
+    t, code = _feed(sup, t, 1_000, CMD, 1_000, LOW, noise=False)
+    assert code is FaultCode.IMPEDANCE_FALL
+    assert sup.detail.startswith("impedance fell 60 % within ")
+    assert "(2000 to 800 ohm at 1000 uA; fallen for " in sup.detail
+
+
+@pytest.mark.req("SUP-018")
+def test_a_caller_that_does_not_say_the_command_is_steady_gets_no_fall() -> None:
+    sup = _sup()
+    for k in range(1, 500):
+        code = sup.observe(k * TICK, 1_000 + k % 2, HIGH if k < 300 else LOW, None, TICK, CMD,
+                           1_000, 100_000, -1)
+        assert code is None
+
+
+@pytest.mark.req("SUP-018")
+def test_the_window_starts_afresh_after_the_output_was_off() -> None:
+    """Off for 200 ms (shorter than the horizon), then the same command on a load of 40 %:
+    the resumed load is judged against itself, not against the load before the pause."""
+    sup = _sup()
+    t = _steady_then(sup)
+    t, code = _feed(sup, t, 200, OFF, 0, 0)
+    assert code is None
+    _, code = _feed(sup, t, SUP.impedance_window_ms + 1_000, CMD, 1_000, LOW)
+    assert code is None
+
+
+@pytest.mark.req("SUP-018")
+def test_the_window_starts_afresh_after_an_unsteady_command() -> None:
+    sup = _sup()
+    t = _steady_then(sup)
+    t, code = _feed(sup, t, 200, CMD, 1_000, HIGH, steady=False)
+    assert code is None
+    _, code = _feed(sup, t, SUP.impedance_window_ms + 1_000, CMD, 1_000, LOW)
+    assert code is None
+
+
+# ------------------------------------------------------------------ SUP-006 short
+
+@pytest.mark.req("SUP-006")
+def test_a_short_at_the_smallest_sense_current_states_its_impedance() -> None:
+    """Sensed from 1 uA with a 5 kOhm threshold: 1 uA at 2 mV is 2 kOhm, a short."""
+    sup = _sup(replace(SUP, short_sense_ua=1, short_ohm=5_000))
+    _, code = _feed(sup, 0, 500, Command(1, True, 1_000), 1, 2, noise=False)
+    assert code is FaultCode.SHORT_CIRCUIT
+    assert sup.detail == "impedance 2000 ohm below 5000 ohm"
