@@ -695,10 +695,10 @@ class Controller:
         true current is below the reading + 1 uA; 6.7 uA read as 6 let a research session
         pass its ceiling by 8 % in true charge). A whole-uA average is read as it is (a real
         sensor's noise is bounded by the tolerance above); a drug's milliamps make the
-        resolution 0.1 % of the rating or less (SAFETY.md, residual risks)."""
-        cmd = self._command
-        if not cmd.enabled or dt <= 0:
-            return q
+        resolution 0.1 % of the rating or less (SAFETY.md, residual risks). A reading against
+        the polarity beyond the tolerance counts as nothing, whatever the command (OFF, in
+        fault or before the start, included: it used to lower the bound there)."""
+        cmd = self._command  # OFF (in fault, before the start) is a command of 0 uA here
         if self.prescription.family == "research" and abs(cmd.setpoint_ua) * cmd.duty_permille % 1000:
             q += dt  # one uA of resolution over the interval
         expected = abs(cmd.setpoint_ua) * cmd.duty_permille // 1000
