@@ -21,7 +21,7 @@ import pytest
 from iontocore import Controller, Prescription
 from iontocore.errors import InvalidSettings
 from iontocore.events import PulseReport
-from iontocore.protocol import GAP, PULSE, Plan, Protocol, Step
+from iontocore.protocol import BASELINE, GAP, PULSE, Plan, Protocol, Step
 
 from short_session import DEVICE, SUP, TICK, Load, run
 
@@ -240,3 +240,45 @@ def test_an_adjustment_of_a_pulse_of_its_own_current_below_the_sense_current_is_
     assert reply.reason == (f"set-point 5 uA: allowed at least the contact sense current "
                             f"{SENSE} uA in a research session")
     assert ctl.adjust(-50).accepted and ctl.setpoint_ua == SENSE      # 60 -> 10: at it
+
+
+@pytest.mark.req("RX-009", "RX-001")
+def test_every_pulse_that_could_not_be_verified_is_named() -> None:
+    """Each refused step is named, not only the first (the check goes on after a refusal)."""
+    sup = replace(SUP, contact_sense_ua=20)
+    rx = _research(100, Step(PULSE, duration_ms=1_000, current_ua=15), Step(GAP, duration_ms=100),
+                   Step(PULSE, duration_ms=1_000, current_ua=19), Step(GAP, duration_ms=100),
+                   Step(PULSE, duration_ms=1_000, current_ua=20),
+                   waveform="pulsed", pulse_hz=1_000, duty_permille=100)
+    with pytest.raises(InvalidSettings) as err:
+        Controller(rx, DEVICE, sup, tick_ms=TICK)
+    # 15 and 19 uA are below the sense current; 20 uA is at it but averages 2 uA at 10 %
+    assert [(p.field, p.value) for p in err.value.problems] == [
+        ("protocol.step[1].current_ua", 15), ("protocol.step[3].current_ua", 19),
+        ("protocol.step[5].current_ua", 20)]
+    rx = replace(rx, protocol=Protocol((Step(PULSE, duration_ms=1_000, current_ua=20),
+                                        Step(GAP, duration_ms=100),
+                                        Step(PULSE, duration_ms=1_000, current_ua=29))))
+    with pytest.raises(InvalidSettings) as err:
+        Controller(rx, DEVICE, sup, tick_ms=TICK)
+    assert [(p.field, p.value) for p in err.value.problems] == [
+        ("protocol.step[1].current_ua", 20), ("protocol.step[3].current_ua", 29)]
+
+
+@pytest.mark.req("RX-009")
+def test_the_slack_of_a_later_pulse_spans_its_own_time() -> None:
+    """A pulse after a 5 s baseline, closed 1,200 ms after it began: its slack counts the
+    sensor's 1 uA over those 1,200 ms (not over the session's time)."""
+    plan = Plan(Protocol((Step(BASELINE, duration_ms=5_000), Step(PULSE, duration_ms=1_000))),
+                slew_ua_per_s=1_000, duty_permille=1_000, tick_ms=TICK)
+    plan.begin(1, 0, 100)
+    assert plan.rest_done(5_000)
+    plan.next(2, 5_000, 100)
+    nominal = 100 * 1_000 + 100 * 100
+    slack = nominal * 5 // 100 + 1_200 + 2 * TICK * 100
+    assert plan.pulse_done(100_000, 1_000)
+    plan.count(nominal - slack - 1)
+    plan.next(3, 6_100, 100)
+    (report,) = plan.quiet(6_200)
+    assert isinstance(report, PulseReport) and not report.valid
+    assert f"off by more than {slack} uA*ms" in report.reason

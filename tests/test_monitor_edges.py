@@ -71,6 +71,21 @@ def test_a_frozen_reading_at_any_non_zero_command_cuts_after_the_frozen_time(com
 
 
 @pytest.mark.req("SUP-003")
+def test_a_stuck_reading_while_the_command_moves_cuts_exactly_at_the_stuck_time() -> None:
+    """The command moves 30 uA a tick (within the tracking tolerance of the reading), the
+    reading stays bit-identical: the cut comes when stuck_ms of identical samples after the
+    first have passed, not a tick later."""
+    sup = _sup()
+    code = None
+    t = 0
+    while code is None and t < 2_000:
+        t += TICK
+        cmd = Command(1_000 + 30 * ((t // TICK) % 2), True, 1_000)
+        code = sup.observe(t, 1_000, 2_000, None, TICK, cmd, 1_000, 100_000, -1)
+    assert code is FaultCode.SENSOR_STUCK and t == TICK + SUP.stuck_ms
+
+
+@pytest.mark.req("SUP-003")
 def test_at_a_zero_command_a_frozen_reading_is_no_fault() -> None:
     _, code = _feed(_sup(frozen_ms=1_000), 0, 3_000, Command(0, True, 1_000), 0, 0, noise=False)
     assert code is None
