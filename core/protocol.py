@@ -343,9 +343,9 @@ class Plan:
         """Close the open pulse's report. A pulse by charge is valid only within 1 % of its
         charge (DOSE-003): one whose ramp down was cut short (a contact lost after its charge
         was judged reached, the current following the load down) says so. A pulse by time
-        is valid only if none of its on-time was counted with the load holding the current
-        below the pulse's (RX-009): it ran its time but not at its current (an electrode
-        lifted below the contact sense current is held at 0 uA)."""
+        (RX-009) is valid only if none of its on-time was counted with the load holding the
+        current below the pulse's (it ran its time but not at its current), and only if its
+        measured charge is within its slack of the nominal (time_pulse_slack_uams)."""
         self.open = False
         by_charge = self.steps[self.pulse_step - 1].charge_uams
         if valid and by_charge and abs(self.charge - self.nominal) * 100 > self.nominal:
