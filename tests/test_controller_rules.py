@@ -486,3 +486,44 @@ def test_treatment_time_counts_only_while_the_output_obeys(reading: Callable[[in
         ctl.step(Sample(s.t_ms, reading(ctl.command.setpoint_ua), s.voltage_mv))
     assert ctl.faults == [] and ctl.state == "treat"
     assert ctl.treatment_ms - before == (5 * TICK if counts else 0)
+
+
+@pytest.mark.req("SUP-005")
+@pytest.mark.parametrize("stable_ms", [0, TICK])
+def test_a_lifted_electrode_is_never_contact_back_while_the_probe_is_below_one_ua(
+        stable_ms: int) -> None:
+    """A pause entered at a zero command (electrodes lifted as a polarity swap ramps down:
+    at compliance the command follows the collapsed current to zero first), with a slew
+    below 1 uA a tick: the probe rises through ticks whose whole-uA command is 0, where a
+    lifted electrode shows no voltage and the sensor its offset (1-2 uA). Nothing there is
+    evidence of contact: contact comes back only on a command of at least 1 uA (at a
+    prescribed stable time of 0 ms and of one tick alike)."""
+    slew = 20  # uA/s: 200 nA a tick, four ticks of probe below 1 uA
+    rx = replace(RX, target_ua=RX.min_ua, ramp_ms=RX.min_ua * 1000 // slew, duration_ms=100_000,
+                 reverse_at_half=True, contact_stable_ms=stable_ms, max_pause_ms=5_000)
+    ctl, load = started(rx, replace(DEVICE, min_reversal_session_ms=rx.duration_ms))
+    for _ in range(rx.duration_ms // TICK):
+        run(ctl, load, 1)
+        if ctl.state == "polarity_swap":
+            break
+    swapping = str(ctl.state)  # (str: no narrowing of the state for what follows)
+    assert swapping == "polarity_swap" and ctl.command.setpoint_ua > RX.probe_ua, swapping
+
+    def lifted(cmd: Command) -> Sample:  # offset and noise; the rail only under a command
+        load.t += TICK
+        rail = DEVICE.compliance_mv if cmd.setpoint_ua else 0
+        return Sample(load.t, 1 + load.t // TICK % 2, rail)
+
+    cmd = ctl.command
+    below_one_ua = 0  # paused ticks whose command was enabled at 0 uA
+    for _ in range(rx.max_pause_ms // TICK):
+        cmd = ctl.step(lifted(cmd))
+        if ctl.state == "paused" and cmd.enabled and cmd.setpoint_ua == 0:
+            below_one_ua += 1
+        if ctl.state == "paused" and cmd.setpoint_ua == RX.probe_ua:
+            break
+    # the case is reached: the probe spent more than the stable time below 1 uA
+    assert below_one_ua * TICK > stable_ms, below_one_ua
+    assert ctl.state == "paused" and cmd.setpoint_ua == RX.probe_ua, (ctl.state, cmd)
+    assert not any(isinstance(e, StateChanged) and e.trigger == "contact_back"
+                   for e in ctl.events), ctl.events[-3:]
