@@ -1024,6 +1024,8 @@ class Controller:
             self._check_pulses(rx, self.tick_ms, sense, base)
         except InvalidSettings as exc:
             return Reply(False, f"set-point {shown(new)} uA: {exc}")
+        if self._plan is not None:  # RX-009: a pulse by time so adjusted is not the one prescribed
+            self._plan.adjusted_to(self.setpoint_ua, new)
         self.setpoint_ua = new
         self._base_ua = base
         return Reply(True)

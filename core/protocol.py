@@ -181,9 +181,9 @@ class Plan:
     """Walks a protocol during one session. The controller calls `begin` at the first tick
     of the session, `count` with the charge of every tick, `pulse_done` / `rest_done` in
     the pulse and rest states, `next` at a step boundary, `quiet` once the output is back
-    at zero, `interrupt` on a pause in a pulse, `resume` when contact is back, and `abort`
-    when the session is stopped or faults. Methods that emit return the events (Marker,
-    PulseReport) for the controller's event list."""
+    at zero, `interrupt` on a pause in a pulse, `resume` when contact is back, `adjusted_to`
+    on an accepted adjustment, and `abort` when the session is stopped or faults. Methods
+    that emit return the events (Marker, PulseReport) for the controller's event list."""
 
     def __init__(self, protocol: Protocol, slew_ua_per_s: int, duty_permille: int,
                  tick_ms: int) -> None:
@@ -202,6 +202,8 @@ class Plan:
         self.step_ms = 0           # on-time (pulse by time) or rest time counted so far
         self.charge = 0            # charge of the open pulse (uA*ms)
         self.limited_ms = 0        # on-time of the open pulse counted under a compliance hold
+        self.adjusted: tuple[int, int] | None = None  # the pulse's current was adjusted in
+        # force: (from, to) uA, the first set-point and the last
         self.open = False          # a pulse report is open (the pulse or its ramp down)
         self.in_force = False      # the open pulse's step is still in force (not yet done)
         self.start_ms = 0
@@ -256,6 +258,13 @@ class Plan:
         if limited:
             self.limited_ms += on_target_ms
         return self.step_ms >= s.duration_ms
+
+    def adjusted_to(self, before_ua: int, after_ua: int) -> None:
+        """The set-point was adjusted from `before_ua` to `after_ua`: a pulse in force then
+        no longer runs at its current, and a pulse by time so adjusted is invalid (RX-009)."""
+        if self.in_force:
+            first = before_ua if self.adjusted is None else self.adjusted[0]
+            self.adjusted = (first, after_ua)
 
     def rest_done(self, quiet_ms: int) -> bool:
         """Whether the rest step in force has lasted its duration (counted at zero only)."""
@@ -333,6 +342,7 @@ class Plan:
         self.pulse_step = self.index + 1
         self.charge = 0
         self.limited_ms = 0
+        self.adjusted = None
         self.start_ms = t - self.t0
         self.current_ua = current
         self.nominal = nominal_uams(s, current, self.slew, self.duty)
@@ -344,8 +354,9 @@ class Plan:
         charge (DOSE-003): one whose ramp down was cut short (a contact lost after its charge
         was judged reached, the current following the load down) says so. A pulse by time
         (RX-009) is valid only if none of its on-time was counted with the load holding the
-        current below the pulse's (it ran its time but not at its current), and only if its
-        measured charge is within its slack of the nominal (time_pulse_slack_uams)."""
+        current below the pulse's (it ran its time but not at its current), only if its
+        current was not adjusted while it was in force, and only if its measured charge is
+        within its slack of the nominal (time_pulse_slack_uams)."""
         self.open = False
         by_charge = self.steps[self.pulse_step - 1].charge_uams
         if valid and by_charge and abs(self.charge - self.nominal) * 100 > self.nominal:
@@ -355,6 +366,10 @@ class Plan:
             valid, reason = False, (f"the load held the current below the pulse's for "
                                     f"{self.limited_ms} ms of its on-time (compliance hold): "
                                     f"delivered {self.charge} of {self.nominal} uA*ms")
+        elif valid and self.adjusted is not None and not by_charge:
+            valid, reason = False, (f"current adjusted from {self.adjusted[0]} to "
+                                    f"{self.adjusted[1]} uA during its on-time: delivered "
+                                    f"{self.charge} of {self.nominal} uA*ms")
         elif valid and not by_charge:
             span = t - self.t0 - self.start_ms
             slack = time_pulse_slack_uams(self.nominal, span, self.current_ua, self.duty,

@@ -7,6 +7,8 @@ pulses that can be verified are run.
   step, the current and the limit, when it is made and when an adjustment would make it so.
 - A pulse by time with on-time counted while the load held the current below the pulse's
   (the compliance hold, SUP-007) is invalid, with the held time and the charge delivered.
+- A pulse by time whose current was adjusted while it was in force is invalid, naming the
+  current before and after (within its slack it passed as the pulse prescribed).
 - A pulse by time is judged on its charge too, within its slack (tests/test_pulse_reports.py):
   the scenarios below fail it when the load takes less than the pulse's current.
 - A pulse by charge stays judged on its charge alone (DOSE-003).
@@ -80,6 +82,92 @@ def test_a_pulse_by_charge_under_a_hold_is_judged_on_its_charge() -> None:
     plan.next(2, 10, 100)
     (report,) = plan.quiet(20)
     assert isinstance(report, PulseReport) and report.valid and report.reason == ""
+
+
+ADJUSTED = ("current adjusted from {a} to {b} uA during its on-time: delivered {q} of {n} "
+            "uA*ms")
+
+
+@pytest.mark.req("RX-009")
+@pytest.mark.parametrize("moves, said", [((), None), (((100, 105),), (100, 105)),
+                                         (((100, 110), (110, 100)), (100, 100))])
+def test_a_pulse_by_time_adjusted_in_force_is_invalid_and_says_so(
+        moves: tuple[tuple[int, int], ...], said: tuple[int, int] | None) -> None:
+    """Its charge as nominal, so that only the adjustment speaks: an adjustment while the
+    pulse is in force makes it invalid, naming the first current and the last (up and back
+    down again is still not a pulse at its current)."""
+    plan = _plan(Step(PULSE, duration_ms=5 * TICK))
+    nominal = 100 * 5 * TICK + 100 * 100           # on-time and one ramp time at 1000 uA/s
+    for before, after in moves:
+        plan.adjusted_to(before, after)
+    assert [plan.pulse_done(100_000, TICK) for _ in range(5)] == [False] * 4 + [True]
+    plan.count(nominal)
+    plan.next(2, 50, 100)
+    (report,) = plan.quiet(60)
+    assert isinstance(report, PulseReport)
+    assert report.valid is (said is None)
+    assert report.reason == ("" if said is None else ADJUSTED.format(
+        a=said[0], b=said[1], q=nominal, n=nominal))
+
+
+@pytest.mark.req("RX-009")
+def test_an_adjustment_outside_a_pulse_in_force_marks_no_pulse() -> None:
+    """In the pulse's ramp down (its step done), in the rest after it and before the next
+    pulse begins, an adjustment is not part of any pulse; the next pulse starts afresh."""
+    plan = Plan(Protocol((Step(PULSE, duration_ms=TICK), Step(GAP, duration_ms=TICK),
+                          Step(PULSE, duration_ms=TICK))),
+                slew_ua_per_s=1_000, duty_permille=1_000, tick_ms=TICK)
+    plan.begin(1, 0, 100)
+    nominal = 100 * TICK + 100 * 100
+    assert plan.pulse_done(100_000, TICK)
+    plan.count(nominal)
+    plan.next(2, 10, 100)
+    plan.adjusted_to(100, 105)                     # in the ramp down: the step is done
+    (first,) = plan.quiet(20)
+    plan.adjusted_to(105, 110)                     # in the gap
+    assert plan.rest_done(TICK)
+    plan.next(3, 30, 100)
+    assert plan.pulse_done(100_000, TICK)
+    plan.count(nominal)
+    plan.next(4, 40, 100)
+    (second,) = plan.quiet(50)
+    assert isinstance(first, PulseReport) and isinstance(second, PulseReport)
+    assert (first.valid, second.valid) == (True, True), (first, second)
+
+
+@pytest.mark.req("RX-009", "DOSE-003")
+def test_a_pulse_by_charge_adjusted_in_force_is_judged_on_its_charge() -> None:
+    """A pulse by charge is its charge: an adjustment changes how long it takes, not what
+    it gives."""
+    plan = _plan(Step(PULSE, charge_uams=50_000))
+    plan.adjusted_to(100, 120)
+    plan.count(50_000)
+    plan.next(2, 10, 100)
+    (report,) = plan.quiet(20)
+    assert isinstance(report, PulseReport) and report.valid and report.reason == ""
+
+
+@pytest.mark.req("RX-009", "RX-005")
+def test_a_session_pulse_adjusted_within_its_slack_is_invalid_and_named() -> None:
+    """+5 uA on a 100 uA pulse of 2 s moves its charge by less than its 5 % slack: judged
+    on the charge alone it passed as the pulse prescribed. The next pulse, at the adjusted
+    set-point from its start, is valid."""
+    rx = _research(100, Step(PULSE, duration_ms=2_000), Step(GAP, duration_ms=500),
+                   Step(PULSE, duration_ms=1_000), min_ua=50, max_ua=150, step_ua=5)
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    run(ctl, load, 100)                                    # 1 s: in the first pulse's on-time
+    assert ctl.state == "treat" and ctl.setpoint_ua == 100
+    assert ctl.adjust(5).accepted
+    while not ctl.finished and load.t < 60_000:
+        run(ctl, load, 1)
+    first, second = ctl.pulses
+    assert abs(first.delivered_uams - first.nominal_uams) * 20 < first.nominal_uams, first
+    assert not first.valid and first.reason == ADJUSTED.format(
+        a=100, b=105, q=first.delivered_uams, n=first.nominal_uams)
+    assert second.valid, second
 
 
 def _session(target_ua: int, lift_at_ms: int = -1, ohm: int = 2_000) -> list[PulseReport]:
@@ -230,6 +318,7 @@ def test_an_adjustment_in_a_pulse_of_its_own_current_keeps_the_later_pulses_in_r
             later.append(ctl.setpoint_ua)
     assert ctl.outcome == "completed" and max(later) == 400        # the next pulse: the base
     assert [p.valid for p in ctl.pulses] == [False, True]            # the first was adjusted
+    assert ctl.pulses[0].reason.startswith("current adjusted from 60 to 360 uA"), ctl.pulses
 
 
 @pytest.mark.req("RX-009", "RX-005")
