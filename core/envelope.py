@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from .errors import Checker
+from .errors import Checker, is_name
 
 
 class Bound(NamedTuple):
@@ -106,12 +106,6 @@ SITES: dict[str, Site] = {
 foot or pad in turn, so each sees all of it)."""
 
 
-def known_family(family: object) -> bool:
-    """Whether `family` names one of ENVELOPE's families. Any value may be asked about: a
-    list or a table (unhashable) is no family name, never an error."""
-    return type(family) is str and family in ENVELOPE
-
-
 @dataclass(frozen=True)
 class FamilyLimits:
     """One family's envelope on a device, in the units FAMILY_FIELDS gives. Validated on
@@ -125,7 +119,7 @@ class FamilyLimits:
 
     def __post_init__(self) -> None:
         c = Checker("device limits")
-        if not c.check(known_family(self.family), "family", self.family, f"one of {list(ENVELOPE)}"):
+        if not c.one_of("family", self.family, ENVELOPE):
             c.raise_if_any()
         prefix = self.family.replace("-", "_")
         for name, (unit, _) in FAMILY_FIELDS.items():
@@ -142,7 +136,7 @@ class FamilyLimits:
     @classmethod
     def default(cls, family: str) -> "FamilyLimits":
         """The sourced defaults of `family`."""
-        if not known_family(family):
+        if not is_name(family, ENVELOPE):
             return cls(family, 0, 0, 0, 0)  # raises, naming the family
         return cls(family, **{name: b.default for name, b in ENVELOPE[family].items()})
 

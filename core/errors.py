@@ -6,6 +6,7 @@ and nothing that already exists is changed.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 SHOWN_MAX = 200
@@ -24,6 +25,12 @@ def shown(value: object) -> str:
     except Exception:  # noqa: BLE001 - any failure to show the value: name its type
         return f"<a {type(value).__qualname__} that cannot be shown>"
     return text if len(text) <= SHOWN_MAX else text[:SHOWN_MAX - 3] + "..."
+
+
+def is_name(value: object, names: Collection[str]) -> bool:
+    """Whether `value` is a str among `names`. Any value may be asked about: a list or a
+    table (unhashable) is no name, never an error (the type is tested first)."""
+    return type(value) is str and value in names
 
 
 def quoted(name: object) -> str:
@@ -99,6 +106,10 @@ class Checker:
             self.add(field, value, f"an integer from {lo} to {hi}{suffix}")
             return False
         return True
+
+    def one_of(self, field: str, value: object, names: Collection[str], allowed: str = "") -> bool:
+        """Check that `value` is one of `names` (is_name); `allowed` says so by default."""
+        return self.check(is_name(value, names), field, value, allowed or f"one of {list(names)}")
 
     def check(self, ok: bool, field: str, value: object, allowed: str) -> bool:
         if not ok:

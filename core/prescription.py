@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .envelope import SITES
-from .errors import Checker, InvalidSettings, Problem, quoted
+from .errors import Checker, InvalidSettings, Problem, is_name, quoted
 from .limits import DeviceLimits, effective_limit_ua
 from .protocol import MAX_STEPS, PULSE, Protocol, Step
 
@@ -154,22 +154,17 @@ class Prescription:
         c.check(isinstance(self.name, str) and 0 < len(self.name) <= 64
                 and all(ch.isascii() and (ch.isalnum() or ch == "-") for ch in self.name),
                 "name", self.name, "1 to 64 letters, digits and dashes")
-        c.check(type(self.family) is str and self.family in FAMILIES, "family", self.family,
-                f"one of {list(FAMILIES)}")
+        c.one_of("family", self.family, FAMILIES)
         for name, (lo, hi, unit) in INT_RANGES.items():
             if name in CLINICAL_MINIMUMS and not clinical_minimums:
                 lo = 1
             c.int_range(name, getattr(self, name), lo, hi, unit)
-        c.check(type(self.electrode_a) is str and self.electrode_a in (ANODE, CATHODE),
-                "electrode_a", self.electrode_a,
-                f"'{ANODE}' or '{CATHODE}'")
+        c.one_of("electrode_a", self.electrode_a, (ANODE, CATHODE), f"'{ANODE}' or '{CATHODE}'")
         c.check(type(self.reverse_at_half) is bool, "reverse_at_half", self.reverse_at_half,
                 "true or false")
-        c.check(type(self.waveform) is str and self.waveform in WAVEFORMS, "waveform", self.waveform,
-                f"one of {list(WAVEFORMS)}")
+        c.one_of("waveform", self.waveform, WAVEFORMS)
         c.check(isinstance(self.description, str), "description", self.description, "a string")
-        c.check(self._known_site() or (type(self.site) is str and self.site == ""), "site", self.site,
-                f"one of {list(SITES)} (or not given)")
+        c.one_of("site", self.site, (*SITES, ""), f"one of {list(SITES)} (or not given)")
         bad = {p.field for p in c.problems}
         self._check_relations(c, bad, 10_000 if clinical_minimums else 1)
         if "ramp_ms" not in bad and clinical_minimums and self.family in ("tap-water", "drug"):
@@ -300,7 +295,7 @@ class Prescription:
     def _known_site(self) -> bool:
         """Whether `site` names one of SITES. Any value may be asked about: a list or a table
         (unhashable) is no site name, never an error."""
-        return type(self.site) is str and self.site in SITES
+        return is_name(self.site, SITES)
 
     @property
     def contact_area_mm2(self) -> int:
