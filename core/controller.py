@@ -38,7 +38,7 @@ from .faults import BY_CODE, EXTERNAL_CODES, FaultCode, FaultRecord, Reaction
 from .interface import OFF, Command, Sample
 from .limits import DeviceLimits, trip_threshold_ua
 from .prescription import Prescription
-from .protocol import END, PULSE, Plan
+from .protocol import END, PULSE, Plan, Step
 from .shaping import NA_PER_UA, max_step_ua, next_magnitude_na, polarity_may_change, step_na
 from .persistence import Debounce
 from .supervision import (SupervisionLimits, Supervisor, admit, amplitude_ua,
@@ -633,56 +633,72 @@ class Controller:
         return None
 
     @staticmethod
-    def _check_pulses(rx: Prescription, tick_ms: int, sense_ua: int,
-                      base_ua: int | None = None) -> None:
-        """research. RX-009: every pulse's current is at least the contact sense current
-        `sense_ua`: below it an electrode lifted off the skin cannot be told from skin (the
-        command is held at what flows, 0 uA), so a pulse there could not be verified; and its
-        average current (current x duty) is at least 3 uA, three of the sensor's whole uA.
+    def _check_pulses(rx: Prescription, tick_ms: int, sense_ua: int, base_ua: int | None = None,
+                      in_force: tuple[int, Step, int] | None = None) -> None:
+        """research: every pulse of the protocol at its current passes `_check_pulse`, refused
+        otherwise, naming the step. `base_ua`: the current of the steps without one of their
+        own (the target, or the target with the patient's adjustments: `adjust` asks this
+        again); `in_force`: (number, step, current) of a pulse in force at a current other than
+        its step's (`adjust` in a pulse of its own current), named "set-point (pulse N in
+        force)"."""
+        proto = rx.research_protocol()
+        if proto is None:
+            return
+        base = rx.target_ua if base_ua is None else base_ua
+        c = Checker("pulses on this controller")
+        for n, step in enumerate(proto.steps, start=1):
+            if step.kind == PULSE:
+                named = f"protocol.step[{n}]"
+                fields = (f"{named}.current_ua" if rx.protocol is not None else "target_ua",
+                          f"{named}.charge_uams")
+                Controller._check_pulse(c, fields, step, step.current_ua or base,
+                                        rx.duty_permille, tick_ms, sense_ua)
+        if in_force is not None:
+            pulse, step, current = in_force
+            fields = (f"set-point (pulse {pulse} in force)", f"charge_uams (pulse {pulse} in force)")
+            Controller._check_pulse(c, fields, step, current, rx.duty_permille, tick_ms, sense_ua)
+        c.raise_if_any()
+
+    @staticmethod
+    def _check_pulse(c: Checker, fields: tuple[str, str], step: Step, current: int, duty: int,
+                     tick_ms: int, sense_ua: int) -> None:
+        """RX-009: a pulse's current is at least the contact sense current `sense_ua`: below
+        it an electrode lifted off the skin cannot be told from skin (the command is held at
+        what flows, 0 uA), so a pulse there could not be verified; and its average current
+        (current x duty) is at least 3 uA, three of the sensor's whole uA.
         DOSE-003: a pulse by charge is counted from the sensor's whole uA, so its average
         current must be a whole uA (a fraction is read rounded:
         1.75 uA read as 1 ran the pulse 75 % long, reported valid); it ends on a tick, so it
         overshoots by up to one tick's charge: within 1 % only when its charge is at least
-        100 ticks of its current. Refused otherwise (never approximated), naming the step.
-        `base_ua`: the current of the steps without one of their own (the target, or the
-        target with the patient's adjustments: `adjust` asks this again)."""
-        proto = rx.research_protocol()
-        if proto is None:
-            return
+        100 ticks of its current. Each problem goes to `c`, named by `fields` (the current's
+        name, the charge's)."""
+        field = fields[0]
         # RX-009: the least average current (current x duty) of a pulse: three of the sensor's
         # whole uA, so that a pulse that delivered nothing (a reading of noise, a uA at most)
         # is off its nominal by more than its slack
         least_avg_ua = 3
-        base = rx.target_ua if base_ua is None else base_ua
-        c = Checker("pulses on this controller")
-        for n, step in enumerate(proto.steps, start=1):
-            if step.kind != PULSE:
-                continue
-            field = f"protocol.step[{n}].current_ua" if rx.protocol is not None else "target_ua"
-            current = step.current_ua or base
-            if not c.check(current >= sense_ua, field, current, f"at least the contact sense "
-                           f"current {sense_ua} uA (supervision contact_sense_ua): below it an "
-                           "electrode lifted off the skin cannot be seen, and the pulse could "
-                           "not be verified"):
-                continue
-            least_ua = -(-least_avg_ua * 1000 // rx.duty_permille)
-            if not c.check(current >= least_ua, field, current, f"at least {least_ua} uA at "
-                           f"{rx.duty_permille} permille (an average of {least_avg_ua} uA, three "
-                           "of the sensor's whole uA): nearer its resolution a pulse that "
-                           "delivered nothing could not be told from one that did"):
-                continue
-            if step.charge_uams:
-                avg = current * rx.duty_permille
-                if not c.check(avg % 1000 == 0, field,
-                               current, f"an average (x {rx.duty_permille} permille) of a whole "
-                               "uA (a pulse by charge is counted from the sensor's whole uA)"):
-                    continue
-                least = 100 * avg * tick_ms // 1000
-                c.check(step.charge_uams >= least, f"protocol.step[{n}].charge_uams",
-                        step.charge_uams, f"at least 100 ticks of its current ({least} uA*ms at "
-                        f"{current} uA and {tick_ms} ms a tick): a pulse ends on a tick, so "
-                        "its charge is within 1 % only from there")
-        c.raise_if_any()
+        if not c.check(current >= sense_ua, field, current, f"at least the contact sense "
+                       f"current {sense_ua} uA (supervision contact_sense_ua): below it an "
+                       "electrode lifted off the skin cannot be seen, and the pulse could "
+                       "not be verified"):
+            return
+        least_ua = -(-least_avg_ua * 1000 // duty)
+        if not c.check(current >= least_ua, field, current, f"at least {least_ua} uA at "
+                       f"{duty} permille (an average of {least_avg_ua} uA, three "
+                       "of the sensor's whole uA): nearer its resolution a pulse that "
+                       "delivered nothing could not be told from one that did"):
+            return
+        if step.charge_uams:
+            avg = current * duty
+            if not c.check(avg % 1000 == 0, field,
+                           current, f"an average (x {duty} permille) of a whole "
+                           "uA (a pulse by charge is counted from the sensor's whole uA)"):
+                return
+            least = 100 * avg * tick_ms // 1000
+            c.check(step.charge_uams >= least, fields[1],
+                    step.charge_uams, f"at least 100 ticks of its current ({least} uA*ms at "
+                    f"{current} uA and {tick_ms} ms a tick): a pulse ends on a tick, so "
+                    "its charge is within 1 % only from there")
 
     def _at_least(self, q: int, dt: int) -> int:
         """DOSE-002, ENV-005: the charge `q` measured over `dt`, or, when the reading is
@@ -1016,16 +1032,16 @@ class Controller:
             return Reply(False, f"set-point {shown(new)} uA: the steps without a current of "
                                 f"their own would run at {base} uA; allowed {rx.floor_ua} to "
                                 f"{high} uA")
-        sense = self.supervision.contact_sense_ua
-        if self._plan is not None and new < sense:  # RX-009: the pulse in force, too
-            return Reply(False, f"set-point {shown(new)} uA: allowed at least the contact sense "
-                                f"current {sense} uA in a research session")
+        plan = self._plan
+        now = None  # a pulse of its own current in force runs at the new set-point now
+        if plan is not None and plan.step is not None and plan.step.current_ua:
+            now = (plan.pulse, plan.step, new)
         try:  # RX-009, DOSE-003: the pulses still to run must stay verifiable at the new current
-            self._check_pulses(rx, self.tick_ms, sense, base)
+            self._check_pulses(rx, self.tick_ms, self.supervision.contact_sense_ua, base, now)
         except InvalidSettings as exc:
             return Reply(False, f"set-point {shown(new)} uA: {exc}")
-        if self._plan is not None:  # RX-009: a pulse by time so adjusted is not the one prescribed
-            self._plan.adjusted_to(self.setpoint_ua, new)
+        if plan is not None:  # RX-009: a pulse by time so adjusted is not the one prescribed
+            plan.adjusted_to(self.setpoint_ua, new)
         self.setpoint_ua = new
         self._base_ua = base
         return Reply(True)

@@ -235,8 +235,8 @@ def test_an_adjustment_below_the_contact_sense_current_is_refused_and_changes_no
     assert ctl.adjust(-5).accepted and ctl.setpoint_ua == SENSE      # down to the sense current
     reply = ctl.adjust(-5)
     assert not reply.accepted and ctl.setpoint_ua == SENSE
-    assert reply.reason == (f"set-point {SENSE - 5} uA: allowed at least the contact sense "
-                            f"current {SENSE} uA in a research session")
+    assert reply.reason == (f"set-point {SENSE - 5} uA: invalid pulses on this controller: "
+                            f"protocol.step[1].current_ua = {SENSE - 5}: allowed {BELOW}")
     run(ctl, load, 20)
     assert ctl.state in ("ramp_up", "treat") and ctl.setpoint_ua == SENSE
 
@@ -285,6 +285,17 @@ def test_a_pulse_of_less_than_three_uA_on_average_is_refused(duty: int, least: i
             "not be told from one that did")]
 
 
+@pytest.mark.req("RX-009", "DOSE-003")
+def test_a_pulse_by_charge_below_three_uA_of_average_is_named_once() -> None:
+    """20 uA at 10 % (2 uA of average) with a charge of 10 ticks of it: the current is what
+    is wrong; the 100-tick rule, judged at a current that cannot run, is not added."""
+    rx = _research(100, Step(PULSE, charge_uams=2 * 10 * TICK, current_ua=20),
+                   waveform="pulsed", pulse_hz=1_000, duty_permille=100)
+    with pytest.raises(InvalidSettings) as err:
+        Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    assert [p.field for p in err.value.problems] == ["protocol.step[1].current_ua"]
+
+
 def _in_own_pulse(**fields: object) -> tuple[Controller, Load]:
     """A research session whose first pulse has a current of its own (60 uA; the target,
     100 uA, is the next pulse's), run into that pulse."""
@@ -326,9 +337,88 @@ def test_an_adjustment_of_a_pulse_of_its_own_current_below_the_sense_current_is_
     ctl, load = _in_own_pulse(min_ua=5, step_ua=5)
     reply = ctl.adjust(-55)                  # 60 -> 5 uA for the pulse in force
     assert not reply.accepted and ctl.setpoint_ua == 60
-    assert reply.reason == (f"set-point 5 uA: allowed at least the contact sense current "
-                            f"{SENSE} uA in a research session")
+    assert reply.reason == ("set-point 5 uA: invalid pulses on this controller: set-point "
+                            f"(pulse 1 in force) = 5: allowed {BELOW}")
     assert ctl.adjust(-50).accepted and ctl.setpoint_ua == SENSE      # 60 -> 10: at it
+
+
+def _own_pulse(step: Step, duty: int, **fields: object) -> tuple[Controller, Load]:
+    """`step` (a pulse of its own current) then a gap and a pulse at the target (100 uA), at
+    `duty`, run into the first pulse."""
+    pulsed = {"waveform": "pulsed", "pulse_hz": 1_000, "duty_permille": duty} if duty < 1000 else {}
+    rx = _research(100, step, Step(GAP, duration_ms=500), Step(PULSE, duration_ms=1_000),
+                   min_ua=5, max_ua=200, step_ua=5, **pulsed, **fields)
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    run(ctl, load, 50)
+    assert ctl.setpoint_ua == step.current_ua and ctl.state in ("ramp_up", "treat")
+    return ctl, load
+
+
+@pytest.mark.req("RX-009", "RX-005")
+def test_a_pulse_of_its_own_current_is_not_adjusted_below_three_uA_of_average() -> None:
+    """At 10 % duty, 60 -> 20 uA is above the sense current but averages 2 uA: refused like
+    the same current written in the protocol (a hostile reading of RX-009 found it accepted:
+    only the sense current was asked of the pulse in force). 30 uA (3 uA) is accepted."""
+    ctl, load = _own_pulse(Step(PULSE, duration_ms=5_000, current_ua=60), 100)
+    reply = ctl.adjust(-40)
+    assert not reply.accepted and ctl.setpoint_ua == 60
+    assert reply.reason == (
+        "set-point 20 uA: invalid pulses on this controller: set-point (pulse 1 in force) = 20: "
+        "allowed at least 30 uA at 100 permille (an average of 3 uA, three of the sensor's "
+        "whole uA): nearer its resolution a pulse that delivered nothing could not be told "
+        "from one that did")
+    assert ctl.adjust(-30).accepted and ctl.setpoint_ua == 30
+
+
+@pytest.mark.req("DOSE-003", "RX-005")
+def test_a_pulse_by_charge_of_its_own_current_keeps_a_whole_uA_average_when_adjusted() -> None:
+    """At 50 % duty, 60 -> 55 uA averages 27.5 uA, which the sensor reads rounded: the
+    pulse by charge would be counted wrong, so it is refused as it is when written; 50 uA
+    (25 uA) is accepted."""
+    ctl, load = _own_pulse(Step(PULSE, charge_uams=300_000, current_ua=60), 500)
+    reply = ctl.adjust(-5)
+    assert not reply.accepted and ctl.setpoint_ua == 60
+    assert reply.reason == (
+        "set-point 55 uA: invalid pulses on this controller: set-point (pulse 1 in force) = 55: "
+        "allowed an average (x 500 permille) of a whole uA (a pulse by charge is counted from "
+        "the sensor's whole uA)")
+    assert ctl.adjust(-10).accepted and ctl.setpoint_ua == 50
+
+
+@pytest.mark.req("DOSE-003", "RX-005")
+def test_a_pulse_by_charge_of_its_own_current_keeps_100_ticks_of_it_when_adjusted() -> None:
+    """A charge of 60 uA for 200 ticks: at 160 uA it is 75 ticks, and a pulse that ends on a
+    tick could overshoot by more than 1 %: refused; 120 uA (100 ticks) is accepted."""
+    charge = 60 * 200 * TICK
+    ctl, load = _own_pulse(Step(PULSE, charge_uams=charge, current_ua=60), 1000)
+    reply = ctl.adjust(100)
+    assert not reply.accepted and ctl.setpoint_ua == 60
+    assert reply.reason == (
+        f"set-point 160 uA: invalid pulses on this controller: charge_uams (pulse 1 in force) "
+        f"= {charge}: allowed at least 100 ticks of its current ({100 * 160 * TICK} uA*ms at "
+        f"160 uA and {TICK} ms a tick): a pulse ends on a tick, so its charge is within 1 % "
+        "only from there")
+    assert ctl.adjust(60).accepted and ctl.setpoint_ua == 120
+
+
+@pytest.mark.req("RX-009", "RX-005")
+def test_in_a_gap_only_the_pulses_to_come_are_asked_of_an_adjustment() -> None:
+    """After a pulse of its own current (60 uA) the set-point shown is still 60 uA in the
+    gap, but no pulse runs at it: -55 takes the pulses without their own current to 45 uA,
+    accepted, and the next pulse runs at 45 uA (it was refused on the shown 5 uA)."""
+    ctl, load = _own_pulse(Step(PULSE, duration_ms=500, current_ua=60), 1000)
+    while not (ctl.state == "pulse_gap" and ctl.command.setpoint_ua == 0):
+        run(ctl, load, 1)
+        assert load.t < 10_000
+    assert ctl.setpoint_ua == 60 and ctl.adjust(-55).accepted
+    later = []
+    while not ctl.finished and load.t < 60_000:
+        run(ctl, load, 1)
+        later.append(ctl.command.setpoint_ua)
+    assert ctl.outcome == "completed" and max(later) == 45, max(later)
 
 
 @pytest.mark.req("RX-009", "RX-001")
