@@ -286,11 +286,16 @@ def test_a_pulse_of_less_than_three_uA_on_average_is_refused(duty: int, least: i
 
 
 @pytest.mark.req("RX-009", "DOSE-003")
-def test_a_pulse_by_charge_below_three_uA_of_average_is_named_once() -> None:
-    """20 uA at 10 % (2 uA of average) with a charge of 10 ticks of it: the current is what
-    is wrong; the 100-tick rule, judged at a current that cannot run, is not added."""
-    rx = _research(100, Step(PULSE, charge_uams=2 * 10 * TICK, current_ua=20),
-                   waveform="pulsed", pulse_hz=1_000, duty_permille=100)
+@pytest.mark.parametrize("current, duty, charge", [
+    (20, 100, 2 * 50 * TICK),       # 2 uA of average (below 3), 50 ticks of it
+    (55, 500, 27 * 50 * TICK),      # 27.5 uA of average (not whole), about 50 ticks of it
+])
+def test_a_pulse_by_charge_whose_current_cannot_run_is_named_once(current: int, duty: int,
+                                                                   charge: int) -> None:
+    """The current is what is wrong: the 100-tick rule, judged at a current that cannot run,
+    is not added (its charge is short of 100 ticks too)."""
+    rx = _research(400, Step(PULSE, charge_uams=charge, current_ua=current),
+                   waveform="pulsed", pulse_hz=1_000, duty_permille=duty)
     with pytest.raises(InvalidSettings) as err:
         Controller(rx, DEVICE, SUP, tick_ms=TICK)
     assert [p.field for p in err.value.problems] == ["protocol.step[1].current_ua"]
