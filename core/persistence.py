@@ -91,6 +91,11 @@ class Persistence:
         return t_ms - run[0] + run[1] if run[1] else t_ms - run[2]
 
     @property
+    def showing(self) -> bool:
+        """Whether the last sample given showed the condition."""
+        return self._last_bad
+
+    @property
     def held(self) -> bool:
         """Whether any held time is within the window (since_ms >= 0)."""
         return bool(self._runs)

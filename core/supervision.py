@@ -532,15 +532,17 @@ class Supervisor:
                            f"{self.unsettled.acc_ms} ms of the last {self.unsettled.span_ms(t)} ms)")
             return FaultCode.UNSETTLED
         # SUP-005 contact: open load = at compliance with a very high impedance.
-        # Below the sense current contact cannot be judged: an open contact seen before
-        # stays suspected (its debounce keeps running) until a judged sample clears it.
+        # Below the sense current contact cannot be judged: an open contact suspected on the
+        # last judged sample stays suspected (its debounce keeps running); one that a judged
+        # sample showing contact cleared does not come back (held time from an earlier lift,
+        # still within the window, once paused a later ramp on its first tick).
         judged = abs(command) >= lim.contact_sense_ua
         open_now = judged and comp and impedance_above(v, amp, lim.contact_open_ohm)
         contact = self.contact
         if judged:
             self.contact_open = contact.update(open_now, t)
-        else:  # not judged: a suspected open contact stays suspected, its time runs on
-            self.contact_open = contact.held and contact.update(True, t)
+        else:  # not judged: the last sample's suspicion goes on, its time runs on
+            self.contact_open = contact.update(contact.showing, t)
         # SUP-007 compliance-limited: at compliance, contact present, current short of command.
         self.compliance_limited = (comp and not open_now
                                    and short_of(ai, abs(expected), self.tracking_floor_ua,

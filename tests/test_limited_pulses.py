@@ -466,3 +466,25 @@ def test_the_slack_of_a_later_pulse_spans_its_own_time() -> None:
     (report,) = plan.quiet(6_200)
     assert isinstance(report, PulseReport) and not report.valid
     assert f"off by more than {slack} uA*ms" in report.reason
+
+
+@pytest.mark.req("SUP-005", "RX-009")
+@pytest.mark.parametrize("on_interrupt", ["end", "repeat"])
+def test_a_short_lift_in_one_pulse_does_not_pause_the_next(on_interrupt: str) -> None:
+    """One sample lifted in pulse 1 (shorter than the contact-loss debounce), contact
+    present on every sample after it: pulse 2 (its ramp starting below the sense current,
+    3.3 uA a tick) runs and is valid, with no pause. A hostile review saw pulse 2
+    "interrupted: contact loss" on its first tick and the session stopped."""
+    steps = (Step(PULSE, duration_ms=1_000), Step(GAP, duration_ms=300),
+             Step(PULSE, duration_ms=1_000))
+    rx = replace(_research(100, *steps), ramp_ms=300, protocol=Protocol(steps, on_interrupt))
+    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+    load = Load()
+    run(ctl, load, 1)
+    assert ctl.start().accepted
+    start = load.t
+    while not ctl.finished and load.t < start + 60_000:
+        load.open = load.t - start == 1_250      # one sample, in pulse 1's on-time
+        run(ctl, load, 1)
+    assert ctl.outcome == "completed" and ctl.pauses == 0, ctl.end_reason
+    assert len(ctl.pulses) == 2 and ctl.pulses[1].valid, ctl.pulses

@@ -179,3 +179,71 @@ def test_a_short_at_the_smallest_sense_current_states_its_impedance() -> None:
     _, code = _feed(sup, 0, 500, Command(1, True, 1_000), 1, 2, noise=False)
     assert code is FaultCode.SHORT_CIRCUIT
     assert sup.detail == "impedance 2000 ohm below 5000 ohm"
+
+
+# ------------------------------------------------------------------ SUP-005 contact below sense
+
+SENSE_CMD = Command(SUP.contact_sense_ua, True, 1_000)   # judged: at the sense current
+BELOW_CMD = Command(SUP.contact_sense_ua - 1, True, 1_000)  # not judged
+RAIL = DEVICE.compliance_mv
+LOSS_MS = SUP.contact_loss_debounce_ms
+
+
+def _contact(sup: Supervisor, t: int, ms: int, cmd: Command, lifted: bool) -> tuple[int, int]:
+    """Samples every tick for `ms` ms from `t`, the electrodes lifted (no current, the
+    voltage at the rail) or on 2 kOhm of skin; returns the time reached and the time of the
+    first sample that found the contact open (-1: none)."""
+    first = -1
+    for _ in range(ms // TICK):
+        t += TICK
+        i = 0 if lifted else cmd.setpoint_ua
+        v = RAIL if lifted else cmd.setpoint_ua * 2
+        sup.observe(t, i, v, None, TICK, cmd, 1_000, 100_000, -1)
+        if sup.contact_open and first < 0:
+            first = t
+    return t, first
+
+
+@pytest.mark.req("SUP-005", "SUP-018")
+@pytest.mark.parametrize("lift_ms", [TICK, LOSS_MS - TICK])
+def test_a_lift_that_judged_samples_cleared_is_not_suspected_below_the_sense_current(
+        lift_ms: int) -> None:
+    """A lift shorter than the debounce, then judged samples showing contact (fewer than the
+    window holds): the suspicion is cleared. Unjudged samples after it (a gap, a ramp at a
+    few uA) are no evidence of an open contact, however long they last: a hostile review
+    saw the held time of such a lift, still in the window, refilled by the gap's samples
+    until the next ramp paused on its first tick."""
+    sup = _sup()
+    t, first = _contact(sup, 0, lift_ms, SENSE_CMD, lifted=True)
+    t, first = _contact(sup, t, 5 * TICK, SENSE_CMD, lifted=False)
+    assert first < 0
+    _, first = _contact(sup, t, 10 * (LOSS_MS + TICK), BELOW_CMD, lifted=True)
+    assert first < 0, first
+
+
+@pytest.mark.req("SUP-005", "SUP-018")
+@pytest.mark.parametrize("lift_ms", [TICK, LOSS_MS])
+def test_a_lift_suspected_on_the_last_judged_sample_runs_on_below_the_sense_current(
+        lift_ms: int) -> None:
+    """The converse: the last judged sample found the contact open, then the command fell
+    below the sense current: the debounce runs on and the contact is found open exactly when
+    the held time reaches the debounce plus one tick, the unjudged samples counted."""
+    sup = _sup()
+    t, first = _contact(sup, 0, lift_ms, SENSE_CMD, lifted=True)
+    assert first == (LOSS_MS + TICK if lift_ms > LOSS_MS else -1)
+    _, first = _contact(sup, t, 2 * LOSS_MS, BELOW_CMD, lifted=True)
+    assert first == LOSS_MS + TICK, first
+
+
+@pytest.mark.req("SUP-005", "SUP-018")
+def test_an_intermittent_lift_suspected_last_runs_on_with_its_held_time() -> None:
+    """Lifted, on the skin, lifted again (judged), then below the sense current: the held
+    time of both lifts counts, so the contact is found open one tick sooner than after the
+    second lift alone."""
+    sup = _sup()
+    t, _ = _contact(sup, 0, TICK, SENSE_CMD, lifted=True)
+    t, _ = _contact(sup, t, TICK, SENSE_CMD, lifted=False)
+    t, _ = _contact(sup, t, TICK, SENSE_CMD, lifted=True)
+    _, first = _contact(sup, t, 2 * LOSS_MS, BELOW_CMD, lifted=True)
+    # held: one tick for the first lift, then one for the second and one per sample after
+    assert first == t + (LOSS_MS + TICK - 2 * TICK), (first, t)
