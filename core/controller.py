@@ -510,7 +510,7 @@ class Controller:
         step = plan.step
         if step is not None and step.kind == PULSE:
             if not plan.pulse_done(self._cmd_na, on_target_ms,
-                                   self._load_target() < self.setpoint_ua):
+                                   self._load_target() < self.setpoint_ua, self._sup.off_command):
                 return False
             self.events.extend(plan.next(self.tick, t, self._base_ua))
         self._after_step(plan)

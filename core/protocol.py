@@ -202,6 +202,7 @@ class Plan:
         self.step_ms = 0           # on-time (pulse by time) or rest time counted so far
         self.charge = 0            # charge of the open pulse (uA*ms)
         self.limited_ms = 0        # on-time of the open pulse counted under a compliance hold
+        self.astray_ms = 0         # on-time of the open pulse counted with the output astray
         self.adjusted: tuple[int, int] | None = None  # the pulse's current was adjusted in
         # force: (from, to) uA, the first set-point and the last
         self.open = False          # a pulse report is open (the pulse or its ramp down)
@@ -238,11 +239,15 @@ class Plan:
         if self.open:
             self.charge += charge_uams
 
-    def pulse_done(self, cmd_na: int, on_target_ms: int, limited: bool = False) -> bool:
+    def pulse_done(self, cmd_na: int, on_target_ms: int, limited: bool = False,
+                   astray: bool = False) -> bool:
         """Whether the pulse in force is done: its on-time at the set current, or its charge
         with the nominal ramp down from the command `cmd_na` still to come (DOSE-003).
         `limited`: the load holds the current below the pulse's (the compliance hold,
-        SUP-007); on-time counted so is on record, and a pulse by time with any is invalid."""
+        SUP-007); `astray`: the output did not do what it was told on this interval (the
+        reading off the command beyond the tracking tolerance, or the contact found open:
+        treatment time does not count it, DOSE-001). On-time counted so is on record, and a
+        pulse by time with any is invalid."""
         s = self.step
         if s is None or s.kind != PULSE:
             return True
@@ -257,6 +262,8 @@ class Plan:
         self.step_ms += on_target_ms
         if limited:
             self.limited_ms += on_target_ms
+        if astray:
+            self.astray_ms += on_target_ms
         return self.step_ms >= s.duration_ms
 
     def adjusted_to(self, before_ua: int, after_ua: int) -> None:
@@ -342,6 +349,7 @@ class Plan:
         self.pulse_step = self.index + 1
         self.charge = 0
         self.limited_ms = 0
+        self.astray_ms = 0
         self.adjusted = None
         self.start_ms = t - self.t0
         self.current_ua = current
@@ -354,7 +362,8 @@ class Plan:
         charge (DOSE-003): one whose ramp down was cut short (a contact lost after its charge
         was judged reached, the current following the load down) says so. A pulse by time
         (RX-009) is valid only if none of its on-time was counted with the load holding the
-        current below the pulse's (it ran its time but not at its current), only if its
+        current below the pulse's (it ran its time but not at its current) or with the output
+        off its command (astray), only if its
         current was not adjusted while it was in force, and only if its measured charge is
         within its slack of the nominal (time_pulse_slack_uams)."""
         self.open = False
@@ -366,6 +375,11 @@ class Plan:
             valid, reason = False, (f"the load held the current below the pulse's for "
                                     f"{self.limited_ms} ms of its on-time (compliance hold): "
                                     f"delivered {self.charge} of {self.nominal} uA*ms")
+        elif valid and self.astray_ms:  # counted for pulses by time only
+            valid, reason = False, (f"the output was off its command for {self.astray_ms} ms "
+                                    "of its on-time (the current read beyond the tracking "
+                                    f"tolerance, or the contact open): delivered {self.charge} "
+                                    f"of {self.nominal} uA*ms")
         elif valid and self.adjusted is not None and not by_charge:
             valid, reason = False, (f"current adjusted from {self.adjusted[0]} to "
                                     f"{self.adjusted[1]} uA during its on-time: delivered "
