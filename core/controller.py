@@ -38,7 +38,7 @@ from .faults import BY_CODE, EXTERNAL_CODES, FaultCode, FaultRecord, Reaction
 from .interface import OFF, Command, Sample
 from .limits import DeviceLimits, trip_threshold_ua
 from .prescription import Prescription
-from .protocol import END, PULSE, Plan, Step
+from .protocol import END, PULSE, Plan, Step, ramps_uams
 from .shaping import NA_PER_UA, max_step_ua, next_magnitude_na, polarity_may_change, step_na
 from .persistence import Debounce
 from .supervision import (SupervisionLimits, Supervisor, admit, amplitude_ua,
@@ -651,17 +651,17 @@ class Controller:
                 named = f"protocol.step[{n}]"
                 fields = (f"{named}.current_ua" if rx.protocol is not None else "target_ua",
                           f"{named}.charge_uams")
-                Controller._check_pulse(c, fields, step, step.current_ua or base,
-                                        rx.duty_permille, tick_ms, sense_ua)
+                Controller._check_pulse(c, fields, step, step.current_ua or base, rx, tick_ms,
+                                        sense_ua)
         if in_force is not None:
             pulse, step, current = in_force
             fields = (f"set-point (pulse {pulse} in force)", f"charge_uams (pulse {pulse} in force)")
-            Controller._check_pulse(c, fields, step, current, rx.duty_permille, tick_ms, sense_ua)
+            Controller._check_pulse(c, fields, step, current, rx, tick_ms, sense_ua)
         c.raise_if_any()
 
     @staticmethod
-    def _check_pulse(c: Checker, fields: tuple[str, str], step: Step, current: int, duty: int,
-                     tick_ms: int, sense_ua: int) -> None:
+    def _check_pulse(c: Checker, fields: tuple[str, str], step: Step, current: int,
+                     rx: Prescription, tick_ms: int, sense_ua: int) -> None:
         """RX-009: a pulse's current is at least the contact sense current `sense_ua`: below
         it an electrode lifted off the skin cannot be told from skin (the command is held at
         what flows, 0 uA), so a pulse there could not be verified; and its average current
@@ -670,9 +670,10 @@ class Controller:
         current must be a whole uA (a fraction is read rounded:
         1.75 uA read as 1 ran the pulse 75 % long, reported valid); it ends on a tick, so it
         overshoots by up to one tick's charge: within 1 % only when its charge is at least
-        100 ticks of its current. Each problem goes to `c`, named by `fields` (the current's
-        name, the charge's)."""
-        field = fields[0]
+        100 ticks of its current, and at least the charge of its ramps (RX-011: asked of the
+        protocol as written, asked here again at an adjusted current). Each problem goes to
+        `c`, named by `fields` (the current's name, the charge's)."""
+        field, duty = fields[0], rx.duty_permille
         # RX-009: the least average current (current x duty) of a pulse: three of the sensor's
         # whole uA, so that a pulse that delivered nothing (a reading of noise, a uA at most)
         # is off its nominal by more than its slack
@@ -699,6 +700,11 @@ class Controller:
                     step.charge_uams, f"at least 100 ticks of its current ({least} uA*ms at "
                     f"{current} uA and {tick_ms} ms a tick): a pulse ends on a tick, so "
                     "its charge is within 1 % only from there")
+            slew = rx.slew_ua_per_s
+            ramps = ramps_uams(current, slew)
+            c.check(step.charge_uams >= ramps, fields[1], step.charge_uams,
+                    f"at least the charge of the pulse's ramps up and down, {ramps} uA*ms at "
+                    f"{current} uA and {slew} uA/s (it would end before reaching its current)")
 
     def _at_least(self, q: int, dt: int) -> int:
         """DOSE-002, ENV-005: the charge `q` measured over `dt`, or, when the reading is

@@ -205,6 +205,7 @@ class Plan:
         self.astray_ms = 0         # on-time of the open pulse counted with the output astray
         self.adjusted: tuple[int, int] | None = None  # the pulse's current was adjusted in
         # force: (from, to) uA, the first set-point and the last
+        self.adjusted_ran: tuple[int, int] | None = None  # ... and the output went on at it
         self.open = False          # a pulse report is open (the pulse or its ramp down)
         self.in_force = False      # the open pulse's step is still in force (not yet done)
         self.start_ms = 0
@@ -264,11 +265,15 @@ class Plan:
             self.limited_ms += on_target_ms
         if astray:
             self.astray_ms += on_target_ms
-        return self.step_ms >= s.duration_ms
+        done = self.step_ms >= s.duration_ms
+        if not done:  # the output goes on, at an adjusted set-point if there is one
+            self.adjusted_ran = self.adjusted
+        return done
 
     def adjusted_to(self, before_ua: int, after_ua: int) -> None:
         """The set-point was adjusted from `before_ua` to `after_ua`: a pulse in force then
-        no longer runs at its current, and a pulse by time so adjusted is invalid (RX-009)."""
+        no longer runs at its current once the output goes on at the new one (its next tick
+        not the one that ends it), and a pulse by time so adjusted is invalid (RX-009)."""
         if self.in_force:
             first = before_ua if self.adjusted is None else self.adjusted[0]
             self.adjusted = (first, after_ua)
@@ -350,7 +355,7 @@ class Plan:
         self.charge = 0
         self.limited_ms = 0
         self.astray_ms = 0
-        self.adjusted = None
+        self.adjusted = self.adjusted_ran = None
         self.start_ms = t - self.t0
         self.current_ua = current
         self.nominal = nominal_uams(s, current, self.slew, self.duty)
@@ -380,9 +385,9 @@ class Plan:
                                     "of its on-time (the current read beyond the tracking "
                                     f"tolerance, or the contact open): delivered {self.charge} "
                                     f"of {self.nominal} uA*ms")
-        elif valid and self.adjusted is not None and not by_charge:
-            valid, reason = False, (f"current adjusted from {self.adjusted[0]} to "
-                                    f"{self.adjusted[1]} uA during its on-time: delivered "
+        elif valid and self.adjusted_ran is not None:  # set for pulses by time only
+            valid, reason = False, (f"current adjusted from {self.adjusted_ran[0]} to "
+                                    f"{self.adjusted_ran[1]} uA during its on-time: delivered "
                                     f"{self.charge} of {self.nominal} uA*ms")
         elif valid and not by_charge:
             span = t - self.t0 - self.start_ms

@@ -168,6 +168,56 @@ def test_a_pulse_by_time_adjusted_in_force_is_invalid_and_says_so(
 
 
 @pytest.mark.req("RX-009")
+def test_an_adjustment_before_the_tick_that_ends_the_on_time_marks_no_pulse() -> None:
+    """The tick that ends the on-time judges an interval the old command governed, and the
+    output goes to zero after it: the adjusted current never flows, the pulse is valid."""
+    plan = _plan(Step(PULSE, duration_ms=5 * TICK))
+    assert [plan.pulse_done(100_000, TICK) for _ in range(4)] == [False] * 4
+    plan.adjusted_to(100, 110)
+    assert plan.pulse_done(100_000, TICK)
+    nominal = 100 * 5 * TICK + 100 * 100
+    plan.count(nominal)
+    plan.next(2, 50, 100)
+    (report,) = plan.quiet(60)
+    assert isinstance(report, PulseReport) and report.valid, report
+
+
+@pytest.mark.req("RX-009", "RX-005")
+def test_an_adjusted_pulse_is_invalid_exactly_when_its_output_changed() -> None:
+    """+10 uA at each of the last ticks of a 1 s pulse, compared with the same session not
+    adjusted: the pulse is invalid exactly when the commands it sent differ (a hostile
+    review saw one adjusted on its last tick, its output identical, reported invalid)."""
+    rx = _research(100, Step(PULSE, duration_ms=1_000), Step(GAP, duration_ms=500),
+                   min_ua=50, max_ua=150, step_ua=10)
+
+    def session(adjust_at: int) -> tuple[list[int], PulseReport]:
+        ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+        load = Load()
+        run(ctl, load, 1)
+        assert ctl.start().accepted
+        sent = []
+        for k in range(2_000):
+            if k == adjust_at:
+                assert ctl.adjust(10).accepted
+            sent.append(run(ctl, load, 1)[0].setpoint_ua)
+            if ctl.finished:
+                break
+        return sent, ctl.pulses[0]
+
+    plain, report = session(-1)
+    assert report.valid
+    ends = plain.index(0, plain.index(100))    # the first zero after the pulse at 100 uA
+    last = ends - plain[ends - 1::-1].index(100)  # the pulse's last command at 100 uA, +1
+    verdicts = set()
+    for k in range(last - 4, last + 4):
+        sent, report = session(k)
+        same = sent[:ends + 1] == plain[:ends + 1]
+        assert report.valid is same, (k, ends, report)
+        verdicts.add(same)
+    assert verdicts == {True, False}           # both cases were met
+
+
+@pytest.mark.req("RX-009")
 def test_an_adjustment_outside_a_pulse_in_force_marks_no_pulse() -> None:
     """In the pulse's ramp down (its step done), in the rest after it and before the next
     pulse begins, an adjustment is not part of any pulse; the next pulse starts afresh."""
@@ -452,9 +502,9 @@ def test_a_pulse_by_charge_of_its_own_current_keeps_a_whole_uA_average_when_adju
 
 @pytest.mark.req("DOSE-003", "RX-005")
 def test_a_pulse_by_charge_of_its_own_current_keeps_100_ticks_of_it_when_adjusted() -> None:
-    """A charge of 60 uA for 200 ticks: at 160 uA it is 75 ticks, and a pulse that ends on a
-    tick could overshoot by more than 1 %: refused; 120 uA (100 ticks) is accepted."""
-    charge = 60 * 200 * TICK
+    """A charge of 60 uA for 250 ticks: at 160 uA it is 93.75 ticks, and a pulse that ends
+    on a tick could overshoot by more than 1 %: refused; 120 uA (125 ticks) is accepted."""
+    charge = 60 * 250 * TICK
     ctl, load = _own_pulse(Step(PULSE, charge_uams=charge, current_ua=60), 1000)
     reply = ctl.adjust(100)
     assert not reply.accepted and ctl.setpoint_ua == 60
@@ -545,3 +595,27 @@ def test_a_short_lift_in_one_pulse_does_not_pause_the_next(on_interrupt: str) ->
         run(ctl, load, 1)
     assert ctl.outcome == "completed" and ctl.pauses == 0, ctl.end_reason
     assert len(ctl.pulses) == 2 and ctl.pulses[1].valid, ctl.pulses
+
+
+@pytest.mark.req("RX-011", "DOSE-003", "RX-005")
+def test_an_adjustment_that_makes_a_pulse_by_charge_smaller_than_its_ramps_is_refused() -> None:
+    """A pulse by charge of exactly its ramps at 100 uA and 20 uA/s (500,000 uA*ms): at
+    200 uA its ramps are 2,000,000 uA*ms and it would end on its way up, never at its current
+    (a hostile review saw +300 uA accepted, the pulse ending at 100 uA, reported valid).
+    Refused as the same step is when written (RX-011); a pulse with room for it accepts."""
+    slew = 20
+    ramps = {ua: ua * ua * 1000 // slew for ua in (100, 200)}     # current x current / slew
+    for charge, accepted in ((ramps[100], False), (ramps[200], True)):
+        rx = replace(_research(100, Step(BASELINE, duration_ms=500), Step(PULSE, charge_uams=charge),
+                               Step(GAP, duration_ms=500), max_ua=400, step_ua=100),
+                     ramp_ms=100 * 1000 // slew)
+        ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
+        reply = ctl.adjust(100)
+        assert reply.accepted is accepted, reply
+        if not accepted:
+            assert reply.reason == (
+                f"set-point 200 uA: invalid pulses on this controller: protocol.step[2]."
+                f"charge_uams = {charge}: allowed at least the charge of the pulse's ramps up "
+                f"and down, {ramps[200]} uA*ms at 200 uA and {slew} uA/s (it would end before "
+                "reaching its current)")
+            assert ctl.setpoint_ua == 100
