@@ -16,6 +16,7 @@ Expected verdicts come from the load and the protocol, never from the controller
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -37,20 +38,30 @@ def _plan(step: Step) -> Plan:
     return plan
 
 
-@pytest.mark.req("RX-009")
-@pytest.mark.parametrize("held_ticks", [0, 1, 3])
-def test_a_pulse_by_time_with_on_time_under_a_hold_is_invalid(held_ticks: int) -> None:
+FIVE_TICKS = 100 * 5 * TICK + 100 * 100  # on-time and one ramp time at 100 uA and 1000 uA/s
+
+
+def _five_ticks(held: int = 0, astray: int = 0) -> PulseReport:
+    """A pulse by time of five ticks at 100 uA whose first `held` ticks ran under a
+    compliance hold and first `astray` ticks with the output off its command; its charge
+    is its nominal (FIVE_TICKS), so that only those ticks speak."""
     plan = _plan(Step(PULSE, duration_ms=5 * TICK))
-    done = [plan.pulse_done(100_000, TICK, k < held_ticks) for k in range(5)]
-    assert done == [False] * 4 + [True]          # the on-time runs the same, held or not
-    nominal = 100 * 5 * TICK + 100 * 100          # on-time and one ramp time at 1000 uA/s
-    plan.count(nominal)                            # its charge as nominal: only the hold speaks
+    done = [plan.pulse_done(100_000, TICK, k < held, k < astray) for k in range(5)]
+    assert done == [False] * 4 + [True]          # the on-time runs the same whatever the ticks
+    plan.count(FIVE_TICKS)
     plan.next(2, 50, 100)
     (report,) = plan.quiet(60)
     assert isinstance(report, PulseReport)
+    return report
+
+
+@pytest.mark.req("RX-009")
+@pytest.mark.parametrize("held_ticks", [0, 1, 3])
+def test_a_pulse_by_time_with_on_time_under_a_hold_is_invalid(held_ticks: int) -> None:
+    report = _five_ticks(held=held_ticks)
     assert report.valid is (held_ticks == 0)
     assert report.reason == ("" if held_ticks == 0 else REASON.format(
-        ms=held_ticks * TICK, q=nominal, n=nominal))
+        ms=held_ticks * TICK, q=FIVE_TICKS, n=FIVE_TICKS))
 
 
 @pytest.mark.req("RX-009")
@@ -91,19 +102,12 @@ ASTRAY = ("the output was off its command for {ms} ms of its on-time (the curren
 @pytest.mark.req("RX-009", "DOSE-001")
 @pytest.mark.parametrize("astray_ticks", [0, 1, 2])
 def test_a_pulse_by_time_with_on_time_astray_is_invalid(astray_ticks: int) -> None:
-    """Its charge as nominal, so that only the astray ticks speak: on-time counted while the
-    output was off its command is on record and makes the pulse invalid."""
-    plan = _plan(Step(PULSE, duration_ms=5 * TICK))
-    done = [plan.pulse_done(100_000, TICK, False, k < astray_ticks) for k in range(5)]
-    assert done == [False] * 4 + [True]          # the on-time runs the same, astray or not
-    nominal = 100 * 5 * TICK + 100 * 100
-    plan.count(nominal)
-    plan.next(2, 50, 100)
-    (report,) = plan.quiet(60)
-    assert isinstance(report, PulseReport)
+    """On-time counted while the output was off its command is on record and makes the
+    pulse invalid."""
+    report = _five_ticks(astray=astray_ticks)
     assert report.valid is (astray_ticks == 0)
     assert report.reason == ("" if astray_ticks == 0 else ASTRAY.format(
-        ms=astray_ticks * TICK, q=nominal, n=nominal))
+        ms=astray_ticks * TICK, q=FIVE_TICKS, n=FIVE_TICKS))
 
 
 @pytest.mark.req("RX-009", "DOSE-003")
@@ -125,15 +129,8 @@ def test_a_lift_shorter_than_the_debounce_in_a_short_pulse_invalidates_it(lift_m
     time; without a lift, valid."""
     assert lift_ms < SUP.contact_loss_debounce_ms
     rx = _research(100, Step(PULSE, duration_ms=100), Step(GAP, duration_ms=100))
-    rx = replace(rx, ramp_ms=100)
-    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
-    load = Load()
-    run(ctl, load, 1)
-    assert ctl.start().accepted
-    start = load.t
-    while not ctl.finished and load.t < start + 10_000:
-        load.open = 140 <= load.t - start < 140 + lift_ms   # the on-time begins at 100 ms
-        run(ctl, load, 1)
+    # the on-time begins at 100 ms
+    ctl = _lifted(replace(rx, ramp_ms=100), lambda ms: 140 <= ms < 140 + lift_ms)
     (pulse,) = ctl.pulses
     assert ctl.outcome == "completed" and ctl.pauses == 0
     assert pulse.valid is (lift_ms == 0), pulse
@@ -285,16 +282,24 @@ def _session(target_ua: int, lift_at_ms: int = -1, ohm: int = 2_000) -> list[Pul
                       probe_ua=min(50, target_ua),
                       protocol=Protocol((Step(PULSE, duration_ms=2_000),
                                          Step(GAP, duration_ms=1_000))))
+    ctl = _lifted(rx, lambda ms: 0 <= lift_at_ms <= ms, Load(ohm))
+    return list(ctl.pulses)
+
+
+def _lifted(rx: Prescription, lifted: Callable[[int], bool], load: Load | None = None
+            ) -> Controller:
+    """`rx` run to its end on `load` (the short session's by default), the electrodes
+    lifted for the next sample whenever `lifted(ms since the start)`."""
     ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
-    load = Load(ohm)
+    load = Load() if load is None else load
     run(ctl, load, 1)
     assert ctl.start().accepted
     start = load.t
     while not ctl.finished and load.t < start + 60_000:
-        load.open = 0 <= lift_at_ms <= load.t - start
+        load.open = lifted(load.t - start)
         run(ctl, load, 1)
     assert ctl.finished
-    return list(ctl.pulses)
+    return ctl
 
 
 def _research(target_ua: int, *steps: Step, **fields: object) -> Prescription:
@@ -469,51 +474,38 @@ def _own_pulse(step: Step, duty: int, **fields: object) -> tuple[Controller, Loa
     return ctl, load
 
 
-@pytest.mark.req("RX-009", "RX-005")
-def test_a_pulse_of_its_own_current_is_not_adjusted_below_three_uA_of_average() -> None:
-    """At 10 % duty, 60 -> 20 uA is above the sense current but averages 2 uA: refused like
-    the same current written in the protocol (a hostile reading of RX-009 found it accepted:
-    only the sense current was asked of the pulse in force). 30 uA (3 uA) is accepted."""
-    ctl, load = _own_pulse(Step(PULSE, duration_ms=5_000, current_ua=60), 100)
-    reply = ctl.adjust(-40)
-    assert not reply.accepted and ctl.setpoint_ua == 60
-    assert reply.reason == (
-        "set-point 20 uA: invalid pulses on this controller: set-point (pulse 1 in force) = 20: "
-        "allowed at least 30 uA at 100 permille (an average of 3 uA, three of the sensor's "
-        "whole uA): nearer its resolution a pulse that delivered nothing could not be told "
-        "from one that did")
-    assert ctl.adjust(-30).accepted and ctl.setpoint_ua == 30
+IN_FORCE = "set-point {ua} uA: invalid pulses on this controller: {what} (pulse 1 in force) = {value}: "
 
 
-@pytest.mark.req("DOSE-003", "RX-005")
-def test_a_pulse_by_charge_of_its_own_current_keeps_a_whole_uA_average_when_adjusted() -> None:
-    """At 50 % duty, 60 -> 55 uA averages 27.5 uA, which the sensor reads rounded: the
-    pulse by charge would be counted wrong, so it is refused as it is when written; 50 uA
-    (25 uA) is accepted."""
-    ctl, load = _own_pulse(Step(PULSE, charge_uams=300_000, current_ua=60), 500)
-    reply = ctl.adjust(-5)
-    assert not reply.accepted and ctl.setpoint_ua == 60
-    assert reply.reason == (
-        "set-point 55 uA: invalid pulses on this controller: set-point (pulse 1 in force) = 55: "
-        "allowed an average (x 500 permille) of a whole uA (a pulse by charge is counted from "
-        "the sensor's whole uA)")
-    assert ctl.adjust(-10).accepted and ctl.setpoint_ua == 50
-
-
-@pytest.mark.req("DOSE-003", "RX-005")
-def test_a_pulse_by_charge_of_its_own_current_keeps_100_ticks_of_it_when_adjusted() -> None:
-    """A charge of 60 uA for 250 ticks: at 160 uA it is 93.75 ticks, and a pulse that ends
-    on a tick could overshoot by more than 1 %: refused; 120 uA (125 ticks) is accepted."""
-    charge = 60 * 250 * TICK
-    ctl, load = _own_pulse(Step(PULSE, charge_uams=charge, current_ua=60), 1000)
-    reply = ctl.adjust(100)
-    assert not reply.accepted and ctl.setpoint_ua == 60
-    assert reply.reason == (
-        f"set-point 160 uA: invalid pulses on this controller: charge_uams (pulse 1 in force) "
-        f"= {charge}: allowed at least 100 ticks of its current ({100 * 160 * TICK} uA*ms at "
-        f"160 uA and {TICK} ms a tick): a pulse ends on a tick, so its charge is within 1 % "
-        "only from there")
-    assert ctl.adjust(60).accepted and ctl.setpoint_ua == 120
+@pytest.mark.req("RX-009", "DOSE-003", "RX-005")
+@pytest.mark.parametrize("step, duty, refused, allowed, accepted", [
+    # at 10 %, 60 -> 20 uA is above the sense current but averages 2 uA; 30 uA averages 3
+    (Step(PULSE, duration_ms=5_000, current_ua=60), 100, -40,
+     IN_FORCE.format(ua=20, what="set-point", value=20) + "allowed at least 30 uA at 100 "
+     "permille (an average of 3 uA, three of the sensor's whole uA): nearer its resolution a "
+     "pulse that delivered nothing could not be told from one that did", -30),
+    # at 50 %, 60 -> 55 uA averages 27.5 uA, read rounded: a pulse by charge counted wrong
+    (Step(PULSE, charge_uams=300_000, current_ua=60), 500, -5,
+     IN_FORCE.format(ua=55, what="set-point", value=55) + "allowed an average (x 500 "
+     "permille) of a whole uA (a pulse by charge is counted from the sensor's whole uA)", -10),
+    # 60 uA for 250 ticks is 93.75 ticks at 160 uA: it could overshoot by more than 1 %;
+    # 125 ticks at 120 uA
+    (Step(PULSE, charge_uams=60 * 250 * TICK, current_ua=60), 1000, 100,
+     IN_FORCE.format(ua=160, what="charge_uams", value=60 * 250 * TICK) + "allowed at least "
+     f"100 ticks of its current ({100 * 160 * TICK} uA*ms at 160 uA and {TICK} ms a tick): a "
+     "pulse ends on a tick, so its charge is within 1 % only from there", 60),
+])
+def test_a_pulse_of_its_own_current_is_asked_every_pulse_rule_when_adjusted(
+        step: Step, duty: int, refused: int, allowed: str, accepted: int) -> None:
+    """An adjustment in a pulse of its own current moves that pulse: it is asked what the
+    same current written in the protocol is asked (a hostile reading of RX-009 found these
+    accepted: only the sense current was asked of the pulse in force). Refused, nothing
+    changes; the nearest adjustment that keeps the pulse verifiable is accepted."""
+    ctl, load = _own_pulse(step, duty)
+    reply = ctl.adjust(refused)
+    assert not reply.accepted and ctl.setpoint_ua == step.current_ua
+    assert reply.reason == allowed
+    assert ctl.adjust(accepted).accepted and ctl.setpoint_ua == step.current_ua + accepted
 
 
 @pytest.mark.req("RX-009", "RX-005")
@@ -585,14 +577,7 @@ def test_a_short_lift_in_one_pulse_does_not_pause_the_next(on_interrupt: str) ->
     steps = (Step(PULSE, duration_ms=1_000), Step(GAP, duration_ms=300),
              Step(PULSE, duration_ms=1_000))
     rx = replace(_research(100, *steps), ramp_ms=300, protocol=Protocol(steps, on_interrupt))
-    ctl = Controller(rx, DEVICE, SUP, tick_ms=TICK)
-    load = Load()
-    run(ctl, load, 1)
-    assert ctl.start().accepted
-    start = load.t
-    while not ctl.finished and load.t < start + 60_000:
-        load.open = load.t - start == 1_250      # one sample, in pulse 1's on-time
-        run(ctl, load, 1)
+    ctl = _lifted(rx, lambda ms: ms == 1_250)   # one sample, in pulse 1's on-time
     assert ctl.outcome == "completed" and ctl.pauses == 0, ctl.end_reason
     assert len(ctl.pulses) == 2 and ctl.pulses[1].valid, ctl.pulses
 
