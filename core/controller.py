@@ -53,6 +53,8 @@ signed along the commanded polarity: zero-mean sensor noise at zero current canc
 instead of adding up as dose (it did: +3.4 % on a research pulse train with gaps)."""
 ENABLED_STATES = frozenset({RAMP_UP, TREAT, POLARITY_SWAP, PAUSED, PULSE_GAP, RAMP_DOWN})
 HOLD_STATES = ENABLED_STATES - {RAMP_DOWN}
+CONTACT_STATES = frozenset({RAMP_UP, TREAT, POLARITY_SWAP})
+"""A contact loss pauses the session here (SUP-005)."""
 """The compliance hold (SUP-007) applies here."""
 
 SENSOR_FAULTS = frozenset({FaultCode.SENSOR_STUCK, FaultCode.IMPLAUSIBLE_SAMPLE})
@@ -98,7 +100,7 @@ class Controller:
             raise InvalidSettings(problems, f"prescription {quoted(prescription.name)} on this device")
         supervision.check_tick(tick_ms)
         supervision.check_supply(device.supply_min_mv, device.supply_max_mv)
-        self._check_pulses(prescription, tick_ms, supervision.contact_sense_ua)
+        self._check_currents(prescription, tick_ms, supervision.contact_sense_ua)
 
         self.prescription = prescription
         self.device = device
@@ -361,6 +363,13 @@ class Controller:
         state = self._model.state
         if state not in ENABLED_STATES:
             new_na = 0
+        elif state in CONTACT_STATES and self._sup.contact_suspected:
+            # SUP-005: a suspected open contact is judged on samples that can show it: the
+            # command does not fall below the sense current until the debounce decides (a
+            # lift on a swap's way down paused there; a lifted sample cleared by the next)
+            sense_na = self.supervision.contact_sense_ua * NA_PER_UA
+            if new_na < sense_na <= self._cmd_na:
+                new_na = sense_na
         ua = new_na // NA_PER_UA
         if ua and pol != self._sent_sign and self._sent_sign:
             # CTL-003 at the output: the sign a command shows may change only after the dead
@@ -633,18 +642,26 @@ class Controller:
         return None
 
     @staticmethod
-    def _check_pulses(rx: Prescription, tick_ms: int, sense_ua: int, base_ua: int | None = None,
-                      in_force: tuple[int, Step, int] | None = None) -> None:
-        """research: every pulse of the protocol at its current passes `_check_pulse`, refused
-        otherwise, naming the step. `base_ua`: the current of the steps without one of their
-        own (the target, or the target with the patient's adjustments: `adjust` asks this
-        again); `in_force`: (number, step, current) of a pulse in force at a current other than
-        its step's (`adjust` in a pulse of its own current), named "set-point (pulse N in
-        force)"."""
+    def _check_currents(rx: Prescription, tick_ms: int, sense_ua: int, base_ua: int | None = None,
+                        in_force: tuple[int, Step, int] | None = None) -> None:
+        """Every current the session can run at is supervised, refused by name otherwise.
+        Tap-water and drug: the set-point `base_ua` (the target when None) is at least the
+        contact sense current `sense_ua` (SUP-005: below it a lift cannot be seen, so a whole
+        session there could run with the electrodes lifted). Research: every pulse of the
+        protocol at its current passes `_check_pulse`, naming the step; `base_ua` is the
+        current of the steps without one of their own (the target, or the target with the
+        patient's adjustments: `adjust` asks this again); `in_force`: (number, step, current)
+        of a pulse in force at a current other than its step's (`adjust` in a pulse of its own
+        current), named "set-point (pulse N in force)"."""
         proto = rx.research_protocol()
-        if proto is None:
-            return
         base = rx.target_ua if base_ua is None else base_ua
+        if proto is None:
+            c = Checker("currents on this controller")
+            c.check(base >= sense_ua, "target_ua" if base_ua is None else "set-point", base,
+                    f"at least the contact sense current {sense_ua} uA (supervision "
+                    "contact_sense_ua): below it an electrode lifted off the skin cannot be seen")
+            c.raise_if_any()
+            return
         c = Checker("pulses on this controller")
         for n, step in enumerate(proto.steps, start=1):
             if step.kind == PULSE:
@@ -1043,7 +1060,7 @@ class Controller:
         if plan is not None and plan.step is not None and plan.step.current_ua:
             now = (plan.pulse, plan.step, new)
         try:  # RX-009, DOSE-003: the pulses still to run must stay verifiable at the new current
-            self._check_pulses(rx, self.tick_ms, self.supervision.contact_sense_ua, base, now)
+            self._check_currents(rx, self.tick_ms, self.supervision.contact_sense_ua, base, now)
         except InvalidSettings as exc:
             return Reply(False, f"set-point {shown(new)} uA: {exc}")
         if plan is not None:  # RX-009: a pulse by time so adjusted is not the one prescribed

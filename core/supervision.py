@@ -431,6 +431,12 @@ class Supervisor:
             self.late_bucket -= 1
         return None
 
+    @property
+    def contact_suspected(self) -> bool:
+        """SUP-005: the last sample found the contact open (while its debounce decides, the
+        controller keeps the command where contact can be judged)."""
+        return self.contact.showing
+
     def contact_restored(self) -> None:
         """The controller saw contact back, stable for the prescription's time: the suspicion
         that paused the session is settled, and the open-contact debounce starts afresh (its
@@ -531,27 +537,26 @@ class Supervisor:
             self.detail = (f"{i} uA still flowing with the command at zero (for "
                            f"{self.unsettled.acc_ms} ms of the last {self.unsettled.span_ms(t)} ms)")
             return FaultCode.UNSETTLED
-        # SUP-005 contact: open load = at compliance with a very high impedance.
-        # Below the sense current contact cannot be judged: an open contact suspected on the
-        # last judged sample stays suspected (its debounce keeps running); one that a judged
-        # sample showing contact cleared does not come back (held time from an earlier lift,
-        # still within the window, once paused a later ramp on its first tick).
+        # SUP-005 contact: open load = at compliance with a very high impedance, judged from
+        # the sense current up. A sample below it is no evidence either way: it does not
+        # show the condition (a single lifted sample before a ramp-down or a gap must not
+        # grow into a contact loss there), and the next ramp finds a lift that remains.
         judged = abs(command) >= lim.contact_sense_ua
         open_now = judged and comp and impedance_above(v, amp, lim.contact_open_ohm)
-        contact = self.contact
-        if judged:
-            self.contact_open = contact.update(open_now, t)
-        else:  # not judged: the last sample's suspicion goes on, its time runs on
-            self.contact_open = contact.update(contact.showing, t)
-        # SUP-007 compliance-limited: at compliance, contact present, current short of command.
-        self.compliance_limited = (comp and not open_now
+        self.contact_open = self.contact.update(open_now, t)
+        # SUP-007 compliance-limited: at compliance, contact judged present, current short of
+        # the command. Below the sense current a lift looks the same: a hold there would keep
+        # the command from ever reaching the sense current, and the lift from being found.
+        self.compliance_limited = (judged and comp and not open_now
                                    and short_of(ai, abs(expected), self.tracking_floor_ua,
                                                 lim.compliance_short_permille))
         # SUP-002 tracking (short of the command), not judged at compliance (the load
         # limits the current there).
         off_track = not comp and not over and tracking_error(i, expected, self.tracking_floor_ua,
                                                  lim.tracking_tolerance_permille)
-        self.off_command = over or unsettled or off_track or open_now
+        # at compliance below the sense current: a lift, or a load of compliance / sense
+        # (6 MOhm) and more, open by any measure; not treatment either way (DOSE-001)
+        self.off_command = over or unsettled or off_track or open_now or (comp and not judged)
         if self.tracking.update(off_track, t):
             self.detail = f"measured {i} uA, expected {expected} uA"
             return FaultCode.TRACKING

@@ -29,7 +29,8 @@ from iontocore.faults import FaultCode, Reaction
 from iontocore.protocol import PULSE, Protocol, Step
 from iontocore.supervision import SupervisionLimits, tracking_floor_ua
 
-from short_session import DEVICE, RX, STEP_UA, SUP, TICK, in_swap_at_zero, run, started
+from short_session import (DEVICE, RX, SENSE_1UA, STEP_UA, SUP, TICK, in_swap_at_zero, run,
+                           started)
 
 DEX = profiles.load("dexamethasone-40")
 DRUG = replace(DEX, target_ua=2_000, ramp_ms=1_000, min_ua=1_000, max_ua=2_000)
@@ -257,7 +258,7 @@ def test_from_within_one_step_of_zero_a_goal_or_a_reversal_falls_on_that_tick(ca
     rx = replace(ONE_UA, reverse_at_half=case != "goal in treat")
     dead = 6_000 if case == "goal in the swap" else DEVICE.dead_time_ms  # the goal falls in it
     device = replace(DEVICE, min_reversal_session_ms=rx.duration_ms, dead_time_ms=dead)
-    ctl, load = started(rx, device)
+    ctl, load = started(rx, device, SENSE_1UA)
     watched = "polarity_swap" if case == "reversal" else "ramp_down"
     while ctl.state != watched:
         before = ctl.state

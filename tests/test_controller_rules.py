@@ -489,41 +489,41 @@ def test_treatment_time_counts_only_while_the_output_obeys(reading: Callable[[in
 
 
 @pytest.mark.req("SUP-005")
-@pytest.mark.parametrize("stable_ms", [0, TICK])
-def test_a_lifted_electrode_is_never_contact_back_while_the_probe_is_below_one_ua(
-        stable_ms: int) -> None:
-    """A pause entered at a zero command (electrodes lifted as a polarity swap ramps down:
-    at compliance the command follows the collapsed current to zero first), with a slew
-    below 1 uA a tick: the probe rises through ticks whose whole-uA command is 0, where a
-    lifted electrode shows no voltage and the sensor its offset (1-2 uA). Nothing there is
-    evidence of contact: contact comes back only on a command of at least 1 uA (at a
-    prescribed stable time of 0 ms and of one tick alike)."""
-    slew = 20  # uA/s: 200 nA a tick, four ticks of probe below 1 uA
-    rx = replace(RX, target_ua=RX.min_ua, ramp_ms=RX.min_ua * 1000 // slew, duration_ms=100_000,
-                 reverse_at_half=True, contact_stable_ms=stable_ms, max_pause_ms=5_000)
-    ctl, load = started(rx, replace(DEVICE, min_reversal_session_ms=rx.duration_ms))
-    for _ in range(rx.duration_ms // TICK):
+@pytest.mark.parametrize("lifted_ticks", [1, SUP.contact_loss_debounce_ms // TICK + 1])
+def test_a_lift_on_a_swaps_way_down_is_judged_at_the_sense_current(lifted_ticks: int) -> None:
+    """The electrodes lifted on a polarity swap's way down (at compliance the command would
+    follow the collapsed current to zero, where contact is not judged): the command stays at
+    the contact sense current while the suspicion is pending. A lift that remains pauses the
+    session exactly at the debounce, with the command at the sense current until then; one
+    lifted sample, the contact back on the next, is no pause and the way down goes on."""
+    ctl, load = started(replace(RX, reverse_at_half=True),
+                        replace(DEVICE, min_reversal_session_ms=RX.duration_ms))
+    while not (ctl.state == "polarity_swap" and ctl.command.setpoint_ua < RX.target_ua // 2):
         run(ctl, load, 1)
-        if ctl.state == "polarity_swap":
-            break
-    swapping = str(ctl.state)  # (str: no narrowing of the state for what follows)
-    assert swapping == "polarity_swap" and ctl.command.setpoint_ua > RX.probe_ua, swapping
+    sense = SUP.contact_sense_ua
+    sent = []
+    for k in range(SUP.contact_loss_debounce_ms // TICK + 5):
+        load.open = k < lifted_ticks
+        sent.append((run(ctl, load, 1)[0].setpoint_ua, str(ctl.state)))
+    n = SUP.contact_loss_debounce_ms // TICK      # ticks after the first lifted sample
+    if lifted_ticks > n:
+        assert [c for c, _ in sent[:n]] == [sense] * n, sent
+        assert sent[n][1] == "paused" and all(s == "polarity_swap" for _, s in sent[:n]), sent
+    else:
+        assert sent[0][0] == sense and all(s == "polarity_swap" for _, s in sent), sent
+        assert [c for c, _ in sent[1:]] == sorted((c for c, _ in sent[1:]), reverse=True)
+        assert sent[-1][0] < sense and ctl.pauses == 0, sent
 
-    def lifted(cmd: Command) -> Sample:  # offset and noise; the rail only under a command
-        load.t += TICK
-        rail = DEVICE.compliance_mv if cmd.setpoint_ua else 0
-        return Sample(load.t, 1 + load.t // TICK % 2, rail)
 
-    cmd = ctl.command
-    below_one_ua = 0  # paused ticks whose command was enabled at 0 uA
-    for _ in range(rx.max_pause_ms // TICK):
-        cmd = ctl.step(lifted(cmd))
-        if ctl.state == "paused" and cmd.enabled and cmd.setpoint_ua == 0:
-            below_one_ua += 1
-        if ctl.state == "paused" and cmd.setpoint_ua == RX.probe_ua:
-            break
-    # the case is reached: the probe spent more than the stable time below 1 uA
-    assert below_one_ua * TICK > stable_ms, below_one_ua
-    assert ctl.state == "paused" and cmd.setpoint_ua == RX.probe_ua, (ctl.state, cmd)
-    assert not any(isinstance(e, StateChanged) and e.trigger == "contact_back"
-                   for e in ctl.events), ctl.events[-3:]
+@pytest.mark.req("SUP-005", "SUP-015")
+def test_a_lift_in_the_final_ramp_down_lets_it_end() -> None:
+    """No pause in the final ramp-down: the command follows the collapsed current to zero
+    (it is not kept at the sense current to judge the contact), and the session ends."""
+    ctl, load = started()
+    run(ctl, load, RX.ramp_ms // TICK + 5)
+    assert ctl.stop().accepted
+    load.open = True
+    run(ctl, load, SUP.contact_loss_debounce_ms // TICK + 2)
+    assert ctl.command.setpoint_ua == 0, ctl.command
+    run(ctl, load, SUP.leak_settle_ms // TICK + 10)
+    assert ctl.state == "idle" and ctl.outcome == "stopped" and ctl.faults == [], ctl.faults

@@ -569,17 +569,58 @@ def test_the_slack_of_a_later_pulse_spans_its_own_time() -> None:
 
 @pytest.mark.req("SUP-005", "RX-009")
 @pytest.mark.parametrize("on_interrupt", ["end", "repeat"])
-def test_a_short_lift_in_one_pulse_does_not_pause_the_next(on_interrupt: str) -> None:
-    """One sample lifted in pulse 1 (shorter than the contact-loss debounce), contact
-    present on every sample after it: pulse 2 (its ramp starting below the sense current,
-    3.3 uA a tick) runs and is valid, with no pause. A hostile review saw pulse 2
-    "interrupted: contact loss" on its first tick and the session stopped."""
+@pytest.mark.parametrize("lift_ms", [1_250, 1_450])
+def test_a_short_lift_in_one_pulse_does_not_pause_the_next(on_interrupt: str,
+                                                            lift_ms: int) -> None:
+    """One sample lifted in pulse 1 (shorter than the contact-loss debounce), in its on-time
+    (300 to 1300 ms) or its ramp down (at about 50 uA: at compliance the command follows the
+    collapsed current to zero), contact present on every sample after it: pulse 2 (its ramp
+    starting below the sense current, 3.3 uA a tick) runs and is valid, with no pause. Two
+    hostile reviews saw pulse 2 "interrupted: contact loss" on its first tick and the
+    session stopped."""
     steps = (Step(PULSE, duration_ms=1_000), Step(GAP, duration_ms=300),
              Step(PULSE, duration_ms=1_000))
     rx = replace(_research(100, *steps), ramp_ms=300, protocol=Protocol(steps, on_interrupt))
-    ctl = _lifted(rx, lambda ms: ms == 1_250)   # one sample, in pulse 1's on-time
+    ctl = _lifted(rx, lambda ms: ms == lift_ms)
     assert ctl.outcome == "completed" and ctl.pauses == 0, ctl.end_reason
     assert len(ctl.pulses) == 2 and ctl.pulses[1].valid, ctl.pulses
+
+
+@pytest.mark.req("SUP-005", "SUP-007", "RX-009")
+def test_a_lift_is_found_on_a_ramp_whose_tracking_floor_is_below_the_sense_current() -> None:
+    """A 50 uA pulse (limit 50 uA: a tracking floor of 5 uA) ramping at 0.5 uA a tick, the
+    electrodes lifted from the start: at 6-9 uA the current (0) is short of the command by
+    more than the floor at compliance, where contact is not yet judged. A compliance hold
+    there kept the command below the sense current for the whole pulse, the lift never
+    found (a hostile review: 'completed', 1,060 of 150,000 uA*ms, no pause). Now the ramp
+    reaches the sense current and the contact is found open within the debounce."""
+    rx = replace(_research(50, Step(PULSE, duration_ms=2_000), Step(GAP, duration_ms=500),
+                           max_ua=50), ramp_ms=1_000)
+    assert rx.slew_ua_per_s * TICK < SENSE * 1000     # below the sense current for ticks
+    ctl = _lifted(rx, lambda ms: True)
+    (pulse,) = ctl.pulses
+    assert ctl.outcome == "stopped" and not pulse.valid and pulse.reason == "contact loss"
+    # the command reached the sense current, then the debounce: nothing more
+    assert pulse.end_ms <= (SENSE * 1000 // rx.slew_ua_per_s + SUP.contact_loss_debounce_ms
+                            + 2 * TICK), pulse
+    # DOSE-001: at compliance below the sense current (a lift, or 6 MOhm and more) is no
+    # treatment: only the ticks whose command was below 1 uA (nothing commanded) count
+    below_one_ua = -(-1000 // (rx.slew_ua_per_s * TICK))
+    assert ctl.treatment_ms <= below_one_ua * TICK, ctl.treatment_ms
+
+
+@pytest.mark.req("SUP-005", "RX-009")
+def test_a_lift_in_a_pulses_ramp_down_takes_the_current_to_zero() -> None:
+    """No pause in a pulse's ramp down (its gap): the command follows the collapsed current
+    to zero (it is not kept at the sense current to judge the contact there), the gap runs
+    its time, and the next pulse's ramp finds the lift."""
+    steps = (Step(PULSE, duration_ms=1_000), Step(GAP, duration_ms=300),
+             Step(PULSE, duration_ms=1_000))
+    rx = replace(_research(100, *steps), ramp_ms=300)
+    ctl = _lifted(rx, lambda ms: ms >= 1_450)     # from pulse 1's ramp down (about 50 uA)
+    first, second = ctl.pulses
+    assert first.end_ms <= 1_450 + 3 * TICK, first   # back at zero at once: closed
+    assert ctl.outcome == "stopped" and second.reason == "contact loss", ctl.pulses
 
 
 @pytest.mark.req("RX-011", "DOSE-003", "RX-005")

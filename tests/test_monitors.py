@@ -375,7 +375,7 @@ def test_contact_is_judged_from_exactly_the_sense_current_and_from_t_zero() -> N
     _observe(sup, 0, 0, 60_000, cmd)
     _observe(sup, 10, 0, 0, Command(0, True))
     _observe(sup, 30, 0, 0, Command(0, True))
-    assert sup.contact_open  # still suspected: nothing judged has cleared it
+    assert not sup.contact_open  # below the sense current a sample is no evidence
     sup = supervisor()       # an open contact from t = 0 that a judged sample clears
     _observe(sup, 0, 0, 60_000, cmd)
     _observe(sup, 10, 10, 20, cmd)

@@ -15,6 +15,7 @@ from dataclasses import replace
 import pytest
 
 from iontocore import Controller, Sample
+from iontocore.errors import InvalidSettings
 from iontocore.faults import FaultCode
 from iontocore.limits import trip_threshold_ua
 
@@ -223,40 +224,31 @@ def test_an_impedance_fall_is_judged_at_a_steady_command_only(phase: str) -> Non
     assert fell is (phase == "treat"), (ctl.faults, ctl.state)
 
 
-# ------------------------------------------------------------------ SUP-007 a hold at zero
+# ------------------------------------------------------------------ SUP-005 below the sense current
 
-@pytest.mark.req("SUP-007")
-def test_a_compliance_hold_at_zero_is_counted_and_released_like_any_other() -> None:
-    """Below the contact sense current an open load cannot be told from a compliance limit:
-    at the rail with nothing flowing, the command is held at what flows, 0 uA. The held time
-    counts as compliance-limited time, and the hold is released hold_release_ms after the
-    first tick off the rail, as for any hold (the command then rises again at the slew)."""
-    rx = RX                               # research pulses below it are refused (RX-009):
-    sup = replace(SUP, contact_sense_ua=rx.target_ua + 1)   # a sense current above this target
-    ctl = Controller(rx, DEVICE, sup, tick_ms=TICK)
-    load = Load()
-    run(ctl, load, 1)
-    assert ctl.start().accepted
-    while ctl.state != "treat":
-        run(ctl, load, 1)
-    assert ctl.command.setpoint_ua == rx.target_ua
-    t = load.t
-    held = 0
-    for k in range(5):                    # at the rail, nothing flows
-        t += TICK
-        cmd = ctl.step(Sample(t, k % 2, DEVICE.compliance_mv))
-        held += 1
-        assert ctl.compliance_limited_ms == held * TICK
-    assert cmd.setpoint_ua == 0
-    off_rail = t + TICK                   # the load is back: the current follows, off the rail
-    rose = None
-    for _ in range(SUP.hold_release_ms // TICK + 20):
-        t += TICK
-        c = ctl.command
-        cmd = ctl.step(Sample(t, c.setpoint_ua + (t // TICK) % 2, c.setpoint_ua * 2_000))
-        if cmd.setpoint_ua > 0:
-            rose = t
-            break
-    slew_na = rx.slew_ua_per_s * TICK      # the rise from zero to the first whole uA
-    assert rose == off_rail + SUP.hold_release_ms + (-(-1000 // slew_na) - 1) * TICK, \
-        (rose, off_rail)
+ALLOWED = ("at least the contact sense current {sense} uA (supervision contact_sense_ua): below "
+           "it an electrode lifted off the skin cannot be seen")
+
+
+@pytest.mark.req("SUP-005")
+def test_a_set_point_below_the_contact_sense_current_is_refused() -> None:
+    """Below the contact sense current a lift cannot be seen: a session there could run with
+    the electrodes lifted (a compliance hold at what flows, 0 uA, used to stand in for the
+    pause). A target below it is refused by name when the controller is made; an adjustment
+    below it is refused and changes nothing; at it, both are accepted."""
+    sense = RX.target_ua + 1
+    with pytest.raises(InvalidSettings) as err:
+        Controller(RX, DEVICE, replace(SUP, contact_sense_ua=sense), tick_ms=TICK)
+    assert [(p.field, p.value, p.allowed) for p in err.value.problems] == [
+        ("target_ua", RX.target_ua, ALLOWED.format(sense=sense))]
+    Controller(RX, DEVICE, replace(SUP, contact_sense_ua=RX.target_ua), tick_ms=TICK)
+    sense = RX.target_ua - RX.step_ua                 # one step below the target
+    assert RX.min_ua < sense
+    ctl, load = started(RX, DEVICE, replace(SUP, contact_sense_ua=sense))
+    run(ctl, load, 10)
+    assert ctl.adjust(-RX.step_ua).accepted and ctl.setpoint_ua == sense
+    reply = ctl.adjust(-RX.step_ua)
+    low = sense - RX.step_ua
+    assert not reply.accepted and ctl.setpoint_ua == sense
+    assert reply.reason == (f"set-point {low} uA: invalid currents on this controller: "
+                            f"set-point = {low}: allowed " + ALLOWED.format(sense=sense))

@@ -18,7 +18,8 @@ from iontocore.events import StateChanged
 from iontocore.faults import FaultCode
 from iontocore.protocol import BASELINE, GAP, PULSE, Protocol, Step
 
-from short_session import DEVICE, RESET_QUIET_TICKS, RX, STEP_UA, SUP, TICK, Load, quiet, run, started
+from short_session import (DEVICE, RESET_QUIET_TICKS, RX, SENSE_1UA, STEP_UA, SUP, TICK, Load, quiet,
+                           run, started)
 
 ZERO = DEVICE.zero_tolerance_ua
 
@@ -78,9 +79,10 @@ def test_a_ramp_towards_a_fault_ends_in_fault_never_in_idle() -> None:
 # ------------------------------------------------------------------ the polarity swap
 
 def _swapping(rx: Prescription) -> tuple[Controller, Load, list[tuple[int, int, int, str]]]:
-    """Run a reversing session through its swap; per tick (t, command, polarity, state)."""
+    """Run a reversing session through its swap; per tick (t, command, polarity, state)
+    (contact judged from 1 uA: the slow case runs at 2 uA)."""
     device = replace(DEVICE, min_reversal_session_ms=rx.duration_ms)
-    ctl = Controller(rx, device, SUP, tick_ms=TICK)
+    ctl = Controller(rx, device, SENSE_1UA, tick_ms=TICK)
     load = Load()
     run(ctl, load, 1)
     assert ctl.start().accepted

@@ -50,13 +50,18 @@ def run(ctl: Controller, load: Load, ticks: int, cmd: Command | None = None) -> 
     return out
 
 
-def started(rx: Prescription = RX, device: DeviceLimits = DEVICE) -> tuple[Controller, Load]:
-    ctl = Controller(rx, device, SUP, tick_ms=TICK)
+def started(rx: Prescription = RX, device: DeviceLimits = DEVICE,
+            supervision: SupervisionLimits = SUP) -> tuple[Controller, Load]:
+    ctl = Controller(rx, device, supervision, tick_ms=TICK)
     load = Load()
     run(ctl, load, 1)
     assert ctl.start().accepted
     return ctl, load
 
+
+SENSE_1UA = replace(SUP, contact_sense_ua=1)
+"""Supervision for sessions at a few uA (shaping at sub-uA steps): a set-point below the
+contact sense current is refused (SUP-005), so these judge contact from 1 uA."""
 
 RESET_QUIET_TICKS = SUP.reset_quiet_ms // TICK + 1  # a fault's quiet time, and one tick more
 
