@@ -299,7 +299,7 @@ class Controller:
                 self.delivered_uams += q
                 self.bound_uams += self._at_least(q, dt)
                 if self._plan is not None:
-                    self._plan.count(q)
+                    self._plan.count(q, dt)
             elif began == PAUSED:  # not dose (DOSE-001), but it flows through the electrodes
                 q = i * self._polarity * dt
                 self.probe_uams += q

@@ -201,6 +201,8 @@ class Plan:
         self.pulse_step = 0        # the step of the open pulse (counted from 1)
         self.step_ms = 0           # on-time (pulse by time) or rest time counted so far
         self.charge = 0            # charge of the open pulse (uA*ms)
+        self.samples = 0           # samples counted into it, and the time they span (ms):
+        self.sampled_ms = 0        # the mean interval times what is still to come (late ticks)
         self.limited_ms = 0        # on-time of the open pulse counted under a compliance hold
         self.astray_ms = 0         # on-time of the open pulse counted with the output astray
         self.adjusted: tuple[int, int] | None = None  # the pulse's current was adjusted in
@@ -235,10 +237,20 @@ class Plan:
         s = self.step
         return s.current_ua if s is not None and s.kind == PULSE and s.current_ua else setpoint_ua
 
-    def count(self, charge_uams: int) -> None:
-        """The charge of one tick (signed along the polarity, as the dose counts it)."""
+    def count(self, charge_uams: int, dt_ms: int) -> None:
+        """The charge of one tick of `dt_ms` (signed along the polarity, as the dose counts
+        it)."""
         if self.open:
             self.charge += charge_uams
+            self.samples += 1
+            self.sampled_ms += dt_ms
+
+    def _interval(self) -> tuple[int, int]:
+        """The open pulse's mean sample interval (ms, the nominal tick before any sample) and
+        the share of the nominal tick a ramp moves in it: the slew is capped at the nominal
+        tick (a late tick ramps slower), so late ticks stretch a ramp in time."""
+        mean = self.sampled_ms // self.samples if self.samples else self.tick_ms
+        return max(1, mean), max(1, min(mean, self.tick_ms))
 
     def pulse_done(self, cmd_na: int, on_target_ms: int, limited: bool = False,
                    astray: bool = False) -> bool:
@@ -256,9 +268,12 @@ class Plan:
             # the average current and its fall per tick in pA (nA x permille), exact: rounding
             # slew x duty to a whole uA/s first made 1 uA/s at 50 % on a 10 ms tick fall 1 nA
             # a tick instead of 5 and ended the pulse at a third of its charge
+            # each sample of the ramp down moves the slew over at most the nominal tick, and
+            # lasts the mean interval seen (late ticks: 10/12 ms ticks overshot by 2.5 %)
+            mean, moved = self._interval()
             avg_pa = cmd_na * self.duty
-            step_pa = max(1, self.slew * self.duty * self.tick_ms)
-            tail = ramp_down_nominal_uams(avg_pa, step_pa, self.tick_ms, per_na=1000)
+            step_pa = max(1, self.slew * self.duty * moved)
+            tail = ramp_down_nominal_uams(avg_pa, step_pa, mean, per_na=1000)
             return self.charge + tail >= s.charge_uams
         self.step_ms += on_target_ms
         if limited:
@@ -352,7 +367,7 @@ class Plan:
         current = s.current_ua or setpoint_ua
         self.open = self.in_force = True
         self.pulse_step = self.index + 1
-        self.charge = 0
+        self.charge = self.samples = self.sampled_ms = 0
         self.limited_ms = 0
         self.astray_ms = 0
         self.adjusted = self.adjusted_ran = None
@@ -393,7 +408,11 @@ class Plan:
             span = t - self.t0 - self.start_ms
             slack = time_pulse_slack_uams(self.nominal, span, self.current_ua, self.duty,
                                           self.tick_ms)
-            if abs(self.charge - self.nominal) > slack:
+            # late ticks stretch the ramps (mean / moved): their charge with them
+            mean, moved = self._interval()
+            ramps = ramps_uams(self.current_ua, self.slew) * self.duty // 1000
+            expected = self.nominal + ramps * (mean - moved) // moved
+            if abs(self.charge - expected) > slack:
                 valid, reason = False, (
                     f"delivered {self.charge} of {self.nominal} uA*ms: off by more than "
                     f"{slack} uA*ms (5 %, the sensor's 1 uA over the pulse's {span} ms and "

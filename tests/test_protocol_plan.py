@@ -22,7 +22,7 @@ def _skip_plan() -> Plan:
 def test_after_an_interrupted_pulse_skip_goes_to_the_next_step_once() -> None:
     plan = _skip_plan()
     assert plan.begin(1, 1_000, 100) == [Marker(1, 1_000, 0, "pulse 1", "pulse", 1, 1)]
-    plan.count(30_000)
+    plan.count(30_000, plan.tick_ms)
     # a pause 300 ms into pulse 1: the pulse is invalid, its report closes now
     assert plan.interrupt(31, 1_300, "contact loss") == [
         PulseReport(1, 1, 1, 0, 300, 110_000, 30_000, False, "contact loss"),
@@ -62,14 +62,14 @@ def test_repeat_walks_baseline_pulse_attempts_gap_and_the_end_with_every_marker_
     assert plan.step is None and plan.current_for(100) == 100          # not begun
     assert plan.begin(1, 5_000, 100) == [Marker(1, 5_000, 0, "baseline 1", "baseline", 1, 0)]
     assert plan.current_for(100) == 100                                # a baseline: no current of its own
-    plan.count(7)                                                      # no pulse open: not counted
+    plan.count(7, plan.tick_ms)          # no pulse open: not counted
     assert plan.interrupt(5, 5_040, "contact loss") == []              # no pulse in force
     assert plan.quiet(5_050) == []                                  # no pulse report open
     assert plan.pulse_done(100_000, 50)                                # no pulse to wait for
     assert not plan.rest_done(199) and plan.rest_done(1)
     assert plan.next(21, 5_200, 100) == [Marker(21, 5_200, 200, "pulse 1", "pulse", 2, 1)]
     assert plan.current_for(100) == 50                                 # the step's own current
-    plan.count(10_000)
+    plan.count(10_000, plan.tick_ms)
     assert not plan.pulse_done(50_000, 600)                            # 600 of 1000 ms
     assert plan.rest_done(5_000)                                       # no rest in force ...
     assert not plan.pulse_done(50_000, 0)                              # ... and the on-time unchanged
@@ -77,24 +77,24 @@ def test_repeat_walks_baseline_pulse_attempts_gap_and_the_end_with_every_marker_
         PulseReport(1, 1, 2, 200, 800, 52_500, 10_000, False, "contact loss"),
         Marker(81, 5_800, 800, "pulse 1 interrupted: contact loss", "interrupt", 2, 1)]
     assert plan.quiet(5_900) == []                                 # already closed
-    plan.count(999)                                                    # paused: not counted
+    plan.count(999, plan.tick_ms)        # paused: not counted
     assert plan.resume(101, 6_000, 100) == [
         Marker(101, 6_000, 1_000, "pulse 1 (attempt 2)", "pulse", 2, 1)]
     assert not plan.pulse_done(50_000, 999) and plan.pulse_done(50_000, 1)  # from 0 again
-    plan.count(52_000)
+    plan.count(52_000, plan.tick_ms)
     assert plan.next(151, 6_500, 100) == [Marker(151, 6_500, 1_500, "gap 1", "gap", 3, 1)]
     assert plan.completed == 1 and plan.current_for(100) == 100
     assert plan.interrupt(152, 6_510, "contact loss") == []            # ramping down: done, not in force
-    plan.count(500)                                                    # its ramp down counts
+    plan.count(500, plan.tick_ms)        # its ramp down counts
     assert plan.quiet(6_590) == [PulseReport(1, 2, 2, 1_000, 1_590, 52_500, 52_500, True, "")]
     assert plan.quiet(6_600) == []
     assert not plan.rest_done(399) and plan.rest_done(1)
     assert plan.next(201, 7_000, 100) == [Marker(201, 7_000, 2_000, "pulse 2", "pulse", 4, 2)]
-    plan.count(52_400)
+    plan.count(52_400, plan.tick_ms)
     assert plan.pulse_done(50_000, 1_000)
     assert plan.next(301, 8_000, 100) == [Marker(301, 8_000, 3_000, "end", "end", 5, 2)]
     assert plan.step is None and plan.ended and plan.completed == 2
-    plan.count(100)
+    plan.count(100, plan.tick_ms)
     assert plan.quiet(8_090) == [PulseReport(2, 1, 4, 2_000, 3_090, 52_500, 52_500, True, "")]
     assert plan.abort(320, 8_100, "stop requested", cut=False) == []  # over: nothing more
     assert plan.valid_pulses == 2 and plan.pulses_planned == 2
@@ -120,18 +120,18 @@ def test_a_charge_pulse_ends_when_its_charge_and_the_nominal_ramp_down_reach_it(
     the gaps: (100 uA x 1000 ms + 100 uA x 0.1 s of ramps) x 50 % = 55000 uA*ms."""
     plan = _charge_plan()
     assert plan.begin(1, 2_000, 100) == [Marker(1, 2_000, 0, "pulse 1", "pulse", 1, 1)]
-    plan.count(17_749)
+    plan.count(17_749, plan.tick_ms)
     assert not plan.pulse_done(100_000, 0)
-    plan.count(1)
+    plan.count(1, plan.tick_ms)
     assert plan.pulse_done(100_000, 0)
     assert plan.next(40, 2_390, 100) == [Marker(40, 2_390, 390, "gap 1", "gap", 2, 1)]
-    plan.count(2_250)
+    plan.count(2_250, plan.tick_ms)
     assert plan.quiet(2_490) == [PulseReport(1, 1, 1, 0, 490, 20_000, 20_000, True, "")]
     assert not plan.rest_done(299) and plan.rest_done(1)
     assert plan.next(80, 2_790, 100) == [Marker(80, 2_790, 790, "gap 2", "gap", 3, 1)]
     assert plan.rest_done(200)
     assert plan.next(100, 2_990, 100) == [Marker(100, 2_990, 990, "pulse 2", "pulse", 4, 2)]
-    plan.count(3_000)
+    plan.count(3_000, plan.tick_ms)
     # stopped during pulse 2: invalid with the reason, and the protocol ends there
     assert plan.abort(110, 3_090, "stop requested", cut=False) == [
         PulseReport(2, 1, 4, 990, 1_090, 55_000, 3_000, False, "stop requested"),
@@ -149,15 +149,15 @@ def test_an_end_during_the_ramp_down_keeps_the_done_pulse_valid(cut: bool) -> No
     how much (DOSE-003: a charge pulse is valid only within 1 %)."""
     plan = _charge_plan()
     plan.begin(1, 2_000, 100)
-    plan.count(17_750)
+    plan.count(17_750, plan.tick_ms)
     assert plan.pulse_done(100_000, 0)
     plan.next(40, 2_390, 100)
-    plan.count(1_000)
+    plan.count(1_000, plan.tick_ms)
     end = Marker(45, 2_440, 440, "end: why", "end", 2, 1)
     short = PulseReport(1, 1, 1, 0, 440, 20_000, 18_750, False,
                         "delivered 18750 of 20000 uA*ms: not within 1 % (DOSE-003)")
     assert plan.abort(45, 2_440, "why", cut=cut) == ([short, end] if cut else [end])
-    plan.count(1_250)                                # cut: closed, no more counted
+    plan.count(1_250, plan.tick_ms)                                # cut: closed, no more counted
     assert plan.quiet(2_490) == ([] if cut else [
         PulseReport(1, 1, 1, 0, 490, 20_000, 20_000, True, "")])
 
@@ -168,7 +168,7 @@ def test_an_end_before_the_start_and_in_the_first_step() -> None:
     assert plan.abort(0, 1_990, "stop requested", cut=True) == []  # not begun: nothing to mark
     assert plan.markers == [] and plan.reports == []
     plan.begin(1, 2_000, 100)
-    plan.count(500)
+    plan.count(500, plan.tick_ms)
     assert plan.abort(2, 2_010, "stop requested", cut=False) == [
         PulseReport(1, 1, 1, 0, 10, 20_000, 500, False, "stop requested"),
         Marker(2, 2_010, 10, "end: stop requested", "end", 1, 1)]
@@ -192,9 +192,9 @@ def test_a_charge_pulse_counts_the_nominal_ramp_down_from_its_average(
     plan = Plan(Protocol((Step("pulse", charge_uams=100_000),)), slew_ua_per_s=slew,
                 duty_permille=duty, tick_ms=10)
     plan.begin(1, 0, 100)
-    plan.count(100_000 - tail - 1)
+    plan.count(100_000 - tail - 1, plan.tick_ms)
     assert not plan.pulse_done(cmd_na, 0)
-    plan.count(1)
+    plan.count(1, plan.tick_ms)
     assert plan.pulse_done(cmd_na, 0)
 
 
@@ -206,7 +206,7 @@ def test_at_the_slowest_slew_the_ramp_down_falls_one_na_per_tick() -> None:
     plan = Plan(Protocol((Step("pulse", charge_uams=1_000),)), slew_ua_per_s=1,
                 duty_permille=1000, tick_ms=1)
     plan.begin(1, 0, 1)
-    plan.count(500)
+    plan.count(500, plan.tick_ms)
     assert not plan.pulse_done(1_000, 0)
-    plan.count(1)
+    plan.count(1, plan.tick_ms)
     assert plan.pulse_done(1_000, 0)

@@ -19,7 +19,7 @@ def _closed(charge_uams: int, delivered: int) -> tuple[bool, str]:
     plan = Plan(Protocol((Step(PULSE, charge_uams=charge_uams),)), slew_ua_per_s=1_000,
                 duty_permille=1_000, tick_ms=10)
     plan.begin(1, 0, 100)
-    plan.count(delivered)
+    plan.count(delivered, plan.tick_ms)
     plan.next(2, 10, 100)          # the pulse is done: its report closes at zero
     (report,) = plan.quiet(20)
     assert report.delivered_uams == delivered and report.nominal_uams == charge_uams  # type: ignore[union-attr]
@@ -50,7 +50,7 @@ def test_a_pulse_by_time_is_valid_within_its_slack_inclusive(off: int) -> None:
     nominal = 100 * 1_000 + 100 * 100 * 1000 // 1_000        # on-time and one ramp time
     slack = nominal * 5 // 100 + 1_200 + 2 * 10 * 100
     delivered = nominal - slack - off
-    plan.count(delivered)
+    plan.count(delivered, plan.tick_ms)
     plan.next(2, 1_600, 60)
     (report,) = plan.quiet(1_700)
     assert isinstance(report, PulseReport) and report.nominal_uams == nominal
@@ -69,7 +69,7 @@ def test_a_pulse_by_time_delivering_more_than_its_slack_is_invalid() -> None:
         plan = Plan(Protocol((Step(PULSE, duration_ms=1_000),)), slew_ua_per_s=1_000,
                     duty_permille=500, tick_ms=10)
         plan.begin(1, 0, 100)
-        plan.count(nominal + extra)
+        plan.count(nominal + extra, plan.tick_ms)
         plan.next(2, 1_100, 100)
         (report,) = plan.quiet(1_200)
         assert isinstance(report, PulseReport) and report.valid is valid, (extra, report)
@@ -103,5 +103,5 @@ def test_a_charge_pulse_is_done_when_its_charge_and_the_nominal_ramp_down_reach_
         plan = Plan(Protocol((Step(PULSE, charge_uams=charge),)), slew_ua_per_s=slew,
                     duty_permille=duty, tick_ms=tick_ms)
         plan.begin(1, 0, 100)
-        plan.count(counted)
+        plan.count(counted, plan.tick_ms)
         assert plan.pulse_done(cmd_na, 0) is done, (counted, tail)

@@ -384,11 +384,11 @@ def test_the_plan_alone_walks_a_protocol() -> None:
     assert not plan.rest_done(90) and plan.rest_done(10)
     assert [m.label for m in plan.next(11, 1_100, 100)] == ["pulse 1"]
     for _ in range(4):
-        plan.count(1_000)
+        plan.count(1_000, plan.tick_ms)
     # 4000 counted; a command of 100 uA falling 1000 nA per tick (100 uA/s x 10 ms) ... no:
     # 100_000 uA/s x 10 ms = 1000 uA per tick: no tail at 100 uA, 1000 more needed
     assert not plan.pulse_done(100_000, 0)
-    plan.count(1_000)
+    plan.count(1_000, plan.tick_ms)
     assert plan.pulse_done(100_000, 0)
     events = plan.next(16, 1_150, 100)
     assert [e.label for e in events if isinstance(e, Marker)] == ["gap 1"]
