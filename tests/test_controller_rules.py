@@ -527,3 +527,28 @@ def test_a_lift_in_the_final_ramp_down_lets_it_end() -> None:
     assert ctl.command.setpoint_ua == 0, ctl.command
     run(ctl, load, SUP.leak_settle_ms // TICK + 10)
     assert ctl.state == "idle" and ctl.outcome == "stopped" and ctl.faults == [], ctl.faults
+
+
+@pytest.mark.req("SUP-005")
+@pytest.mark.parametrize("flowing, back", [(0, True), (-1, False)])
+def test_contact_comes_back_with_half_the_probe_it_was_sent(flowing: int, back: bool) -> None:
+    """Contact comes back (here at once: a stable time of 0 ms) on a sample not at
+    compliance, below the open-contact impedance, with at least half the probe flowing: half
+    of the whole uA the output was sent, also while the probe rises between whole uA (a slew
+    of 0.5 uA a tick from a pause entered on the ramp up). One uA less is not enough."""
+    slew = 50                                   # uA/s: 500 nA a tick
+    rx = replace(RX, ramp_ms=RX.target_ua * 1000 // slew, duration_ms=100_000,
+                 contact_stable_ms=0, max_pause_ms=5_000)
+    ctl, load = started(rx)
+    while ctl.command.setpoint_ua < SUP.contact_sense_ua + 2:
+        run(ctl, load, 1)
+    load.open = True
+    sent = [c.setpoint_ua for c in run(ctl, load, SUP.contact_loss_debounce_ms // TICK + 1)]
+    assert ctl.state == "paused" and sent[-1] < RX.probe_ua, (ctl.state, sent)
+    while not (sent[-1] == sent[-2] and sent[-1] % 2 == 0):   # between whole uA now, even
+        sent.append(run(ctl, load, 1)[0].setpoint_ua)
+        assert sent[-1] < RX.probe_ua and ctl.state == "paused", sent
+    load.t += TICK
+    i = sent[-1] // 2 + flowing                   # half of what was sent, exactly
+    ctl.step(Sample(load.t, i, i * load.ohm // 1000))
+    assert (str(ctl.state) == "ramp_up") is back, (ctl.state, sent[-3:], i)
