@@ -100,6 +100,7 @@ class Controller:
             raise InvalidSettings(problems, f"prescription {quoted(prescription.name)} on this device")
         supervision.check_tick(tick_ms)
         supervision.check_supply(device.supply_min_mv, device.supply_max_mv)
+        supervision.check_contact(device.compliance_mv)
         self._check_currents(prescription, tick_ms, supervision.contact_sense_ua)
 
         self.prescription = prescription
@@ -761,10 +762,14 @@ class Controller:
 
     def _phase_bounds(self, swap: bool) -> None:
         """Deadline of a ramp-down or of a polarity swap's way down (SUP-015), from the
-        command now, the slew, the dead time and settle_ms."""
+        command now, the slew, the dead time and settle_ms. In time the ramp is allowed the
+        late tolerance too: a tick up to it late moves the slew over the nominal tick only,
+        so ticks within it (5/15 ms on 10) stretch a ramp by up to that much, on an ideal
+        load (it was cut as unsettled)."""
         slew, tick = self.slew_ua_per_s, self.tick_ms
         ramp_ticks = -(-self._cmd_na // (slew * tick))
-        ramp_ms = -(-self._cmd_na // slew)
+        late = 1000 + self.supervision.late_tolerance_permille
+        ramp_ms = -(-self._cmd_na * late // (slew * 1000))
         extra = self.supervision.settle_ms + (self.dead_time_ms if swap else 0)
         self._phase_t0 = self.t_ms
         self._phase_ticks = 0

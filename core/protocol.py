@@ -201,8 +201,9 @@ class Plan:
         self.pulse_step = 0        # the step of the open pulse (counted from 1)
         self.step_ms = 0           # on-time (pulse by time) or rest time counted so far
         self.charge = 0            # charge of the open pulse (uA*ms)
-        self.samples = 0           # samples counted into it, and the time they span (ms):
-        self.sampled_ms = 0        # the mean interval times what is still to come (late ticks)
+        self.samples = 0           # samples counted into it, the time they span (ms) and the
+        self.sampled_ms = 0        # time a ramp moved in them (each interval capped at the
+        self.moved_ms = 0          # tick): their means time what is still to come
         self.limited_ms = 0        # on-time of the open pulse counted under a compliance hold
         self.astray_ms = 0         # on-time of the open pulse counted with the output astray
         self.adjusted: tuple[int, int] | None = None  # the pulse's current was adjusted in
@@ -244,13 +245,16 @@ class Plan:
             self.charge += charge_uams
             self.samples += 1
             self.sampled_ms += dt_ms
+            self.moved_ms += min(dt_ms, self.tick_ms)
 
-    def _interval(self) -> tuple[int, int]:
-        """The open pulse's mean sample interval (ms, the nominal tick before any sample) and
-        the share of the nominal tick a ramp moves in it: the slew is capped at the nominal
-        tick (a late tick ramps slower), so late ticks stretch a ramp in time."""
-        mean = self.sampled_ms // self.samples if self.samples else self.tick_ms
-        return max(1, mean), max(1, min(mean, self.tick_ms))
+    def _intervals(self) -> tuple[int, int, int]:
+        """(samples, their time, the time a ramp moved in them; ms) of the open pulse, one
+        nominal tick before any: a ramp moves the slew over each interval capped at the
+        nominal tick, so uneven ticks (9/11 ms, not one late) stretch it in time by the
+        ratio of the two times."""
+        if not self.samples:
+            return 1, self.tick_ms, self.tick_ms
+        return self.samples, self.sampled_ms, max(1, self.moved_ms)
 
     def pulse_done(self, cmd_na: int, on_target_ms: int, limited: bool = False,
                    astray: bool = False) -> bool:
@@ -268,12 +272,13 @@ class Plan:
             # the average current and its fall per tick in pA (nA x permille), exact: rounding
             # slew x duty to a whole uA/s first made 1 uA/s at 50 % on a 10 ms tick fall 1 nA
             # a tick instead of 5 and ended the pulse at a third of its charge
-            # each sample of the ramp down moves the slew over at most the nominal tick, and
-            # lasts the mean interval seen (late ticks: 10/12 ms ticks overshot by 2.5 %)
-            mean, moved = self._interval()
-            avg_pa = cmd_na * self.duty
+            # each sample of the ramp down moves the slew over the mean time a ramp moved and
+            # lasts the mean interval (exact: cmd and step x n, the sum / n over n samples;
+            # assumed 10 ms, 9/11 ms ticks overshot by 2.3 %, 10/12 ms by 2.5 %)
+            n, sampled, moved = self._intervals()
+            avg_pa = cmd_na * self.duty * n
             step_pa = max(1, self.slew * self.duty * moved)
-            tail = ramp_down_nominal_uams(avg_pa, step_pa, mean, per_na=1000)
+            tail = ramp_down_nominal_uams(avg_pa, step_pa, sampled, per_na=1000 * n * n)
             return self.charge + tail >= s.charge_uams
         self.step_ms += on_target_ms
         if limited:
@@ -367,7 +372,7 @@ class Plan:
         current = s.current_ua or setpoint_ua
         self.open = self.in_force = True
         self.pulse_step = self.index + 1
-        self.charge = self.samples = self.sampled_ms = 0
+        self.charge = self.samples = self.sampled_ms = self.moved_ms = 0
         self.limited_ms = 0
         self.astray_ms = 0
         self.adjusted = self.adjusted_ran = None
@@ -408,10 +413,10 @@ class Plan:
             span = t - self.t0 - self.start_ms
             slack = time_pulse_slack_uams(self.nominal, span, self.current_ua, self.duty,
                                           self.tick_ms)
-            # late ticks stretch the ramps (mean / moved): their charge with them
-            mean, moved = self._interval()
+            # uneven or late ticks stretch the ramps (sampled / moved): their charge with them
+            _, sampled, moved = self._intervals()
             ramps = ramps_uams(self.current_ua, self.slew) * self.duty // 1000
-            expected = self.nominal + ramps * (mean - moved) // moved
+            expected = self.nominal + ramps * (sampled - moved) // moved
             if abs(self.charge - expected) > slack:
                 valid, reason = False, (
                     f"delivered {self.charge} of {self.nominal} uA*ms: off by more than "

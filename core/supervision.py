@@ -178,6 +178,21 @@ class SupervisionLimits:
                     f"at most half of impedance_window_ms ({self.impedance_window_ms} ms)")
         c.raise_if_any()
 
+    def check_contact(self, compliance_mv: int) -> None:
+        """Reject a contact sense current above the least current a contact present at
+        compliance carries (SUP-005, SUP-007): there its impedance is at most contact_open_ohm
+        at a voltage of at least compliance - margin. A compliance hold is taken at what such
+        a load lets flow; below the sense current it would keep the command where a later
+        lift cannot be seen (a 10 MOhm open threshold held 9 uA, a lift never found)."""
+        least = (compliance_mv - self.compliance_margin_mv) * 1000 // self.contact_open_ohm
+        c = Checker("contact supervision")
+        c.check(self.contact_sense_ua <= least, "contact_sense_ua", self.contact_sense_ua,
+                f"at most {least} uA, the least current a contact present at compliance "
+                f"carries ((compliance_mv {compliance_mv} - compliance_margin_mv "
+                f"{self.compliance_margin_mv}) / contact_open_ohm {self.contact_open_ohm}): "
+                "a compliance hold below the sense current would hide a later lift")
+        c.raise_if_any()
+
     def check_supply(self, supply_min_mv: int, supply_max_mv: int) -> None:
         """Reject a supply margin whose stop level the supply sensor cannot show (SUP-019)."""
         if supply_min_mv:

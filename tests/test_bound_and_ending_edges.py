@@ -405,11 +405,12 @@ def _dts(case: str) -> list[int]:
 def test_a_ramp_towards_a_fault_that_does_not_reach_zero_is_cut_at_its_deadline(case: str) -> None:
     """A ramp-down towards a fault is cut (unsettled) once it has run both more ticks and more
     time than its bound from the command at its start (ceil(cmd / (slew x tick)) +
-    ceil(settle_ms / tick) + 2 ticks; cmd / slew + settle_ms + 2 ticks of time). Every tick
+    ceil(settle_ms / tick) + 2 ticks; cmd / slew, times 1 + the late tolerance, + settle_ms
+    + 2 ticks of time). Every tick
     counts, also one that repeats the fault being ramped towards (a late tick in a late-ticks
     ramp, a low supply reading in a supply ramp). The ramp's first tick is the fault's; the
-    cut is allowed on the tick after the bound or the one after that (whether the fault's
-    own tick counts is not the rule's to say)."""
+    cut is allowed on the first tick past both bounds or the one after it (whether the
+    fault's own tick counts is not the rule's to say)."""
     device = BATTERY if case == "low supply" else DEVICE
     ctl = Controller(RX, device, SUP, tick_ms=TICK)
     good, low = 8_000, BATTERY.supply_min_mv + 300
@@ -432,7 +433,8 @@ def test_a_ramp_towards_a_fault_that_does_not_reach_zero_is_cut_at_its_deadline(
     slew = RX.slew_ua_per_s
     cmd_na = RX.target_ua * 1000
     bound_ticks = -(-cmd_na // (slew * TICK)) + -(-SUP.settle_ms // TICK) + 2
-    bound_ms = -(-cmd_na // slew) + SUP.settle_ms + 2 * TICK
+    late = 1000 + SUP.late_tolerance_permille      # the ramp's time: late ticks stretch it
+    bound_ms = -(-cmd_na * late // (slew * 1000)) + SUP.settle_ms + 2 * TICK
     t0, ticks, took, cut_at = t, 1, 0, 0
     for dt in _dts(case):
         ticks += 1
@@ -445,7 +447,12 @@ def test_a_ramp_towards_a_fault_that_does_not_reach_zero_is_cut_at_its_deadline(
     rec = ctl.faults[-1]
     assert rec.code is FaultCode.UNSETTLED, ctl.faults
     assert ctl.command.enabled is False and took == t - t0 > bound_ms
-    assert cut_at in (bound_ticks + 1, bound_ticks + 2), (cut_at, bound_ticks)
+    ms = 0                                         # the first tick past both bounds
+    for want, dt in enumerate(_dts(case), start=2):
+        ms += dt
+        if want > bound_ticks and ms > bound_ms:
+            break
+    assert cut_at in (want, want + 1), (cut_at, want, bound_ticks)
 
 
 @pytest.mark.req("DOSE-002")

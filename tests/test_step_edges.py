@@ -236,19 +236,38 @@ def test_a_set_point_below_the_contact_sense_current_is_refused() -> None:
     the electrodes lifted (a compliance hold at what flows, 0 uA, used to stand in for the
     pause). A target below it is refused by name when the controller is made; an adjustment
     below it is refused and changes nothing; at it, both are accepted."""
-    sense = RX.target_ua + 1
+    rx = replace(RX, target_ua=200, min_ua=100, step_ua=50)
+    sense = rx.target_ua + 1
     with pytest.raises(InvalidSettings) as err:
-        Controller(RX, DEVICE, replace(SUP, contact_sense_ua=sense), tick_ms=TICK)
+        Controller(rx, DEVICE, replace(SUP, contact_sense_ua=sense), tick_ms=TICK)
     assert [(p.field, p.value, p.allowed) for p in err.value.problems] == [
-        ("target_ua", RX.target_ua, ALLOWED.format(sense=sense))]
-    Controller(RX, DEVICE, replace(SUP, contact_sense_ua=RX.target_ua), tick_ms=TICK)
-    sense = RX.target_ua - RX.step_ua                 # one step below the target
-    assert RX.min_ua < sense
-    ctl, load = started(RX, DEVICE, replace(SUP, contact_sense_ua=sense))
+        ("target_ua", rx.target_ua, ALLOWED.format(sense=sense))]
+    Controller(rx, DEVICE, replace(SUP, contact_sense_ua=rx.target_ua), tick_ms=TICK)
+    sense = rx.target_ua - rx.step_ua                 # one step below the target
+    assert rx.min_ua < sense
+    ctl, load = started(rx, DEVICE, replace(SUP, contact_sense_ua=sense))
     run(ctl, load, 10)
-    assert ctl.adjust(-RX.step_ua).accepted and ctl.setpoint_ua == sense
-    reply = ctl.adjust(-RX.step_ua)
-    low = sense - RX.step_ua
+    assert ctl.adjust(-rx.step_ua).accepted and ctl.setpoint_ua == sense
+    reply = ctl.adjust(-rx.step_ua)
+    low = sense - rx.step_ua
     assert not reply.accepted and ctl.setpoint_ua == sense
     assert reply.reason == (f"set-point {low} uA: invalid currents on this controller: "
                             f"set-point = {low}: allowed " + ALLOWED.format(sense=sense))
+
+
+@pytest.mark.req("SUP-005", "SUP-007")
+def test_a_sense_current_above_what_a_present_contact_carries_at_compliance_is_refused() -> None:
+    """At compliance a contact is present below contact_open_ohm: at least (compliance -
+    margin) / contact_open_ohm flows, and a compliance hold is taken at what flows. A sense
+    current above that would let a hold sit where contact is not judged, and a later lift go
+    unseen (a hostile review: a 10 MOhm threshold held 9 uA with the electrodes lifted)."""
+    least = (DEVICE.compliance_mv - SUP.compliance_margin_mv) * 1000 // SUP.contact_open_ohm
+    Controller(RX, DEVICE, replace(SUP, contact_sense_ua=least), tick_ms=TICK)
+    for sup in (replace(SUP, contact_sense_ua=least + 1),
+                replace(SUP, contact_open_ohm=10_000_000)):
+        most = (DEVICE.compliance_mv - sup.compliance_margin_mv) * 1000 // sup.contact_open_ohm
+        with pytest.raises(InvalidSettings) as err:
+            Controller(RX, DEVICE, sup, tick_ms=TICK)
+        assert [(p.field, p.value) for p in err.value.problems] == [
+            ("contact_sense_ua", sup.contact_sense_ua)]
+        assert err.value.problems[0].allowed.startswith(f"at most {most} uA, the least "), err

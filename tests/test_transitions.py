@@ -244,12 +244,14 @@ def _deadline(swap: bool, dt: int) -> tuple[int, Controller, Sample]:
 def test_a_phase_that_never_ends_is_cut_once_past_both_its_tick_and_time_bounds(
         swap: bool, dt: int) -> None:
     """The bound from the command at the phase's start, the slew, settle_ms (and the dead time
-    for a swap) with two ticks of margin: the ramp at the slew takes ceil(command / slew) ms
-    and ceil(command / (slew x tick)) ticks. The cut comes on the first tick past both: with
+    for a swap) with two ticks of margin: the ramp at the slew takes ceil(command / slew) ms,
+    with ticks up to the late tolerance late up to (1 + tolerance) times that, and
+    ceil(command / (slew x tick)) ticks. The cut comes on the first tick past both: with
     punctual late ticks the tick bound decides, with early ticks the time bound."""
     slew = RX.target_ua * 1000 // RX.ramp_ms
     extra = SUP.settle_ms + (DEVICE.dead_time_ms if swap else 0)
-    bound_ms = -(-RX.target_ua * 1000 // slew) + extra + 2 * TICK
+    late = 1000 + SUP.late_tolerance_permille      # the ramp's time: late ticks stretch it
+    bound_ms = -(-RX.target_ua * 1000 * late // (slew * 1000)) + extra + 2 * TICK
     bound_ticks = -(-RX.target_ua * 1000 // (slew * TICK)) + -(-extra // TICK) + 2
     want = max(bound_ticks + 1, bound_ms // dt + 1)
     n, ctl, last = _deadline(swap, dt)
