@@ -681,9 +681,9 @@ class Controller:
     def _check_pulse(c: Checker, fields: tuple[str, str], step: Step, current: int,
                      rx: Prescription, tick_ms: int, sense_ua: int) -> None:
         """RX-009: a pulse's current is at least the contact sense current `sense_ua`: below
-        it an electrode lifted off the skin cannot be told from skin (the command is held at
-        what flows, 0 uA), so a pulse there could not be verified; and its average current
-        (current x duty) is at least 3 uA, three of the sensor's whole uA.
+        it contact is not judged and an electrode lifted off the skin cannot be told from
+        skin, so a pulse there could not be verified; and its average current (current x
+        duty) is at least 3 uA, three of the sensor's whole uA.
         DOSE-003: a pulse by charge is counted from the sensor's whole uA, so its average
         current must be a whole uA (a fraction is read rounded:
         1.75 uA read as 1 ran the pulse 75 % long, reported valid); it ends on a tick, so it

@@ -388,9 +388,9 @@ class Plan:
         was judged reached, the current following the load down) says so. A pulse by time
         (RX-009) is valid only if none of its on-time was counted with the load holding the
         current below the pulse's (it ran its time but not at its current) or with the output
-        off its command (astray), only if its
-        current was not adjusted while it was in force, and only if its measured charge is
-        within its slack of the nominal (time_pulse_slack_uams)."""
+        off its command (astray), only if its current was not adjusted while it was in force
+        (the output went on at the new one), and only if its measured charge is within its
+        slack of the nominal, its ramps taken as they ran (time_pulse_slack_uams)."""
         self.open = False
         by_charge = self.steps[self.pulse_step - 1].charge_uams
         if valid and by_charge and abs(self.charge - self.nominal) * 100 > self.nominal:
